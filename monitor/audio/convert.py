@@ -1,0 +1,80 @@
+"""Format conversion to the pipeline's format: 16 kHz mono int16.
+
+``StreamConverter`` converts block by block (microphone, stdin, paced files) and keeps the resampler's
+state between blocks, so the output does not depend on the block size. ``read_audio`` loads a whole file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from monitor.errors import AudioError
+
+TARGET_RATE = 16000
+
+
+def to_mono_float(block: np.ndarray) -> np.ndarray:
+    """(frames,) or (frames, channels) int16/float -> float32 mono in [-1, 1] (channel mean)."""
+    block = np.asarray(block)
+    if block.dtype == np.int16:
+        x = block.astype(np.float32) / 32768.0
+    elif block.dtype == np.int32:
+        x = block.astype(np.float32) / 2147483648.0
+    else:
+        x = block.astype(np.float32, copy=False)
+    if x.ndim == 2:
+        x = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
+    return x
+
+
+def float_to_int16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x * 32768.0), -32768, 32767).astype(np.int16)
+
+
+class StreamConverter:
+    """Any rate, any channel count -> 16 kHz mono int16, block by block, with resampler state kept."""
+
+    def __init__(self, in_rate: int, out_rate: int = TARGET_RATE) -> None:
+        if in_rate <= 0:
+            raise AudioError(f"invalid sample rate {in_rate}: the input must report a positive rate")
+        self.in_rate = int(in_rate)
+        self.out_rate = out_rate
+        self._stream = None
+        if self.in_rate != out_rate:
+            import soxr
+
+            self._stream = soxr.ResampleStream(self.in_rate, out_rate, 1, dtype="float32", quality="HQ")
+
+    def process(self, block: np.ndarray, last: bool = False) -> np.ndarray:
+        x = to_mono_float(block)
+        if self._stream is not None:
+            x = self._stream.resample_chunk(x, last=last)
+        return float_to_int16(x)
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, float]:
+    """Read any file libsndfile can read -> (16 kHz mono int16, duration in seconds of the original).
+
+    Raises AudioError with a one-line reason for missing, unreadable, corrupt or empty files.
+    """
+    import soundfile as sf
+
+    p = Path(path)
+    if not p.exists():
+        raise AudioError(f"{p}: no such file")
+    if p.is_dir():
+        raise AudioError(f"{p}: is a folder, not an audio file")
+    try:
+        data, rate = sf.read(str(p), dtype="float32", always_2d=True)
+    except PermissionError:
+        raise AudioError(f"{p}: permission denied") from None
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        reason = str(exc).split("\n")[0]
+        raise AudioError(f"{p}: not a readable audio file ({reason})") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"{p}: the file holds no audio samples")
+    duration = data.shape[0] / rate
+    conv = StreamConverter(rate)
+    return conv.process(data, last=True), duration

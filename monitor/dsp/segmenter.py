@@ -1,0 +1,231 @@
+"""Speech segmentation: 16 kHz int16 audio in blocks of any size -> utterances -> 3 s analysis windows.
+
+``Segmenter`` is the streaming form (``feed`` blocks as they arrive, ``flush`` at the end); ``segment_audio``
+is the offline form over the same logic. Frames sit at fixed positions from the start of the stream, so the
+windows do not depend on how the audio was chunked.
+
+An utterance starts when ``onset_frames`` of the last ``onset_frames + 2`` frames are speech; it begins
+``pre_pad_ms`` before its first speech frame, so word onsets are kept. It ends after ``hangover_ms`` of
+non-speech and keeps ``post_pad_ms`` after its last speech frame. Windows:
+
+- while speech goes on, a full window is emitted as soon as ``window_s`` of audio has arrived, then one
+  every ``hop_s``;
+- when the utterance ends: an utterance shorter than a window becomes one short window (the features
+  centre it, zero-padded) if it lasts at least ``min_speech_s``; otherwise, if at least ``min_speech_s`` of it
+  is not yet covered, a last full window ending at the utterance's end.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from monitor.dsp.vad import SAMPLE_RATE, FrameVad, VadOptions
+
+
+@dataclass(frozen=True)
+class SegmenterOptions:
+    vad: VadOptions = field(default_factory=VadOptions)
+    window_s: float = 3.0
+    hop_s: float = 3.0
+    min_speech_s: float = 0.6
+    pre_pad_ms: int = 240
+    post_pad_ms: int = 240
+    hangover_ms: int = 450
+    onset_frames: int = 3
+    max_utterance_s: float = 30.0  # a longer utterance is closed and a new one started
+
+    def validate(self) -> None:
+        self.vad.validate()
+        if self.window_s <= 0 or self.hop_s <= 0:
+            raise ValueError("window_s and hop_s must be > 0")
+        if not 0 < self.min_speech_s <= self.window_s:
+            raise ValueError("min_speech_s must be > 0 and <= window_s")
+        if self.post_pad_ms > self.hangover_ms:
+            raise ValueError("post_pad_ms must not exceed hangover_ms")
+        if self.onset_frames < 1:
+            raise ValueError("onset_frames must be >= 1")
+        if self.max_utterance_s < self.window_s:
+            raise ValueError("max_utterance_s must be >= window_s")
+
+
+@dataclass
+class Window:
+    """One analysis window. ``audio`` is the speech it covers (shorter than a window if padded)."""
+
+    index: int
+    start_sample: int
+    end_sample: int
+    audio: np.ndarray
+    utterance: int
+    final: bool  # the last window of its utterance
+
+    @property
+    def start_s(self) -> float:
+        return self.start_sample / SAMPLE_RATE
+
+    @property
+    def end_s(self) -> float:
+        return self.end_sample / SAMPLE_RATE
+
+
+@dataclass
+class Utterance:
+    """A finished stretch of speech (start and end in samples from the start of the stream)."""
+
+    index: int
+    start_sample: int
+    end_sample: int
+
+
+class Segmenter:
+    def __init__(self, options: SegmenterOptions | None = None) -> None:
+        self.options = options or SegmenterOptions()
+        self.options.validate()
+        o = self.options
+        self.vad = FrameVad(o.vad)
+        self.frame = o.vad.frame_samples
+        self.window = int(round(o.window_s * SAMPLE_RATE))
+        self.hop = int(round(o.hop_s * SAMPLE_RATE))
+        self.min_speech = int(round(o.min_speech_s * SAMPLE_RATE))
+        self.pre_pad = SAMPLE_RATE * o.pre_pad_ms // 1000
+        self.post_pad = SAMPLE_RATE * o.post_pad_ms // 1000
+        self.hangover_frames = max(1, -(-o.hangover_ms // o.vad.frame_ms))
+        self.max_utt = int(round(o.max_utterance_s * SAMPLE_RATE))
+        self._pending = np.zeros(0, dtype=np.int16)  # samples not yet forming a whole frame
+        self._pos = 0  # stream position (samples) of the next frame
+        # Audio kept: everything from _buf_start on, at least pre_pad back, the whole utterance while in one.
+        self._buf = np.zeros(0, dtype=np.int16)
+        self._buf_start = 0
+        self._recent: deque[tuple[int, bool]] = deque(maxlen=o.onset_frames + 2)
+        self._in_speech = False
+        self._utt_start = 0
+        self._last_speech_end = 0
+        self._silent_frames = 0
+        self._next_window_start = 0
+        self._covered_until = 0
+        self._windows_in_utt = 0
+        self._n_windows = 0
+        self._n_utts = 0
+        self.utterances: list[Utterance] = []
+        self.dropped_short = 0  # utterances shorter than min_speech_s
+
+    # --- state for dashboards -------------------------------------------------------------------
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    @property
+    def level_dbfs(self) -> float:
+        return self.vad.level_dbfs
+
+    @property
+    def position_s(self) -> float:
+        return self._pos / SAMPLE_RATE
+
+    # --- streaming ------------------------------------------------------------------------------
+    def feed(self, block: np.ndarray) -> list[Window]:
+        """Feed int16 mono 16 kHz samples (any count); return the windows completed by them."""
+        block = np.asarray(block, dtype=np.int16).reshape(-1)
+        data = np.concatenate([self._pending, block]) if len(self._pending) else block
+        n_frames = len(data) // self.frame
+        used = n_frames * self.frame
+        self._pending = data[used:].copy()
+        if n_frames == 0:
+            return []
+        self._buf = np.concatenate([self._buf, data[:used]])
+        out: list[Window] = []
+        for i in range(n_frames):
+            frame = data[i * self.frame : (i + 1) * self.frame]
+            self._step(frame, out)
+        self._trim()
+        return out
+
+    def flush(self) -> list[Window]:
+        """End of stream: close an open utterance and return its last windows."""
+        out: list[Window] = []
+        if self._in_speech:
+            self._close(min(self._last_speech_end + self.post_pad, self._pos), out)
+        return out
+
+    # --- internals ------------------------------------------------------------------------------
+    def _audio(self, start: int, end: int) -> np.ndarray:
+        return self._buf[start - self._buf_start : end - self._buf_start].copy()
+
+    def _emit(self, start: int, end: int, final: bool, out: list[Window]) -> None:
+        out.append(Window(self._n_windows, start, end, self._audio(start, end), self._n_utts, final))
+        self._n_windows += 1
+        self._windows_in_utt += 1
+        self._covered_until = max(self._covered_until, end)
+
+    def _step(self, frame: np.ndarray, out: list[Window]) -> None:
+        start = self._pos
+        self._pos += self.frame
+        speech = self.vad.is_speech(frame)
+        self._recent.append((start, speech))
+        if not self._in_speech:
+            voiced = [s for s, v in self._recent if v]
+            if speech and len(voiced) >= self.options.onset_frames:
+                self._in_speech = True
+                self._utt_start = max(voiced[0] - self.pre_pad, self._buf_start, 0)
+                self._next_window_start = self._utt_start
+                self._covered_until = self._utt_start
+                self._windows_in_utt = 0
+                self._last_speech_end = self._pos
+                self._silent_frames = 0
+                self._emit_full(out)
+            return
+        if speech:
+            self._last_speech_end = self._pos
+            self._silent_frames = 0
+        else:
+            self._silent_frames += 1
+        if self._silent_frames >= self.hangover_frames:
+            self._close(self._last_speech_end + self.post_pad, out)
+            return
+        self._emit_full(out)
+        if self._pos - self._utt_start >= self.max_utt:
+            self._close(self._pos, out)
+
+    def _emit_full(self, out: list[Window]) -> None:
+        while self._next_window_start + self.window <= self._pos:
+            s = self._next_window_start
+            self._emit(s, s + self.window, False, out)
+            self._next_window_start += self.hop
+
+    def _close(self, end: int, out: list[Window]) -> None:
+        start = self._utt_start
+        if self._windows_in_utt == 0:
+            if end - start >= self.min_speech:
+                self._emit(start, end, True, out)
+            else:
+                self.dropped_short += 1
+        elif end - self._covered_until >= self.min_speech:
+            self._emit(max(start, end - self.window), end, True, out)
+        elif out and out[-1].utterance == self._n_utts:
+            out[-1].final = True
+        if self._windows_in_utt:
+            self.utterances.append(Utterance(self._n_utts, start, end))
+            self._n_utts += 1
+        self._in_speech = False
+        self._recent.clear()
+
+    def _trim(self) -> None:
+        if self._in_speech:
+            # Needed: the next full window, and a last window ending up to a hangover before now.
+            tail = self._pos - self.window - self.hangover_frames * self.frame
+            keep_from = max(self._utt_start, min(self._next_window_start, tail))
+        else:
+            keep_from = self._pos - self.pre_pad - (self.options.onset_frames + 2) * self.frame
+        keep_from = max(keep_from, self._buf_start)
+        if keep_from > self._buf_start:
+            self._buf = self._buf[keep_from - self._buf_start :]
+            self._buf_start = keep_from
+
+
+def segment_audio(audio: np.ndarray, options: SegmenterOptions | None = None) -> list[Window]:
+    """Offline segmentation of a whole 16 kHz mono int16 signal (same logic as streaming)."""
+    seg = Segmenter(options)
+    return seg.feed(audio) + seg.flush()

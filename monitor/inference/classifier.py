@@ -1,0 +1,138 @@
+"""The runtime emotion classifier: a quantised TFLite model plus its metadata contract.
+
+A model is two files side by side: ``NAME.tflite`` and ``NAME.json``. The metadata names the labels, the
+feature parameters (``monitor.dsp.features.FeatureParams``) and the SHA-256 of the .tflite it describes. The
+classifier refuses, with a one-line ModelError, a model whose metadata is missing, malformed, made for other
+features or another file, or whose tensors do not match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from monitor.dsp.features import FeatureParams, log_mel
+from monitor.errors import ModelError
+from monitor.inference.runtime import load_interpreter
+
+METADATA_FORMAT = "voice-monitor-emotion/1"
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "emotion.tflite"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: Path
+    labels: tuple[str, ...]
+    features: FeatureParams
+    metadata: dict
+    runtime: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+def metadata_path(model_path: Path) -> Path:
+    return model_path.with_suffix(".json")
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_metadata(model_path: Path) -> dict:
+    meta_path = metadata_path(model_path)
+    if not meta_path.exists():
+        raise ModelError(f"{model_path}: metadata {meta_path.name} is missing; re-export the model with training/export")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{meta_path}: not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != METADATA_FORMAT:
+        raise ModelError(f"{meta_path}: metadata format is not {METADATA_FORMAT!r}; re-export the model")
+    return meta
+
+
+class EmotionClassifier:
+    """Loads a model once; ``predict(window_audio)`` and ``predict_features(x)`` are thread-safe."""
+
+    def __init__(self, model_path: str | Path | None = None, num_threads: int = 1) -> None:
+        path = Path(model_path) if model_path else DEFAULT_MODEL
+        if not path.exists():
+            raise ModelError(f"model {path} not found: set [model] path in config.toml or pass --model")
+        meta = read_metadata(path)
+        try:
+            labels = tuple(str(x) for x in meta["labels"])
+            features = FeatureParams.from_dict(meta["features"])
+            expected_sha = str(meta["tflite_sha256"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{metadata_path(path)}: incomplete metadata ({exc}); re-export the model") from None
+        if features.kind != FeatureParams.kind:
+            raise ModelError(
+                f"{path}: made for features {features.kind!r}, this monitor computes {FeatureParams.kind!r}"
+            )
+        if sha256_file(path) != expected_sha:
+            raise ModelError(f"{path}: the .tflite does not match its metadata (checksum differs); re-export both")
+        self._interp, runtime = load_interpreter(str(path), num_threads)
+        inp = self._interp.get_input_details()[0]
+        out = self._interp.get_output_details()[0]
+        shape = tuple(int(v) for v in inp["shape"])
+        if shape[1:3] != features.shape:
+            raise ModelError(f"{path}: input shape {shape} does not match the metadata's features {features.shape}")
+        if int(out["shape"][-1]) != len(labels):
+            raise ModelError(f"{path}: {out['shape'][-1]} outputs but {len(labels)} labels in the metadata")
+        self._in_index = inp["index"]
+        self._out_index = out["index"]
+        self._in_dtype = inp["dtype"]
+        self._in_scale, self._in_zero = inp["quantization"]
+        self._out_scale, self._out_zero = out["quantization"]
+        self._in_shape = shape
+        self._lock = threading.Lock()
+        self.info = ModelInfo(path, labels, features, meta, runtime)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.info.labels
+
+    @property
+    def features(self) -> FeatureParams:
+        return self.info.features
+
+    def _quantize(self, x: np.ndarray) -> np.ndarray:
+        if self._in_dtype == np.float32 or not self._in_scale:
+            return x.astype(self._in_dtype)
+        info = np.iinfo(self._in_dtype)
+        q = np.round(x / self._in_scale + self._in_zero)
+        return np.clip(q, info.min, info.max).astype(self._in_dtype)
+
+    def probabilities(self, feats: np.ndarray) -> np.ndarray:
+        """Features of shape ``features.shape`` -> probabilities for every label (sums to 1)."""
+        x = self._quantize(np.asarray(feats, dtype=np.float32).reshape(self._in_shape))
+        with self._lock:
+            self._interp.set_tensor(self._in_index, x)
+            self._interp.invoke()
+            raw = self._interp.get_tensor(self._out_index)[0]
+        if self._out_scale:
+            p = (raw.astype(np.float32) - self._out_zero) * self._out_scale
+        else:
+            p = raw.astype(np.float32)
+        p = np.clip(p, 0.0, None)
+        total = float(p.sum())
+        return p / total if total > 0 else np.full(len(p), 1.0 / len(p), dtype=np.float32)
+
+    def predict_features(self, feats: np.ndarray) -> Prediction:
+        p = self.probabilities(feats)
+        best = int(np.argmax(p))
+        return Prediction(self.labels[best], float(p[best]), dict(zip(self.labels, map(float, p))))
+
+    def predict(self, audio: np.ndarray) -> Prediction:
+        """16 kHz mono audio of one window (padded or cut to the window by the features)."""
+        return self.predict_features(log_mel(audio, self.features))
