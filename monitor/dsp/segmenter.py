@@ -72,6 +72,16 @@ class Window:
 
 
 @dataclass
+class SpeechChunk:
+    """Audio of a running utterance, in order, for the transcriber. ``end`` closes the utterance."""
+
+    utterance: int
+    start_sample: int
+    audio: np.ndarray
+    end: bool = False
+
+
+@dataclass
 class Utterance:
     """A finished stretch of speech (start and end in samples from the start of the stream)."""
 
@@ -81,8 +91,13 @@ class Utterance:
 
 
 class Segmenter:
-    def __init__(self, options: SegmenterOptions | None = None) -> None:
+    """Streaming segmenter. With ``speech_chunks=True`` it also keeps the utterances' audio as it arrives
+    (``take_speech``), which the transcriber consumes."""
+
+    def __init__(self, options: SegmenterOptions | None = None, speech_chunks: bool = False) -> None:
         self.options = options or SegmenterOptions()
+        self._keep_speech = speech_chunks
+        self._speech: list[SpeechChunk] = []
         self.options.validate()
         o = self.options
         self.vad = FrameVad(o.vad)
@@ -143,6 +158,20 @@ class Segmenter:
         self._trim()
         return out
 
+    def take_speech(self) -> list[SpeechChunk]:
+        """The speech audio produced since the last call, merged into one chunk per utterance and call."""
+        merged: list[SpeechChunk] = []
+        for c in self._speech:
+            last = merged[-1] if merged else None
+            if last is not None and last.utterance == c.utterance and not last.end:
+                if len(c.audio):
+                    last.audio = np.concatenate([last.audio, c.audio])
+                last.end = c.end
+            else:
+                merged.append(SpeechChunk(c.utterance, c.start_sample, c.audio, c.end))
+        self._speech = []
+        return merged
+
     def flush(self) -> list[Window]:
         """End of stream: close an open utterance and return its last windows."""
         out: list[Window] = []
@@ -175,8 +204,13 @@ class Segmenter:
                 self._windows_in_utt = 0
                 self._last_speech_end = self._pos
                 self._silent_frames = 0
+                if self._keep_speech:
+                    chunk = self._audio(self._utt_start, self._pos)
+                    self._speech.append(SpeechChunk(self._n_utts, self._utt_start, chunk))
                 self._emit_full(out)
             return
+        if self._keep_speech:
+            self._speech.append(SpeechChunk(self._n_utts, start, frame.copy()))
         if speech:
             self._last_speech_end = self._pos
             self._silent_frames = 0
@@ -206,9 +240,11 @@ class Segmenter:
             self._emit(max(start, end - self.window), end, True, out)
         elif out and out[-1].utterance == self._n_utts:
             out[-1].final = True
+        if self._keep_speech:
+            self._speech.append(SpeechChunk(self._n_utts, end, np.zeros(0, dtype=np.int16), end=True))
         if self._windows_in_utt:
             self.utterances.append(Utterance(self._n_utts, start, end))
-            self._n_utts += 1
+        self._n_utts += 1
         self._in_speech = False
         self._recent.clear()
 

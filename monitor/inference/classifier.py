@@ -51,7 +51,7 @@ def sha256_file(path: Path) -> str:
 def read_metadata(model_path: Path) -> dict:
     meta_path = metadata_path(model_path)
     if not meta_path.exists():
-        raise ModelError(f"{model_path}: metadata {meta_path.name} is missing; re-export the model with training/export")
+        raise ModelError(f"{model_path}: metadata {meta_path.name} is missing; re-export the model (training.train)")
     try:
         meta = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -131,7 +131,7 @@ class EmotionClassifier:
     def predict_features(self, feats: np.ndarray) -> Prediction:
         p = self.probabilities(feats)
         best = int(np.argmax(p))
-        return Prediction(self.labels[best], float(p[best]), dict(zip(self.labels, map(float, p))))
+        return Prediction(self.labels[best], float(p[best]), dict(zip(self.labels, map(float, p), strict=True)))
 
     def predict(self, audio: np.ndarray) -> Prediction:
         """16 kHz mono audio of one window (padded or cut to the window by the features)."""

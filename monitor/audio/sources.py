@@ -1,0 +1,373 @@
+"""Audio sources: microphone (sounddevice callback), file (optionally paced in real time), stdin (raw s16le).
+
+Every source writes raw frames in its own rate and channel count into a ``RingBuffer``; the pipeline's
+reader converts them to 16 kHz mono (``StreamConverter``). Each source also records clock anchors (stream
+sample -> wall-clock time) so events carry the wall-clock time their audio was captured, even across a
+microphone that was unplugged and came back.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitor.audio.ringbuffer import RingBuffer
+from monitor.errors import AudioError
+
+PIPELINE_RATE = 16000
+
+
+@dataclass
+class Clock:
+    """Maps pipeline sample positions (16 kHz) to wall-clock seconds by anchors set at (re)starts."""
+
+    anchors: list[tuple[int, float]] = field(default_factory=list)
+
+    def anchor(self, sample: int, wall: float) -> None:
+        self.anchors.append((sample, wall))
+
+    def wall(self, sample: int) -> float:
+        if not self.anchors:
+            return time.time()
+        base_sample, base_wall = self.anchors[0]
+        for s, w in self.anchors:
+            if s <= sample:
+                base_sample, base_wall = s, w
+        return base_wall + (sample - base_sample) / PIPELINE_RATE
+
+
+class Source:
+    """Base: a ring buffer, a clock, a description, start/stop."""
+
+    rate: int = PIPELINE_RATE
+    channels: int = 1
+    description: str = ""
+    realtime: bool = True  # produces audio at the pace of a clock (the ring may overrun)
+
+    def __init__(self, ring_seconds: float = 20.0) -> None:
+        self.ring_seconds = ring_seconds
+        self.ring: RingBuffer | None = None
+        self.clock = Clock()
+        self.error: str | None = None
+        self.reconnects = 0
+
+    def _make_ring(self) -> None:
+        self.ring = RingBuffer(int(self.rate * self.ring_seconds), self.channels)
+
+    def _anchor_now(self, frames_in_block: int = 0) -> None:
+        """Anchor the ring's current write position to now (minus the block just captured)."""
+        assert self.ring is not None
+        sample = int(round(self.ring.frames_written * PIPELINE_RATE / self.rate))
+        self.clock.anchor(sample, time.time() - frames_in_block / self.rate)
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def overflows(self) -> int:
+        return 0
+
+
+# --- microphone -------------------------------------------------------------------------------------
+
+
+def _sd() -> Any:
+    try:
+        import sounddevice as sd
+    except OSError:
+        raise AudioError(
+            "PortAudio is not installed: run `sudo apt-get install libportaudio2` (or use --file / --stdin)"
+        ) from None
+    return sd
+
+
+def input_devices() -> list[dict]:
+    """The input devices PortAudio sees: dicts with index, name, max_input_channels, default_samplerate."""
+    sd = _sd()
+    return [dict(d) for d in sd.query_devices() if d["max_input_channels"] > 0]
+
+
+def describe_devices() -> str:
+    devs = input_devices()
+    if not devs:
+        return "no input devices found"
+    return ", ".join(f"[{d['index']}] {d['name']}" for d in devs)
+
+
+def resolve_device(device: str | int | None) -> dict:
+    """A device index, a (case-insensitive) part of its name, or None for the default input device."""
+    sd = _sd()
+    devs = input_devices()
+    if not devs:
+        raise AudioError(
+            "no microphone found (no input devices); try `voice-monitor demo`, --file PATH or --stdin"
+        )
+    if device is None or device == "":
+        try:
+            default = sd.default.device[0]
+        except (TypeError, IndexError):
+            default = -1
+        for d in devs:
+            if d["index"] == default:
+                return d
+        return devs[0]
+    if isinstance(device, int) or str(device).isdigit():
+        idx = int(device)
+        for d in devs:
+            if d["index"] == idx:
+                return d
+        raise AudioError(f"input device {idx} does not exist; input devices: {describe_devices()}")
+    matches = [d for d in devs if str(device).lower() in d["name"].lower()]
+    exact = [d for d in matches if d["name"].lower() == str(device).lower()]
+    if exact:
+        return exact[0]
+    if not matches:
+        raise AudioError(f"no input device matches {device!r}; input devices: {describe_devices()}")
+    return matches[0]
+
+
+class MicSource(Source):
+    """A sounddevice InputStream whose callback only copies into the ring buffer.
+
+    It opens the device at 16 kHz mono when the device accepts that, else at the device's default rate and
+    a channel count it supports (the reader converts). If the stream dies (device unplugged), a watchdog
+    reopens it every ``retry_s`` seconds until it comes back.
+    """
+
+    def __init__(self, device: str | int | None = None, block_ms: int = 20, ring_seconds: float = 20.0,
+                 retry_s: float = 2.0) -> None:
+        super().__init__(ring_seconds)
+        self.device_spec = device
+        self.block_ms = block_ms
+        self.retry_s = retry_s
+        info = resolve_device(device)
+        self.device_index = int(info["index"])
+        self.device_name = str(info["name"])
+        self.rate, self.channels = self._choose_settings(info)
+        self.description = f"{self.device_name} ({self.rate} Hz, {self.channels} ch)"
+        self._stream: Any = None
+        self._stopping = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        self._status_overflows = 0
+        self._first = True
+
+    def _choose_settings(self, info: dict) -> tuple[int, int]:
+        sd = _sd()
+        candidates = [(PIPELINE_RATE, 1), (int(info["default_samplerate"]), 1)]
+        max_ch = int(info["max_input_channels"])
+        candidates += [(int(info["default_samplerate"]), min(2, max_ch)), (int(info["default_samplerate"]), max_ch)]
+        for rate, ch in candidates:
+            try:
+                sd.check_input_settings(device=self.device_index, channels=ch, samplerate=rate, dtype="int16")
+                return rate, ch
+            except Exception:  # PortAudio raises PortAudioError or ValueError for unsupported settings
+                continue
+        raise AudioError(f"input device {self.device_name!r} accepts none of the usual formats (16-bit PCM)")
+
+    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        if self._first:
+            self._first = False
+            self._anchor_now(frames)
+        if status.input_overflow:
+            self._status_overflows += 1
+        self.ring.write(indata)  # type: ignore[union-attr]  # copies; drops and counts when full
+
+    def _open(self) -> None:
+        sd = _sd()
+        self._first = True
+        self._stream = sd.InputStream(
+            samplerate=self.rate,
+            blocksize=int(self.rate * self.block_ms / 1000),
+            device=self.device_index,
+            channels=self.channels,
+            dtype="int16",
+            callback=self._callback,
+        )
+        self._stream.start()
+
+    def start(self) -> None:
+        self._make_ring()
+        try:
+            self._open()
+        except Exception as exc:  # PortAudioError: device busy, vanished...
+            raise AudioError(f"cannot open input device {self.device_name!r}: {exc}") from None
+        self._watchdog = threading.Thread(target=self._watch, name="mic-watchdog", daemon=True)
+        self._watchdog.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.5):
+            stream = self._stream
+            if stream is not None and stream.active:
+                continue
+            self.error = "microphone lost; reconnecting"
+            try:
+                if stream is not None:
+                    stream.close(ignore_errors=True)
+            except Exception:
+                pass
+            self._stream = None
+            if self._stopping.wait(self.retry_s):
+                return
+            try:
+                _sd()._terminate()
+                _sd()._initialize()
+                info = resolve_device(self.device_spec)
+                self.device_index = int(info["index"])
+                self._open()
+                self.reconnects += 1
+                self.error = None
+            except Exception:
+                continue
+
+    def stop(self) -> None:
+        self._stopping.set()
+        stream = self._stream
+        if stream is not None:
+            try:
+                stream.stop()
+                stream.close()
+            except Exception:
+                pass
+        if self.ring is not None:
+            self.ring.close()
+
+    @property
+    def overflows(self) -> int:
+        return self._status_overflows
+
+
+# --- file -------------------------------------------------------------------------------------------
+
+
+class FileSource(Source):
+    """Any file libsndfile reads, at any rate and channel count; paced in real time if asked."""
+
+    def __init__(self, path: str | Path, realtime: bool = False, block_ms: int = 20, ring_seconds: float = 20.0,
+                 loop: bool = False) -> None:
+        import soundfile as sf
+
+        super().__init__(ring_seconds)
+        self.path = Path(path)
+        self.realtime = realtime
+        self.loop = loop
+        if not self.path.is_file():
+            raise AudioError(f"{self.path}: no such file")
+        try:
+            with sf.SoundFile(str(self.path)) as f:
+                self.rate, self.channels, frames = int(f.samplerate), int(f.channels), f.frames
+        except Exception as exc:
+            reason = str(exc).split("\n")[0]
+            raise AudioError(f"{self.path}: not a readable audio file ({reason})") from None
+        if frames == 0:
+            raise AudioError(f"{self.path}: the file holds no audio samples")
+        self.block = max(1, int(self.rate * block_ms / 1000))
+        self.description = f"file {self.path.name} ({self.rate} Hz, {self.channels} ch)"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.finished = threading.Event()
+
+    def start(self) -> None:
+        self._make_ring()
+        self._thread = threading.Thread(target=self._run, name="file-source", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import soundfile as sf
+
+        assert self.ring is not None
+        try:
+            t0 = time.monotonic()
+            self._anchor_now()
+            written = 0
+            while not self._stop.is_set():
+                with sf.SoundFile(str(self.path)) as f:
+                    for block in f.blocks(blocksize=self.block, dtype="int16", always_2d=True):
+                        if self._stop.is_set():
+                            break
+                        if self.realtime:
+                            self.ring.write(block)
+                            written += len(block)
+                            delay = t0 + written / self.rate - time.monotonic()
+                            if delay > 0:
+                                self._stop.wait(delay)
+                        else:
+                            self.ring.write_wait(block)
+                if not self.loop:
+                    break
+        except Exception as exc:
+            self.error = f"{self.path}: read error ({str(exc).splitlines()[0]})"
+        finally:
+            self.finished.set()
+            self.ring.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.ring is not None:
+            self.ring.close()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+
+
+# --- stdin ------------------------------------------------------------------------------------------
+
+
+class StdinSource(Source):
+    """Raw signed 16-bit little-endian PCM on standard input (``arecord -f S16_LE -r 16000 -c 1 | ...``)."""
+
+    def __init__(self, rate: int = PIPELINE_RATE, channels: int = 1, block_ms: int = 20,
+                 ring_seconds: float = 20.0, stream: Any = None) -> None:
+        super().__init__(ring_seconds)
+        if rate <= 0 or channels <= 0:
+            raise AudioError("stdin rate and channels must be positive")
+        self.rate = rate
+        self.channels = channels
+        self.realtime = True
+        self._in = stream if stream is not None else sys.stdin.buffer
+        self.block_bytes = max(2 * channels, int(rate * block_ms / 1000) * 2 * channels)
+        self.description = f"stdin (s16le, {rate} Hz, {channels} ch)"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.finished = threading.Event()
+
+    def start(self) -> None:
+        self._make_ring()
+        self._thread = threading.Thread(target=self._run, name="stdin-source", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        assert self.ring is not None
+        frame_bytes = 2 * self.channels
+        rest = b""
+        first = True
+        try:
+            while not self._stop.is_set():
+                data = self._in.read(self.block_bytes)
+                if not data:
+                    break
+                data = rest + data
+                usable = len(data) - len(data) % frame_bytes
+                rest = data[usable:]
+                block = np.frombuffer(data[:usable], dtype="<i2").reshape(-1, self.channels)
+                if first:
+                    first = False
+                    self._anchor_now(len(block))
+                self.ring.write_wait(block)
+        except (OSError, ValueError) as exc:
+            self.error = f"stdin read error ({exc})"
+        finally:
+            self.finished.set()
+            self.ring.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.ring is not None:
+            self.ring.close()

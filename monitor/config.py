@@ -1,0 +1,218 @@
+"""config.toml -> typed, validated settings. A wrong key or value is a one-line ConfigError naming it.
+
+Layout: one table per section ([audio], [vad], [windows], [model], [transcriber], [output], [pipeline]).
+``[profile.NAME]`` tables hold overrides with the same sections (``[profile.pi.model]`` ...), applied by
+``--profile NAME``. Command-line flags override both.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from monitor.dsp.segmenter import SegmenterOptions
+from monitor.dsp.vad import VadOptions
+from monitor.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = REPO_ROOT / "config.toml"
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    device: str = ""  # part of a device name, or its index; "" = the default input device
+    block_ms: int = 20
+    ring_seconds: float = 20.0
+    stdin_rate: int = 16000
+    stdin_channels: int = 1
+
+
+@dataclass(frozen=True)
+class VadConfig:
+    aggressiveness: int = 2
+    margin_db: float = 9.0
+    floor_window_s: float = 5.0
+    min_level_dbfs: float = -70.0
+    pre_pad_ms: int = 240
+    post_pad_ms: int = 240
+    hangover_ms: int = 450
+
+
+@dataclass(frozen=True)
+class WindowsConfig:
+    hop_s: float = 3.0
+    min_speech_s: float = 0.6
+    max_utterance_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str = ""  # "" = the shipped models/emotion.tflite
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class TranscriberConfig:
+    engine: str = "auto"  # auto | vosk | pocketsphinx | none
+    vosk_model_path: str = ""
+    max_backlog_s: float = 15.0
+    text_wait_s: float = 8.0  # how long an emotion row may wait for its words before it is written without
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    csv: str = ""
+    csv_dir: str = ""  # a folder: one CSV per day, emotions-YYYY-MM-DD.csv
+    dashboard: bool = True
+    refresh_hz: float = 4.0
+    history: int = 40  # windows shown in the dashboard timeline
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    queue_windows: int = 8
+
+
+@dataclass(frozen=True)
+class Config:
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    vad: VadConfig = field(default_factory=VadConfig)
+    windows: WindowsConfig = field(default_factory=WindowsConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    transcriber: TranscriberConfig = field(default_factory=TranscriberConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+    def segmenter_options(self, window_s: float = 3.0) -> SegmenterOptions:
+        v = self.vad
+        return SegmenterOptions(
+            vad=VadOptions(
+                aggressiveness=v.aggressiveness,
+                margin_db=v.margin_db,
+                floor_window_s=v.floor_window_s,
+                min_level_dbfs=v.min_level_dbfs,
+            ),
+            window_s=window_s,
+            hop_s=self.windows.hop_s,
+            min_speech_s=self.windows.min_speech_s,
+            pre_pad_ms=v.pre_pad_ms,
+            post_pad_ms=v.post_pad_ms,
+            hangover_ms=v.hangover_ms,
+            max_utterance_s=max(self.windows.max_utterance_s, window_s),
+        )
+
+    def validate(self) -> Config:
+        try:
+            self.segmenter_options().validate()
+        except ValueError as exc:
+            raise ConfigError(f"config: {exc}") from None
+        checks = [
+            (self.audio.block_ms > 0, "[audio] block_ms must be > 0"),
+            (self.audio.ring_seconds >= 1, "[audio] ring_seconds must be >= 1"),
+            (self.audio.stdin_rate > 0, "[audio] stdin_rate must be > 0"),
+            (self.audio.stdin_channels > 0, "[audio] stdin_channels must be > 0"),
+            (self.model.threads >= 1, "[model] threads must be >= 1"),
+            (
+                self.transcriber.engine in ("auto", "vosk", "pocketsphinx", "none"),
+                f"[transcriber] engine must be auto, vosk, pocketsphinx or none (got {self.transcriber.engine!r})",
+            ),
+            (self.transcriber.max_backlog_s > 0, "[transcriber] max_backlog_s must be > 0"),
+            (self.transcriber.text_wait_s >= 0, "[transcriber] text_wait_s must be >= 0"),
+            (self.output.refresh_hz > 0, "[output] refresh_hz must be > 0"),
+            (self.output.history >= 1, "[output] history must be >= 1"),
+            (not (self.output.csv and self.output.csv_dir), "[output] set csv or csv_dir, not both"),
+            (self.pipeline.queue_windows >= 1, "[pipeline] queue_windows must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"config: {message}")
+        return self
+
+
+_SECTION_TYPES = {
+    "audio": AudioConfig,
+    "vad": VadConfig,
+    "windows": WindowsConfig,
+    "model": ModelConfig,
+    "transcriber": TranscriberConfig,
+    "output": OutputConfig,
+    "pipeline": PipelineConfig,
+}
+
+
+def _coerce(where: str, value: Any, default: Any) -> Any:
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} must be true or false (got {value!r})")
+    if isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} must be an integer (got {value!r})")
+    if isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where} must be a number (got {value!r})")
+    if isinstance(default, str):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # e.g. device = 3
+        raise ConfigError(f"{where} must be a string (got {value!r})")
+    raise ConfigError(f"{where}: unsupported setting")
+
+
+def _apply(cfg: Config, data: dict[str, Any], origin: str) -> Config:
+    for section, values in data.items():
+        if section == "profile":
+            continue
+        if section not in _SECTION_TYPES:
+            raise ConfigError(f"{origin}: unknown section [{section}]; known: {', '.join(_SECTION_TYPES)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{origin}: [{section}] must be a table")
+        current = getattr(cfg, section)
+        known = {f.name for f in fields(current)}
+        updates = {}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(f"{origin}: unknown key {key!r} in [{section}]; known: {', '.join(sorted(known))}")
+            updates[key] = _coerce(f"{origin}: [{section}] {key}", value, getattr(current, key))
+        cfg = replace(cfg, **{section: replace(current, **updates)})
+    return cfg
+
+
+def load_config(path: str | Path | None = None, profile: str | None = None) -> Config:
+    """Read ``path`` (default: ./config.toml if present, else the repository's config.toml, else defaults)."""
+    if path is None:
+        candidates = [Path("config.toml"), DEFAULT_CONFIG]
+        path = next((p for p in candidates if p.is_file()), None)
+    cfg = Config()
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} not found; pass an existing file to --config")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{p}: cannot read ({exc})") from None
+        cfg = _apply(cfg, data, str(p))
+    if profile:
+        profiles = data.get("profile", {})
+        if profile not in profiles:
+            known = ", ".join(profiles) or "none"
+            raise ConfigError(f"profile {profile!r} is not defined in the config (defined: {known})")
+        cfg = _apply(cfg, profiles[profile], f"[profile.{profile}]")
+    return cfg.validate()
+
+
+def override(cfg: Config, section: str, **values: Any) -> Config:
+    """Apply command-line overrides (None values are ignored)."""
+    values = {k: v for k, v in values.items() if v is not None}
+    if not values:
+        return cfg
+    return replace(cfg, **{section: replace(getattr(cfg, section), **values)}).validate()

@@ -1,0 +1,50 @@
+"""What the pipeline produces: one Event per analysis window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+
+@dataclass(frozen=True)
+class Word:
+    """A recognised word with its start and end in stream seconds."""
+
+    text: str
+    start_s: float
+    end_s: float
+    conf: float = 1.0
+
+    @property
+    def mid_s(self) -> float:
+        return 0.5 * (self.start_s + self.end_s)
+
+
+@dataclass(frozen=True)
+class Event:
+    """The analysis of one window.
+
+    ``start_s``/``end_s`` are stream seconds (from the first sample of the source); ``wall_start`` is the
+    wall-clock time (Unix seconds) at which the window's first sample was captured. ``latency_s`` is the
+    time from the window being cut to its emotion being known.
+    """
+
+    index: int
+    utterance: int
+    start_s: float
+    end_s: float
+    wall_start: float
+    emotion: str
+    confidence: float
+    probabilities: dict[str, float]
+    latency_s: float = 0.0
+    text: str = ""
+    words: tuple[Word, ...] = field(default_factory=tuple)
+
+    @property
+    def time_iso(self) -> str:
+        """Wall-clock start of the window, ISO 8601 with milliseconds and the local UTC offset."""
+        return datetime.fromtimestamp(self.wall_start, tz=UTC).astimezone().isoformat(timespec="milliseconds")
+
+    def with_words(self, words: tuple[Word, ...]) -> Event:
+        return replace(self, words=words, text=" ".join(w.text for w in words))

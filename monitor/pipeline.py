@@ -1,0 +1,260 @@
+"""The live pipeline: source -> ring buffer -> reader (convert, VAD, windows) -> worker (emotion) -> sinks.
+
+Threads:
+- the source's own (the sounddevice callback, or a file/stdin reader) only fills the ring buffer;
+- ``reader``: ring -> 16 kHz mono -> segmenter; windows go into a bounded queue (a full queue drops the
+  window and counts it, so a slow model never blocks capture), utterance audio goes to the transcriber's
+  own worker (see ``monitor.transcription``), which never blocks either;
+- ``worker``: window -> features -> TFLite -> Event. Events go to ``on_event`` (the dashboard) at once, and
+  to the sinks (CSV, console) once their words are known, or after ``text_wait_s``.
+"""
+
+from __future__ import annotations
+
+import queue
+import statistics
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from monitor.align import dominant_emotion, words_in_window
+from monitor.analysis import WindowAnalyzer
+from monitor.audio.convert import StreamConverter
+from monitor.audio.sources import Source
+from monitor.dsp.segmenter import Segmenter, SegmenterOptions, Window
+from monitor.events import Event, Word
+from monitor.inference.classifier import EmotionClassifier
+
+
+class Sink(Protocol):
+    def handle(self, event: Event) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class TranscriptLine:
+    utterance: int
+    start_s: float
+    end_s: float
+    text: str
+    emotion: str  # dominant emotion of the utterance's windows ("" if none)
+
+
+@dataclass
+class PipelineStats:
+    windows: int = 0
+    events: int = 0
+    dropped_windows: int = 0
+    rows_without_text: int = 0
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=500))
+    emotions: Counter[str] = field(default_factory=Counter)
+    started: float = field(default_factory=time.monotonic)
+    sink_errors: list[str] = field(default_factory=list)
+
+    def latency_summary(self) -> tuple[float, float]:
+        """(median, 95th percentile) of recent window latencies in ms."""
+        lat = sorted(self.latencies_ms)
+        if not lat:
+            return 0.0, 0.0
+        return statistics.median(lat), lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
+
+
+_END = object()
+
+
+class Pipeline:
+    def __init__(
+        self,
+        source: Source,
+        classifier: EmotionClassifier,
+        segmenter_options: SegmenterOptions | None = None,
+        sinks: Sequence[Sink] = (),
+        transcription: Any = None,
+        on_event: Callable[[Event], None] | None = None,
+        on_transcript: Callable[[TranscriptLine], None] | None = None,
+        queue_windows: int = 8,
+        text_wait_s: float = 8.0,
+    ) -> None:
+        self.source = source
+        self.classifier = classifier
+        self.segmenter = Segmenter(segmenter_options, speech_chunks=transcription is not None)
+        self.analyzer = WindowAnalyzer(classifier)
+        self.sinks = list(sinks)
+        self.transcription = transcription
+        self.on_event = on_event
+        self.on_transcript = on_transcript
+        self.text_wait_s = text_wait_s
+        self.stats = PipelineStats()
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_windows)
+        self._pending: deque[tuple[Event, float]] = deque()
+        self._words: list[Word] = []
+        self._utt_events: dict[int, list[Event]] = {}
+        self._reader = threading.Thread(target=self._read_loop, name="reader", daemon=True)
+        self._worker = threading.Thread(target=self._work_loop, name="worker", daemon=True)
+        self._stop = threading.Event()
+        self.finished = threading.Event()
+        self.error: str | None = None
+
+    # --- control --------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.stats.started = time.monotonic()
+        if self.transcription is not None:
+            self.transcription.start()
+        self.source.start()
+        self._reader.start()
+        self._worker.start()
+
+    def wait(self, duration: float | None = None, poll: float = 0.1) -> None:
+        """Block until the source ends (file, stdin) or ``duration`` seconds have passed."""
+        deadline = None if duration is None else time.monotonic() + duration
+        while not self.finished.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            self.finished.wait(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the source, drain what was captured, flush and close the sinks."""
+        self._stop.set()
+        self.source.stop()
+        self._reader.join(timeout)
+        self._worker.join(timeout)
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # a sink's close must not hide the others
+                self.stats.sink_errors.append(str(exc))
+
+    # --- state for the dashboard ----------------------------------------------------------------
+    @property
+    def level_dbfs(self) -> float:
+        return self.segmenter.level_dbfs
+
+    @property
+    def in_speech(self) -> bool:
+        return self.segmenter.in_speech
+
+    @property
+    def position_s(self) -> float:
+        return self.segmenter.position_s
+
+    @property
+    def dropped_blocks(self) -> int:
+        ring = self.source.ring
+        return (ring.dropped_blocks if ring is not None else 0) + self.source.overflows
+
+    # --- threads --------------------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        ring = self.source.ring
+        assert ring is not None
+        conv = StreamConverter(self.source.rate)
+        chunk = max(1, int(self.source.rate * 0.1))
+        lossless = not self.source.realtime
+        try:
+            while True:
+                block = ring.read(chunk, timeout=0.1)
+                if block is None:
+                    break
+                if len(block) == 0:
+                    continue
+                self._segment(conv.process(block), lossless)
+            self._segment(conv.process(np.zeros((0, self.source.channels), np.int16), last=True), lossless)
+            self._dispatch(self.segmenter.flush(), lossless=True)
+            self._speech()
+        except Exception as exc:  # never die silently: report and end the run
+            self.error = f"audio processing failed: {exc}"
+        finally:
+            self._queue.put(_END)
+
+    def _segment(self, audio: Any, lossless: bool) -> None:
+        if len(audio):
+            self._dispatch(self.segmenter.feed(audio), lossless)
+            self._speech()
+
+    def _speech(self) -> None:
+        if self.transcription is not None:
+            for piece in self.segmenter.take_speech():
+                self.transcription.submit(piece)
+
+    def _dispatch(self, windows: list[Window], lossless: bool) -> None:
+        for w in windows:
+            self.stats.windows += 1
+            item = (w, time.monotonic())
+            if lossless:
+                self._queue.put(item)
+            else:
+                try:
+                    self._queue.put_nowait(item)
+                except queue.Full:
+                    self.stats.dropped_windows += 1
+
+    def _work_loop(self) -> None:
+        try:
+            while True:
+                try:
+                    item = self._queue.get(timeout=0.1)
+                except queue.Empty:
+                    item = None
+                if item is _END:
+                    break
+                if item is not None:
+                    self._analyze(*item)
+                self._collect_transcripts()
+                self._release(final=False)
+            if self.transcription is not None:
+                self.transcription.close(timeout=max(self.text_wait_s, 1.0))
+            self._collect_transcripts()
+            self._release(final=True)
+        except Exception as exc:
+            self.error = f"analysis failed: {exc}"
+        finally:
+            self.finished.set()
+
+    def _analyze(self, window: Window, cut_at: float) -> None:
+        wall = self.source.clock.wall(window.start_sample)
+        event = self.analyzer.analyze(window, cut_at=cut_at, wall_start=wall)
+        self.stats.events += 1
+        self.stats.latencies_ms.append(event.latency_s * 1000)
+        self.stats.emotions[event.emotion] += 1
+        self._utt_events.setdefault(event.utterance, []).append(event)
+        if len(self._utt_events) > 200:
+            self._utt_events.pop(next(iter(self._utt_events)))
+        if self.on_event is not None:
+            self.on_event(event)
+        self._pending.append((event, time.monotonic()))
+
+    def _collect_transcripts(self) -> None:
+        if self.transcription is None:
+            return
+        for t in self.transcription.take_transcripts():
+            self._words.extend(t.words)
+            if self.on_transcript is not None and t.text:
+                dom = dominant_emotion(self._utt_events.get(t.utterance, []))
+                self.on_transcript(TranscriptLine(t.utterance, t.start_s, t.end_s, t.text, dom[0] if dom else ""))
+        if len(self._words) > 2000:
+            del self._words[:1000]
+
+    def _release(self, final: bool) -> None:
+        now = time.monotonic()
+        done_until = self.transcription.done_until_s if self.transcription is not None else float("inf")
+        while self._pending:
+            event, since = self._pending[0]
+            ready = final or self.transcription is None or done_until >= event.end_s
+            if not ready and now - since < self.text_wait_s:
+                break
+            self._pending.popleft()
+            if self.transcription is not None:
+                if not (final or done_until >= event.end_s):
+                    self.stats.rows_without_text += 1
+                event = event.with_words(words_in_window(self._words, event.start_s, event.end_s))
+            for sink in self.sinks:
+                try:
+                    sink.handle(event)
+                except Exception as exc:
+                    if len(self.stats.sink_errors) < 10:
+                        self.stats.sink_errors.append(str(exc))

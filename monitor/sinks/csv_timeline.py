@@ -1,0 +1,153 @@
+"""CSV timeline: one row per window, flushed row by row, appending safely to an existing file.
+
+Columns (documented in the README): index, utterance, start_s, end_s, time, emotion, confidence,
+p_<label> for every label, latency_ms, text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from monitor.errors import MonitorError
+from monitor.events import Event
+
+
+def timeline_columns(labels: Sequence[str]) -> list[str]:
+    return (
+        ["index", "utterance", "start_s", "end_s", "time", "emotion", "confidence"]
+        + [f"p_{lab}" for lab in labels]
+        + ["latency_ms", "text"]
+    )
+
+
+def event_row(event: Event, labels: Sequence[str]) -> list[str]:
+    return (
+        [
+            str(event.index),
+            str(event.utterance),
+            f"{event.start_s:.3f}",
+            f"{event.end_s:.3f}",
+            event.time_iso,
+            event.emotion,
+            f"{event.confidence:.4f}",
+        ]
+        + [f"{event.probabilities.get(lab, 0.0):.4f}" for lab in labels]
+        + [f"{event.latency_s * 1000:.1f}", event.text]
+    )
+
+
+def _read_header(path: Path) -> list[str] | None:
+    with path.open(newline="", encoding="utf-8") as f:
+        first = f.readline()
+    if not first.strip():
+        return None
+    return next(csv.reader(io.StringIO(first)))
+
+
+def open_timeline(path: str | Path, labels: Sequence[str]) -> tuple[TextIO, csv.writer]:
+    """Open ``path`` for appending; write the header if new; refuse a file with other columns."""
+    p = Path(path)
+    columns = timeline_columns(labels)
+    try:
+        if p.is_dir():
+            raise MonitorError(f"CSV path {p} is a folder; give a file name (or use --csv-dir for a folder)")
+        if p.exists() and p.stat().st_size > 0:
+            header = _read_header(p)
+            if header != columns:
+                raise MonitorError(
+                    f"{p} exists with other columns; choose another --csv path or move the old file away"
+                )
+            needs_header = False
+        else:
+            needs_header = True
+        if p.parent and not p.parent.exists():
+            p.parent.mkdir(parents=True, exist_ok=True)
+        f = p.open("a", newline="", encoding="utf-8")
+        # A previous run killed mid-line would leave a partial row; start on a fresh line.
+        if not needs_header and p.stat().st_size > 0:
+            with p.open("rb") as check:
+                check.seek(-1, os.SEEK_END)
+                if check.read(1) not in (b"\n", b"\r"):
+                    f.write("\n")
+    except MonitorError:
+        raise
+    except OSError as exc:
+        raise MonitorError(f"cannot write the CSV timeline {p}: {exc.strerror or exc}") from None
+    writer = csv.writer(f)
+    if needs_header:
+        writer.writerow(columns)
+        f.flush()
+    return f, writer
+
+
+class CsvTimeline:
+    """Appends one row per event to a single file, flushing after each row."""
+
+    def __init__(self, path: str | Path, labels: Sequence[str], fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.labels = list(labels)
+        self.fsync = fsync
+        self._file, self._writer = open_timeline(self.path, self.labels)
+        self.rows = 0
+
+    def handle(self, event: Event) -> None:
+        self._writer.writerow(event_row(event, self.labels))
+        self._file.flush()
+        if self.fsync:
+            os.fsync(self._file.fileno())
+        self.rows += 1
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            self._file.close()
+
+
+class DailyCsvTimeline:
+    """One CSV per local day in ``folder`` (emotions-YYYY-MM-DD.csv): rotation for a long-running service."""
+
+    def __init__(self, folder: str | Path, labels: Sequence[str], fsync: bool = True) -> None:
+        self.folder = Path(folder)
+        self.labels = list(labels)
+        self.fsync = fsync
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MonitorError(f"cannot create the CSV folder {self.folder}: {exc.strerror or exc}") from None
+        if not os.access(self.folder, os.W_OK):
+            raise MonitorError(f"cannot write to the CSV folder {self.folder}: permission denied")
+        self._day = ""
+        self._sink: CsvTimeline | None = None
+        self.rows = 0
+        self._switch(datetime.now().strftime("%Y-%m-%d"))
+
+    def path_for(self, day: str) -> Path:
+        return self.folder / f"emotions-{day}.csv"
+
+    def _switch(self, day: str) -> None:
+        if self._sink is not None:
+            self._sink.close()
+        self._day = day
+        self._sink = CsvTimeline(self.path_for(day), self.labels, fsync=self.fsync)
+
+    @property
+    def path(self) -> Path:
+        return self.path_for(self._day)
+
+    def handle(self, event: Event) -> None:
+        day = datetime.fromtimestamp(event.wall_start).strftime("%Y-%m-%d")
+        if day != self._day:
+            self._switch(day)
+        assert self._sink is not None
+        self._sink.handle(event)
+        self.rows += 1
+
+    def close(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
