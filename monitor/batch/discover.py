@@ -1,0 +1,84 @@
+"""Command-line paths -> the audio files to score.
+
+A file named on the command line is always scored, whatever its name: if it is not audio, its row says so.
+A folder is walked recursively and yields the files whose extension libsndfile reads (hidden files and
+folders, such as macOS ``._name.wav`` companions, are skipped). An argument that does not exist but contains
+glob characters is expanded (``**`` recurses) and keeps the audio files it matches, as a folder does. A
+pattern that matches nothing, or a path that does not exist, becomes a :class:`Missing` entry that gets an
+error row. Every file appears once, in argument order, folders sorted by name.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Extensions of the formats libsndfile reads (soundfile.available_formats(), header-less RAW excluded).
+AUDIO_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd",
+        ".caf", ".w64", ".rf64", ".sd2", ".voc", ".paf", ".svx", ".iff", ".8svx", ".nist", ".sph", ".ircam",
+        ".sf", ".mat", ".mat4", ".mat5", ".pvf", ".xi", ".htk", ".avr", ".wve", ".mpc", ".sds",
+    }
+)  # fmt: skip
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A command-line argument that names nothing: it is reported as a row with ``error``."""
+
+    path: str
+    error: str
+
+
+@dataclass
+class Discovery:
+    files: list[str] = field(default_factory=list)
+    missing: list[Missing] = field(default_factory=list)
+
+
+def is_audio_name(name: str) -> bool:
+    return Path(name).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def walk_folder(folder: str) -> Iterable[str]:
+    """Audio files under ``folder``, recursively, sorted, hidden entries skipped, symlinks to files kept."""
+    for root, dirs, files in os.walk(folder, onerror=None, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and is_audio_name(name):
+                yield os.path.join(root, name)
+
+
+def discover(args: Sequence[str]) -> Discovery:
+    out = Discovery()
+    seen: set[str] = set()
+
+    def add(path: str) -> None:
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            out.files.append(path)
+
+    for arg in args:
+        if os.path.isdir(arg):
+            for f in walk_folder(arg):
+                add(f)
+        elif os.path.lexists(arg):
+            add(arg)
+        elif _GLOB_CHARS & set(arg):
+            found = 0
+            for m in sorted(glob.glob(arg, recursive=True)):
+                for f in walk_folder(m) if os.path.isdir(m) else [m] if is_audio_name(m) else []:
+                    add(f)
+                    found += 1
+            if not found:
+                out.missing.append(Missing(arg, "no audio file matches this pattern"))
+        else:
+            out.missing.append(Missing(arg, "no such file or folder"))
+    return out

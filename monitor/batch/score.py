@@ -1,0 +1,258 @@
+"""Scoring one file with the live monitor's own stages.
+
+read_audio (monitor.audio.convert) -> Segmenter fed in blocks, as the live monitor feeds it -> WindowAnalyzer
+(features + TFLite classifier) per window -> optional transcriber on the segmenter's speech chunks -> words
+aligned to windows (monitor.align) -> one :class:`FileResult` with the file's dominant emotion.
+
+Nothing here reimplements a stage; it only drives them over a file. :class:`FileScorer` loads the classifier
+(and transcriber) once and scores any number of files; ``score`` never raises for a bad file: the reason goes
+into ``FileResult.error``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from monitor.align import dominant_emotion, words_in_window
+from monitor.analysis import WindowAnalyzer
+from monitor.audio.convert import read_audio
+from monitor.dsp.segmenter import Segmenter, SegmenterOptions, SpeechChunk
+from monitor.dsp.vad import SAMPLE_RATE
+from monitor.errors import ConfigError, MonitorError
+from monitor.events import Event, Word
+from monitor.inference.classifier import EmotionClassifier
+
+TRANSCRIBERS = ("none", "vosk", "pocketsphinx")
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """What every worker needs to build its pipeline. Picklable (sent to spawned workers)."""
+
+    model_path: str | None = None  # None: the shipped models/emotion.tflite
+    transcriber: str = "none"  # one of TRANSCRIBERS
+    vosk_model_path: str | None = None
+    segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
+    block_s: float = 0.5  # the segmenter is fed blocks of this length, as the live monitor feeds it
+    num_threads: int = 1  # TFLite threads per worker
+
+    def validate(self) -> None:
+        if self.transcriber not in TRANSCRIBERS:
+            raise ConfigError(f"--transcriber must be one of {', '.join(TRANSCRIBERS)}, not {self.transcriber!r}")
+        if self.block_s <= 0:
+            raise ConfigError("block_s must be > 0")
+        self.segmenter.validate()
+
+
+@dataclass
+class FileResult:
+    """The outcome for one file. ``failed``: it could not be scored (unreadable, corrupt, ...).
+
+    A file that was read but holds no speech is not failed: it has no windows, an empty ``emotion`` and the
+    reason in ``error``.
+    """
+
+    path: str
+    duration_s: float | None = None
+    speech_s: float = 0.0
+    events: list[Event] = field(default_factory=list)
+    emotion: str = ""
+    confidence: float | None = None
+    probabilities: dict[str, float] = field(default_factory=dict)  # mean over the speech windows
+    text: str = ""
+    error: str = ""
+    failed: bool = False
+    elapsed_s: float = 0.0  # wall time spent on the file in the worker
+    worker_pid: int = 0
+    worker_peak_rss: int = 0  # bytes
+
+    @classmethod
+    def failure(cls, path: str, error: str) -> FileResult:
+        return cls(path=path, error=error, failed=True)
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def peak_rss_bytes() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
+
+
+def make_transcriber(options: ScoreOptions) -> Any | None:
+    """The transcriber for ``options.transcriber`` (None for "none"); MonitorError if it cannot be had."""
+    if options.transcriber == "none":
+        return None
+    try:
+        from monitor.transcription import make_transcriber as factory
+    except ImportError:
+        raise ConfigError(
+            f"--transcriber {options.transcriber}: speech recognition is not available in this version "
+            "(monitor.transcription is missing); use --transcriber none"
+        ) from None
+    transcriber, note = factory(options.transcriber, options.vosk_model_path)
+    if transcriber is None:
+        raise ConfigError(f"--transcriber {options.transcriber}: {note}")
+    return transcriber
+
+
+class _SpeechFeeder:
+    """Hands the segmenter's speech chunks to the transcriber, one utterance at a time."""
+
+    def __init__(self, transcriber: Any) -> None:
+        self.transcriber = transcriber
+        self.open: int | None = None
+        self.transcripts: list[Any] = []
+
+    def feed(self, chunks: list[SpeechChunk]) -> None:
+        for c in chunks:
+            if self.open != c.utterance:
+                if self.open is not None:  # should not happen: the segmenter ends each utterance
+                    self.transcripts.append(self.transcriber.end_utterance())
+                self.transcriber.start_utterance(c.utterance, c.start_sample)
+                self.open = c.utterance
+            if len(c.audio):
+                self.transcriber.accept(c.audio)
+            if c.end:
+                self.transcripts.append(self.transcriber.end_utterance())
+                self.open = None
+
+    def finish(self) -> None:
+        if self.open is not None:
+            self.transcripts.append(self.transcriber.end_utterance())
+            self.open = None
+
+
+@dataclass
+class Analysis:
+    """What the pipeline makes of one signal."""
+
+    events: list[Event]
+    speech_s: float
+    text: str
+
+
+class FileScorer:
+    """Loads the classifier (and transcriber) once; scores files one after another."""
+
+    def __init__(self, options: ScoreOptions | None = None, classifier: EmotionClassifier | None = None) -> None:
+        self.options = options or ScoreOptions()
+        self.options.validate()
+        self.classifier = classifier or EmotionClassifier(self.options.model_path, self.options.num_threads)
+        self.analyzer = WindowAnalyzer(self.classifier)
+        self.transcriber = make_transcriber(self.options)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.classifier.labels
+
+    def analyze(self, audio: np.ndarray) -> Analysis:
+        """16 kHz mono int16 audio -> events, fed to the segmenter in ``block_s`` blocks like a live stream."""
+        seg = Segmenter(self.options.segmenter, speech_chunks=self.transcriber is not None)
+        feeder = _SpeechFeeder(self.transcriber) if self.transcriber is not None else None
+        events: list[Event] = []
+        block = max(1, int(round(self.options.block_s * SAMPLE_RATE)))
+        n = len(audio)
+        for i in range(0, n + 1, block):
+            last = i + block > n
+            windows = seg.feed(audio[i : i + block])
+            if last:
+                windows += seg.flush()
+            events.extend(self.analyzer.analyze(w) for w in windows)
+            if feeder is not None:
+                feeder.feed(seg.take_speech())
+            if last:
+                break
+        text = ""
+        if feeder is not None:
+            feeder.finish()
+            words: list[Word] = [w for t in feeder.transcripts for w in t.words]
+            events = [e.with_words(words_in_window(words, e.start_s, e.end_s)) for e in events]
+            text = " ".join(t.text.strip() for t in feeder.transcripts if t.text.strip())
+        speech_s = sum(u.end_sample - u.start_sample for u in seg.utterances) / SAMPLE_RATE
+        return Analysis(events, speech_s, text)
+
+    def score(self, path: str) -> FileResult:
+        """Never raises for a bad file: unreadable, corrupt or empty files get ``failed`` and ``error``."""
+        t0 = time.perf_counter()
+        try:
+            audio, duration = read_audio(path)
+            result = self.summarize(path, duration, self.analyze(audio))
+        except MonitorError as exc:
+            result = FileResult.failure(path, one_line(exc))
+        except MemoryError:
+            result = FileResult.failure(path, f"{path}: not enough memory to score this file")
+        except Exception as exc:  # a bug must cost one file, not the run
+            result = FileResult.failure(path, f"{path}: internal error ({type(exc).__name__}: {one_line(exc)})")
+        result.elapsed_s = time.perf_counter() - t0
+        result.worker_pid = os.getpid()
+        result.worker_peak_rss = peak_rss_bytes()
+        return result
+
+    def summarize(self, path: str, duration_s: float, analysis: Analysis) -> FileResult:
+        events = analysis.events
+        result = FileResult(path, duration_s, analysis.speech_s, events, text=analysis.text)
+        dominant = dominant_emotion(events)
+        if dominant is None:
+            result.error = f"no speech found in {duration_s:.1f} s of audio"
+            return result
+        result.emotion, result.confidence = dominant
+        result.probabilities = {lab: float(np.mean([e.probabilities[lab] for e in events])) for lab in self.labels}
+        return result
+
+
+# --- worker-process side (multiprocessing, spawn context) -------------------------------------------
+_SCORER: FileScorer | None = None
+_INIT_ERROR: str = ""
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Hide what native libraries print on fd 2 (LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate")
+    while the pipeline is built in a worker; Python errors are raised, not printed, so none is lost."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def init_worker(options: ScoreOptions) -> None:
+    """Pool initializer: build the pipeline once per worker. Ctrl-C is the parent's business."""
+    import signal
+
+    global _SCORER, _INIT_ERROR
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with _native_stderr_silenced():
+            _SCORER = FileScorer(options)
+    except MonitorError as exc:
+        _INIT_ERROR = one_line(exc)
+    except Exception as exc:
+        _INIT_ERROR = f"could not start a worker ({type(exc).__name__}: {one_line(exc)})"
+
+
+class WorkerInitError(MonitorError):
+    """The pipeline could not be built in a worker (bad model, missing transcriber): stops the run."""
+
+
+def score_in_worker(path: str) -> FileResult:
+    if _SCORER is None:
+        raise WorkerInitError(_INIT_ERROR or "worker not initialised")
+    return _SCORER.score(path)
