@@ -203,8 +203,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(f"  - {p}")
         print(f"FAIL: {len(problems)} problem(s); max probability difference {worst:.6g} (tolerance {tol:.6g})")
         return 1
-    print(f"PASS: {len(ref_clips)} clips, {n_windows} windows; max probability difference {worst:.6g} "
-          f"(tolerance {tol:.6g})")
+    print(
+        f"PASS: {len(ref_clips)} clips, {n_windows} windows; max probability difference {worst:.6g} "
+        f"(tolerance {tol:.6g})"
+    )
     return 0
 
 
