@@ -43,7 +43,7 @@ from monitor.batch.score import (
     one_line,
     score_in_worker,
 )
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, ModelError, MonitorError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # One BLAS thread per worker: the workers are the parallelism. A threaded OpenBLAS makes the mel filterbank
@@ -60,6 +60,8 @@ class RunOptions:
     jobs: int = 1
     resume: bool = False
     progress: str = "auto"  # auto (bar on a terminal, plain lines otherwise) | plain | none
+    config: str | None = None  # config.toml: VAD and window settings, model and Vosk model paths
+    profile: str | None = None
     score: ScoreOptions = field(default_factory=ScoreOptions)
 
 
@@ -103,10 +105,13 @@ def build_parser(prog: str = "voice-monitor score") -> argparse.ArgumentParser:
         "--transcriber",
         choices=TRANSCRIBERS,
         default="none",
-        help="speech recognition for the text column (default: none; transcription is far slower)",
+        help="speech recognition for the text column (default: none: transcription runs near real time, "
+        "hundreds of times slower than emotion scoring)",
     )
-    p.add_argument("--vosk-model", metavar="DIR", help="Vosk model folder for --transcriber vosk")
-    p.add_argument("--model", metavar="FILE", help="emotion model .tflite (default: models/emotion.tflite)")
+    p.add_argument("--vosk-model", metavar="DIR", help="Vosk model folder (default: [transcriber] vosk_model_path)")
+    p.add_argument("--model", metavar="FILE", help="emotion model .tflite (default: [model] path, else shipped)")
+    p.add_argument("--config", metavar="PATH", help="config file for VAD/window settings (default: ./config.toml)")
+    p.add_argument("--profile", metavar="NAME", help="apply [profile.NAME] from the config")
     p.add_argument(
         "-j", "--jobs", type=int, default=default_jobs(), metavar="N", help="worker processes (default: cores)"
     )
@@ -129,11 +134,13 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
         parser.error("--resume needs --out FILE (the rows already written are read from it)")
     if a.windows is not None and a.windows == a.out:
         parser.error("--windows and --out must be different files")
-    if a.vosk_model and a.transcriber != "vosk":
-        parser.error("--vosk-model goes with --transcriber vosk")
+    if a.vosk_model and a.transcriber not in ("vosk", "auto"):
+        parser.error("--vosk-model goes with --transcriber vosk or auto")
     fmt = a.format or guess_format(a.out if a.out != "-" else None)
     score = ScoreOptions(model_path=a.model, transcriber=a.transcriber, vosk_model_path=a.vosk_model)
     opts = RunOptions(
+        config=a.config,
+        profile=a.profile,
         paths=a.paths,
         out=a.out,
         windows=a.windows,
@@ -146,17 +153,40 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
     return opts, a.quiet
 
 
-def model_labels(model_path: str | None) -> tuple[str, ...]:
-    """The labels the model outputs, from its metadata (the parent never loads the interpreter)."""
+def model_metadata(model_path: str | None) -> tuple[tuple[str, ...], float]:
+    """(labels, window seconds) from the model's metadata: the parent never loads the interpreter."""
+    from monitor.dsp.features import FeatureParams
     from monitor.inference.classifier import DEFAULT_MODEL, read_metadata
 
     path = Path(model_path) if model_path else DEFAULT_MODEL
     if not path.exists():
-        raise ConfigError(f"model {path} not found: pass --model FILE.tflite")
+        raise ModelError(f"model {path} not found: pass --model FILE.tflite or set [model] path in config.toml")
+    meta = read_metadata(path)
     try:
-        return tuple(str(x) for x in read_metadata(path)["labels"])
-    except (KeyError, TypeError):
-        raise ConfigError(f"{path}: its metadata has no labels; re-export the model") from None
+        return tuple(str(x) for x in meta["labels"]), FeatureParams.from_dict(meta["features"]).window_s
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{path}: incomplete metadata ({exc}); re-export the model") from None
+
+
+def resolve(opts: RunOptions) -> tuple[ScoreOptions, tuple[str, ...]]:
+    """Fill the worker options from config.toml (the live monitor's settings) and the model's metadata.
+
+    Command-line flags win over the config. The transcriber is NOT taken from the config: batch scoring
+    transcribes only when asked (--transcriber). TFLite runs one thread per worker; --jobs is the parallelism.
+    """
+    from dataclasses import replace
+
+    from monitor.config import load_config
+
+    cfg = load_config(opts.config, opts.profile)
+    model = opts.score.model_path or cfg.model.path or None
+    labels, window_s = model_metadata(model)
+    vosk = opts.score.vosk_model_path or cfg.transcriber.vosk_model_path or None
+    score = replace(
+        opts.score, model_path=model, vosk_model_path=vosk, segmenter=cfg.segmenter_options(window_s), num_threads=1
+    )
+    score.validate()
+    return score, labels
 
 
 def check_transcriber(options: ScoreOptions) -> None:
@@ -170,6 +200,13 @@ def check_transcriber(options: ScoreOptions) -> None:
             f"--transcriber {options.transcriber}: speech recognition is not available in this version "
             "(monitor.transcription is missing); use --transcriber none"
         )
+    if options.transcriber == "vosk":  # the model is loaded in each worker; its absence is known now
+        try:
+            from monitor.transcription.models import how_to_get_model, locate_vosk_model
+        except ImportError:
+            return  # the workers will report it
+        if locate_vosk_model(options.vosk_model_path) is None:
+            raise ConfigError(f"--transcriber vosk needs a Vosk model and none was found: {how_to_get_model()}")
 
 
 @contextlib.contextmanager
@@ -207,6 +244,20 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 class _Pool:
     """A spawned process pool that is rebuilt after a worker crash."""
 
@@ -220,10 +271,14 @@ class _Pool:
 
     def get(self) -> ProcessPoolExecutor:
         if self.executor is None:
-            with _worker_environment():
-                self.executor = ProcessPoolExecutor(
+            # Workers start with SIGINT ignored (a spawned Python keeps an inherited SIG_IGN), so a Ctrl-C
+            # while they import cannot print their tracebacks; the parent alone handles it.
+            with _worker_environment(), _sigint_ignored():
+                ex = ProcessPoolExecutor(
                     self.jobs, mp_context=self.ctx, initializer=init_worker, initargs=(self.options,)
                 )
+                ex.submit(int)  # launches every worker now (spawn context: all at the first submit)
+            self.executor = ex
         return self.executor
 
     def discard(self, kill: bool = False) -> None:
@@ -241,9 +296,8 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
     """Score everything ``opts`` names. Raises MonitorError for usage/model/output problems."""
     stream = err if err is not None else sys.stderr
     t0 = time.perf_counter()
-    opts.score.validate()
-    labels = model_labels(opts.score.model_path)
-    check_transcriber(opts.score)
+    score, labels = resolve(opts)
+    check_transcriber(score)
     fcols, wcols = file_columns(labels), window_columns(labels)
 
     found = discover(opts.paths)
@@ -282,7 +336,7 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
             )
         progress.advance(res.duration_s or 0.0, res.failed)
 
-    pool = _Pool(max(1, min(opts.jobs, len(todo))), opts.score) if todo else None
+    pool = _Pool(max(1, min(opts.jobs, len(todo))), score) if todo else None
     try:
         with _sigterm_as_interrupt(), progress:
             for m in missing:

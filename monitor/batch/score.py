@@ -30,7 +30,7 @@ from monitor.errors import ConfigError, MonitorError
 from monitor.events import Event, Word
 from monitor.inference.classifier import EmotionClassifier
 
-TRANSCRIBERS = ("none", "vosk", "pocketsphinx")
+TRANSCRIBERS = ("none", "auto", "vosk", "pocketsphinx")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class ScoreOptions:
     """What every worker needs to build its pipeline. Picklable (sent to spawned workers)."""
 
     model_path: str | None = None  # None: the shipped models/emotion.tflite
-    transcriber: str = "none"  # one of TRANSCRIBERS
+    transcriber: str = "none"  # one of TRANSCRIBERS ("auto": Vosk if a model is found, else pocketsphinx)
     vosk_model_path: str | None = None
     segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
     block_s: float = 0.5  # the segmenter is fed blocks of this length, as the live monitor feeds it
