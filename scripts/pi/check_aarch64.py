@@ -124,6 +124,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{summary['runtime_version']}: {len(clips)} clips, {n_win} windows in {run_s:.1f} s "
         f"(model load {load_s:.1f} s); forbidden modules loaded: {summary['forbidden_modules_loaded'] or 'none'}"
     )
+    if summary["forbidden_modules_loaded"]:
+        print(f"FAIL: the runtime stack loaded {summary['forbidden_modules_loaded']}", file=sys.stderr)
+        return 1
     return 0
 
 
