@@ -1,9 +1,10 @@
 """``voice-monitor score PATH...``: emotion timelines for files and folders, in parallel, resumable.
 
-The parent process finds the files, hands them to ``--jobs`` worker processes (spawned, each loading the
-classifier once), and writes every row itself, whole and flushed, in the order files finish. Exit status:
-0 every file scored, 1 some files failed (each has a row with its ``error``), 2 usage, model or output error,
-130 interrupted (the rows written so far are complete; ``--resume`` carries on).
+The parent process finds the files, hands them to ``--jobs`` worker processes (forked from a clean
+forkserver, or spawned; each loads the classifier once), and writes every row itself, whole and flushed, in
+the order files finish. Exit status: 0 every file scored, 1 some files failed (each has a row with its
+``error``), 2 usage, model or output error, 130 interrupted (the rows written so far are complete;
+``--resume`` carries on).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ from monitor.errors import ConfigError, ModelError, MonitorError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # One BLAS thread per worker: the workers are the parallelism. A threaded OpenBLAS makes the mel filterbank
 # product several times slower when the cores are busy (measured: 2.8 ms vs 5.5-8.5 ms per window).
+# Imported once by the forkserver before it forks workers (an ImportError there is ignored).
+PRELOAD = ["monitor.batch.score", "ai_edge_litert.interpreter", "soundfile", "soxr", "webrtcvad"]
 WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -259,25 +262,30 @@ def _sigint_ignored() -> Iterator[None]:
 
 
 class _Pool:
-    """A spawned process pool that is rebuilt after a worker crash."""
+    """A process pool (forkserver, else spawn; never a plain fork) that is rebuilt after a worker crash."""
 
     def __init__(self, jobs: int, options: ScoreOptions) -> None:
         import multiprocessing
 
         self.jobs = jobs
         self.options = options
-        self.ctx = multiprocessing.get_context("spawn")
+        # forkserver: one clean, single-threaded server imports the pipeline's modules once and forks the
+        # workers from it (no fork after threads; less start-up CPU than importing in every spawned worker).
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        self.ctx = multiprocessing.get_context(method)
+        if method == "forkserver":
+            self.ctx.set_forkserver_preload(PRELOAD)
         self.executor: ProcessPoolExecutor | None = None
 
     def get(self) -> ProcessPoolExecutor:
         if self.executor is None:
-            # Workers start with SIGINT ignored (a spawned Python keeps an inherited SIG_IGN), so a Ctrl-C
-            # while they import cannot print their tracebacks; the parent alone handles it.
+            # Workers start with SIGINT ignored (the forkserver, and a spawned Python, keep an inherited SIG_IGN),
+            # so a Ctrl-C while they start cannot print their tracebacks; the parent alone handles it.
             with _worker_environment(), _sigint_ignored():
                 ex = ProcessPoolExecutor(
                     self.jobs, mp_context=self.ctx, initializer=init_worker, initargs=(self.options,)
                 )
-                ex.submit(int)  # launches every worker now (spawn context: all at the first submit)
+                ex.submit(int)  # launches every worker now (non-fork contexts start all at the first submit)
             self.executor = ex
         return self.executor
 
@@ -416,7 +424,8 @@ def _format_summary(s: RunSummary) -> str:
     line = ", ".join(parts) + f"; {s.audio_s:.1f} s of audio in {s.wall_s:.2f} s ({rate:.0f}x real time)"
     if s.worker_peak_rss:
         peak = max(s.worker_peak_rss.values()) / 2**20
-        line += f"; peak worker memory {peak:.0f} MB ({len(s.worker_peak_rss)} workers)"
+        n = len(s.worker_peak_rss)
+        line += f"; peak worker memory {peak:.0f} MB ({n} worker{'s' if n != 1 else ''})"
     if s.interrupted:
         line = "interrupted: " + line + "; rerun with --resume to carry on"
     return line
