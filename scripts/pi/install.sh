@@ -3,7 +3,7 @@
 # (Python 3.11): system libraries, a venv, the pinned wheels of requirements-pi.txt and the monitor itself
 # (editable, --no-deps). No TensorFlow, no librosa. Then a smoke test on the clips in tests/data.
 #
-# Usage: scripts/pi/install.sh [--venv DIR] [--no-apt] [--service] [--allow-any-arch]
+# Usage: scripts/pi/install.sh [--venv DIR] [--no-apt] [--service] [--allow-any-arch]   (env PYTHON: interpreter)
 #   --venv DIR         where the venv goes (default: <checkout>/.venv)
 #   --no-apt           skip the apt-get step (the system libraries are already there)
 #   --service          also install and enable the systemd service (scripts/pi/install-service.sh; needs root)
@@ -50,8 +50,9 @@ if [[ $APT -eq 1 ]]; then
         python3 python3-venv python3-pip libportaudio2 libsndfile1 libatomic1
 fi
 
-PY=$(command -v python3.11 || command -v python3 || true)
-[[ -n $PY ]] || die "python3 is missing (apt-get install python3)"
+# The system Python (Bookworm: 3.11), not one under a home folder that the service user could not run.
+PY=${PYTHON:-/usr/bin/python3}
+[[ -x $PY ]] || die "$PY is missing (apt-get install python3)"
 "$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
     || die "$PY is Python $("$PY" -c 'import platform; print(platform.python_version())'); the pins in requirements-pi.txt are for 3.11 (Bookworm)"
 
