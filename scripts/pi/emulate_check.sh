@@ -10,14 +10,15 @@
 #   --rebuild     throw the cached root and wheels away first
 #   CLIP...       audio files (default: tests/data/*.flac)
 # Environment: HOST_PYTHON (default .venv/bin/python), TOLERANCE (default: one int8 output step, see
-# scripts/pi/check_aarch64.py), QEMU_CPUS (default "cortex-a72 cortex-a76": the Pi 4 and Pi 5 cores).
+# scripts/pi/check_aarch64.py), QEMU_CPUS (default "cortex-a72 cortex-a76": the Pi 4 and Pi 5 cores),
+# PI_REQUIREMENTS (default requirements-pi.txt: another pin set to try).
 # The first run needs root (apt-get, debootstrap) and the Debian and PyPI registries; later runs reuse the
 # cache. Prints PASS or FAIL; exits non-zero on failure.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CHECKER="$REPO/scripts/pi/check_aarch64.py"
-REQUIREMENTS="$REPO/requirements-pi.txt"
+REQUIREMENTS=${PI_REQUIREMENTS:-$REPO/requirements-pi.txt}
 HOST_PYTHON=${HOST_PYTHON:-$REPO/.venv/bin/python}
 MODEL="$REPO/models/emotion.tflite"
 SUITE=bookworm
@@ -36,7 +37,7 @@ while [[ $# -gt 0 ]]; do
         --model) MODEL=$2; shift 2 ;;
         --cache) CACHE=$2; shift 2 ;;
         --rebuild) REBUILD=1; shift ;;
-        -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}"; exit 0 ;;
         -*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
         *) CLIPS+=("$1"); shift ;;
     esac
