@@ -274,6 +274,10 @@ def whole_command_row(files: list[str], model: str | None, jobs: int, env: dict[
     for pid, mb in rss.items():
         by_role.setdefault(names.get(pid, "?"), []).append(mb)
     mem = " ".join(f"{role} {'/'.join(f'{m:.0f}' for m in sorted(v))}" for role, v in sorted(by_role.items()))
+    cpu_by_role: dict[str, float] = {}
+    for pid, c in cpu.items():
+        cpu_by_role[names.get(pid, "?")] = cpu_by_role.get(names.get(pid, "?"), 0.0) + c
+    cpu_text = " ".join(f"{role} {c:.2f}" for role, c in sorted(cpu_by_role.items()))
     summary = err.strip().splitlines()[-1] if err.strip() else ""
     return Row(
         f"voice-monitor score --jobs {jobs}",
@@ -283,7 +287,7 @@ def whole_command_row(files: list[str], model: str | None, jobs: int, env: dict[
         None,
         sum(cpu.values()),
         f"{max(by_role.get('worker', [0])):.0f}",
-        f"RSS MB: {mem}; CPU sampled every 20 ms (a lower bound); own summary: {summary}",
+        f"RSS MB: {mem}; CPU s: {cpu_text} (sampled every 20 ms: a lower bound); its summary: {summary}",
     )
 
 

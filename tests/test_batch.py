@@ -385,3 +385,40 @@ def test_discover_folders_globs_and_duplicates(tmp_path: Path) -> None:
     names = [Path(f).name for f in found.files]
     assert names == ["notes.txt", "1.wav"]  # named explicitly: scored whatever its name; ** skips hidden
     assert [m.path for m in found.missing] == ["nope.wav"]
+
+
+# --- transcription (monitor.transcription) and the voice-monitor entry point --------------------------------
+@pytest.mark.slow
+def test_pocketsphinx_text_in_file_and_window_rows(tmp_path: Path) -> None:
+    pytest.importorskip("monitor.transcription", reason="monitor.transcription has not landed")
+    pytest.importorskip("pocketsphinx")
+    clip = clips()[0]  # "Kids are talking by the door"
+    proc = score_cli(str(clip), "-o", "f.csv", "-w", "w.csv", "--transcriber", "pocketsphinx", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    row = read_rows(tmp_path / "f.csv")[0]
+    assert "door" in row["text"].split(), row["text"]
+    windows = read_rows(tmp_path / "w.csv")
+    words = " ".join(w["text"] for w in windows).split()
+    assert words and set(words) <= set(row["text"].split())
+
+
+def test_unavailable_transcriber_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    args = [str(clips()[0]), "--transcriber", "vosk", "--vosk-model", str(tmp_path / "no-model")]
+    proc = score_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stdout == ""
+
+
+def test_voice_monitor_score_entry_point(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "monitor.cli", "score", str(clips()[1]), "-o", "x.jsonl", *MODEL_ARGS, "-q"]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60, env=_env_with_repo())
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    row = json.loads((tmp_path / "x.jsonl").read_text())
+    assert row["error"] == "" and row["windows"] >= 1
+
+
+def _env_with_repo() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env

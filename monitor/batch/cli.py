@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -59,7 +59,8 @@ class RunOptions:
     paths: list[str]
     out: str = "-"
     windows: str | None = None
-    fmt: str = "csv"
+    fmt: str = "csv"  # of --out
+    windows_fmt: str = "csv"
     jobs: int = 1
     resume: bool = False
     progress: str = "auto"  # auto (bar on a terminal, plain lines otherwise) | plain | none
@@ -103,7 +104,9 @@ def build_parser(prog: str = "voice-monitor score") -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files, folders or glob patterns")
     p.add_argument("-o", "--out", default="-", metavar="FILE", help="per-file rows (default: stdout)")
     p.add_argument("-w", "--windows", metavar="FILE", help="also write one row per analysis window here")
-    p.add_argument("--format", choices=FORMATS, help="output format (default: jsonl if --out ends in .jsonl, else csv)")
+    p.add_argument(
+        "--format", choices=FORMATS, help="output format (default: by file: jsonl for .jsonl/.ndjson, else csv)"
+    )
     p.add_argument(
         "--transcriber",
         choices=TRANSCRIBERS,
@@ -148,6 +151,7 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
         out=a.out,
         windows=a.windows,
         fmt=fmt,
+        windows_fmt=a.format or guess_format(a.windows),
         jobs=a.jobs,
         resume=a.resume,
         progress="none" if a.quiet else a.progress,
@@ -228,23 +232,34 @@ def _worker_environment() -> Iterator[None]:
                 os.environ[k] = v
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the run like Ctrl-C (whole rows only), in the main thread only."""
-    import threading
+class _StopFlag:
+    """Set by SIGINT/SIGTERM while a run is in progress. The main loop checks it between rows, so a signal
+    never lands in the middle of writing one (a KeyboardInterrupt could cut a large write short)."""
 
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    def __init__(self) -> None:
+        self.is_set = False
 
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    def check(self) -> None:
+        if self.is_set:
+            raise KeyboardInterrupt
 
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals cannot be caught here: Ctrl-C arrives as KeyboardInterrupt, still handled
+            return
+
+        def handler(signum: int, frame: object) -> None:
+            self.is_set = True
+
+        old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, h in old.items():
+                signal.signal(sig, h)
 
 
 @contextlib.contextmanager
@@ -314,7 +329,7 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
     if opts.resume:
         done = done_paths(opts.out, opts.fmt, fcols)
         if opts.windows:
-            keep_windows_of(opts.windows, opts.fmt, wcols, done)
+            keep_windows_of(opts.windows, opts.windows_fmt, wcols, done)
     done_abs = {os.path.abspath(p) for p in done}
 
     def is_done(path: str) -> bool:
@@ -325,7 +340,7 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
     summary.skipped = summary.files - len(todo) - len(missing)
 
     out = RowWriter(opts.out, fcols, opts.fmt, append=opts.resume)
-    wout = RowWriter(opts.windows, wcols, opts.fmt, append=opts.resume) if opts.windows else None
+    wout = RowWriter(opts.windows, wcols, opts.windows_fmt, append=opts.resume) if opts.windows else None
     progress = ProgressReporter(opts.progress, len(todo) + len(missing), stream, start=t0)
 
     def emit(res: FileResult) -> None:
@@ -345,12 +360,14 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
         progress.advance(res.duration_s or 0.0, res.failed)
 
     pool = _Pool(max(1, min(opts.jobs, len(todo))), score) if todo else None
+    stop = _StopFlag()
     try:
-        with _sigterm_as_interrupt(), progress:
+        with stop.installed(), progress:
             for m in missing:
+                stop.check()
                 emit(FileResult.failure(m.path, f"{m.path}: {m.error}"))
             if pool is not None:
-                _drive(pool, todo, emit)
+                _drive(pool, todo, emit, stop)
     except KeyboardInterrupt:
         summary.interrupted = True
         if pool is not None:
@@ -365,16 +382,16 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
     return summary
 
 
-def _drive(pool: _Pool, todo: list[str], emit: object) -> None:
+def _drive(pool: _Pool, todo: list[str], emit: Callable[[FileResult], None], stop: _StopFlag) -> None:
     """Keep every worker busy; after a crash, rerun the files that were in flight one by one to find the
-    culprit, which gets an error row; the others are scored normally."""
-    assert callable(emit)
+    culprit, which gets an error row; the others are scored normally. Raises KeyboardInterrupt on ``stop``."""
     pending = deque(todo)
     suspects: deque[str] = deque()
     inflight: dict[Future[FileResult], str] = {}
     isolated: Future[FileResult] | None = None
     limit = 2 * pool.jobs
     while pending or suspects or inflight:
+        stop.check()
         ex = pool.get()
         if suspects:
             if not inflight:
@@ -388,6 +405,7 @@ def _drive(pool: _Pool, todo: list[str], emit: object) -> None:
         finished, _ = wait(list(inflight), timeout=0.25, return_when=FIRST_COMPLETED)
         broken = False
         for fut in finished:
+            stop.check()
             path = inflight.pop(fut)
             try:
                 emit(fut.result())
@@ -426,6 +444,8 @@ def _format_summary(s: RunSummary) -> str:
         peak = max(s.worker_peak_rss.values()) / 2**20
         n = len(s.worker_peak_rss)
         line += f"; peak worker memory {peak:.0f} MB ({n} worker{'s' if n != 1 else ''})"
+    if s.files == 0:
+        line = "no audio files found in the given paths (folders are searched for audio file extensions)"
     if s.interrupted:
         line = "interrupted: " + line + "; rerun with --resume to carry on"
     return line
@@ -448,6 +468,10 @@ def main_score(argv: list[str], prog: str = "voice-monitor score") -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # stdout closed early (e.g. piped into head): stop quietly
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     if not quiet:
         print(_format_summary(summary), file=sys.stderr)
     return summary.exit_status

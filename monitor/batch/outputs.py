@@ -121,8 +121,13 @@ class RowWriter:
         return json.dumps({c: _one_line_text(row.get(c)) for c in self.columns}, ensure_ascii=False) + "\n"
 
     def _write(self, lines: list[str]) -> None:
-        self._f.write("".join(lines))
-        self._f.flush()
+        try:
+            self._f.write("".join(lines))
+            self._f.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # disk full, file system gone: the rows before are whole
+            raise ConfigError(f"cannot write {self.target}: {exc.strerror or exc}") from None
 
     def write(self, rows: Sequence[Row]) -> None:
         """Write ``rows`` (e.g. all the windows of one file) in one call, then flush."""
