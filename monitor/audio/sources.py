@@ -232,13 +232,20 @@ class MicSource(Source):
         self._stopping.set()
         stream = self._stream
         if stream is not None:
-            try:
-                stream.stop()
-                stream.close()
-            except Exception:
-                pass
+            # A device that delivers no more callbacks can make PortAudio's stop hang: never wait long.
+            closer = threading.Thread(target=self._close_stream, args=(stream,), daemon=True)
+            closer.start()
+            closer.join(2.0)
         if self.ring is not None:
             self.ring.close()
+
+    @staticmethod
+    def _close_stream(stream: Any) -> None:
+        try:
+            stream.abort(ignore_errors=True)
+            stream.close(ignore_errors=True)
+        except Exception:
+            pass
 
     @property
     def overflows(self) -> int:

@@ -3,7 +3,7 @@
 webrtcvad alone finds speech well in quiet recordings (RAVDESS clips peaking below -30 dBFS), but it calls
 steady broadband noise "speech" in every frame. So a frame counts as speech only when webrtcvad says so AND
 its energy stands ``margin_db`` above the noise floor, the minimum frame energy over the last
-``floor_window_s`` seconds. Steady noise sits on its own floor and is rejected; digital silence is below
+``floor_window_s`` seconds (frames below ``min_level_dbfs`` are left out of it). Steady noise sits on its own floor and is rejected; digital silence is below
 ``min_level_dbfs`` and is rejected. Both tests are relative, so quiet and loud recordings behave alike.
 """
 
@@ -63,11 +63,11 @@ class FrameVad:
 
     def is_speech(self, frame: np.ndarray) -> bool:
         level = frame_level_dbfs(frame)
-        self._levels.append(level)
         self.level_dbfs = level
-        self.noise_floor_dbfs = min(self._levels)
         if level < self.options.min_level_dbfs:
-            return False
+            return False  # digital silence: neither speech nor part of the noise floor
+        self._levels.append(level)
+        self.noise_floor_dbfs = min(self._levels)
         if level < self.noise_floor_dbfs + self.options.margin_db:
             return False
         return bool(self._vad.is_speech(frame.tobytes(), SAMPLE_RATE))

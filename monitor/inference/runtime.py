@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 from monitor.errors import ModelError
@@ -32,11 +36,32 @@ def interpreter_class() -> tuple[Any, str]:
     )
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence the runtime's C++ start-up chatter ("INFO: Created TensorFlow Lite XNNPACK delegate")."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
 def load_interpreter(model_path: str, num_threads: int = 1) -> tuple[Any, str]:
     cls, name = interpreter_class()
     try:
-        interp = cls(model_path=model_path, num_threads=num_threads)
-        interp.allocate_tensors()
+        with _quiet_stderr():
+            interp = cls(model_path=model_path, num_threads=num_threads)
+            interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         reason = str(exc).strip().split("\n")[0]
         raise ModelError(f"{model_path}: not a loadable TFLite model ({reason})") from None
