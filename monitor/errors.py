@@ -15,3 +15,7 @@ class AudioError(MonitorError):
 
 class ModelError(MonitorError):
     """A missing model or one whose metadata does not match the runtime."""
+
+
+class TranscriberError(MonitorError):
+    """A speech recogniser that cannot start: no model, a bad model path, a missing engine."""

@@ -8,7 +8,8 @@ clip (``training.augment``), segmented again. Every copy carries its clip's acto
 augmented copies on the side of their clip; evaluation uses copy 0 only.
 
 The cache (one .npz per actor) lives outside the data folder, by default in ``~/.cache/voice-monitor``; its key
-covers the feature parameters, augmentation settings, number of copies, seed and the file list.
+covers the feature parameters, augmentation settings, number of copies, seed, the source of the framing code
+(VAD, segmenter, features, conversion, augmentation) and the file list.
 """
 
 from __future__ import annotations
@@ -31,6 +32,17 @@ from training.augment import AugmentOptions, augment_clip
 from training.manifest import Clip, Manifest
 
 CACHE_VERSION = 1
+# The framing and features depend on this code; a change to any of it (e.g. a VAD fix) invalidates the cache.
+_FRAMING_SOURCES = ("monitor/dsp/vad.py", "monitor/dsp/segmenter.py", "monitor/dsp/features.py",
+                    "monitor/audio/convert.py", "training/augment.py")
+
+
+def framing_fingerprint() -> str:
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha1()
+    for rel in _FRAMING_SOURCES:
+        h.update((root / rel).read_bytes())
+    return h.hexdigest()[:12]
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voice-monitor"
 
 
@@ -44,7 +56,7 @@ class DatasetOptions:
     def key(self) -> str:
         blob = json.dumps(
             {"v": CACHE_VERSION, "features": self.features.to_dict(), "copies": self.copies,
-             "augment": asdict(self.augment), "seed": self.seed},
+             "augment": asdict(self.augment), "seed": self.seed, "code": framing_fingerprint()},
             sort_keys=True,
         )
         return hashlib.sha1(blob.encode()).hexdigest()[:12]

@@ -38,8 +38,10 @@ class ProgressReporter:
         self._task: Any = None
 
     # --- rates ---------------------------------------------------------------------------------------
-    def rate_text(self) -> str:
+    def rate_text(self, short: bool = False) -> str:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
+        if short:
+            return f"{self.audio_s / elapsed:.0f}x real time"
         return f"{self.audio_s / elapsed:.0f}x real time, {self.done / elapsed:.1f} files/s"
 
     def eta_s(self) -> float | None:
@@ -63,7 +65,7 @@ class ProgressReporter:
 
             self._progress = Progress(
                 TextColumn("[bold]scoring"),
-                BarColumn(),
+                BarColumn(bar_width=24),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]}"),
                 TextColumn("{task.fields[failed]}"),
@@ -91,7 +93,7 @@ class ProgressReporter:
             self._progress.update(
                 self._task,
                 advance=1,
-                rate=self.rate_text(),
+                rate=self.rate_text(short=True),
                 failed=f"[red]{self.failed} failed" if self.failed else "",
             )
         elif self.mode == "plain":

@@ -3,8 +3,9 @@
 webrtcvad alone finds speech well in quiet recordings (RAVDESS clips peaking below -30 dBFS), but it calls
 steady broadband noise "speech" in every frame. So a frame counts as speech only when webrtcvad says so AND
 its energy stands ``margin_db`` above the noise floor, the minimum frame energy over the last
-``floor_window_s`` seconds (frames below ``min_level_dbfs`` are left out of it). Steady noise sits on its own floor and is rejected; digital silence is below
-``min_level_dbfs`` and is rejected. Both tests are relative, so quiet and loud recordings behave alike.
+``floor_window_s`` seconds (frames below ``min_level_dbfs`` are left out of it). Steady noise sits on its
+own floor and is rejected; digital silence is below ``min_level_dbfs`` and is rejected. Both tests are
+relative, so quiet and loud recordings behave alike.
 """
 
 from __future__ import annotations
