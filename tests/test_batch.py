@@ -289,6 +289,75 @@ def test_unreadable_file_gets_an_error_row(tmp_path: Path) -> None:
     assert rows["locked.flac"]["error"] and rows[clips()[1].name]["error"] == ""
 
 
+def test_unreadable_file_as_root_dropping_privileges(tmp_path: Path) -> None:
+    """Root reads anything, so a child process loads the pipeline, drops to ``nobody`` and scores."""
+    if os.geteuid() != 0:
+        pytest.skip("not root: test_unreadable_file_gets_an_error_row covers it")
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="batch-perm-"))
+    try:
+        folder.chmod(0o755)
+        locked, open_ = folder / "locked.flac", folder / "open.flac"
+        shutil.copy(clips()[0], locked)
+        shutil.copy(clips()[0], open_)
+        locked.chmod(0)
+        open_.chmod(0o644)
+        code = (
+            "import os, sys, json\n"
+            "from monitor.batch.score import FileScorer, ScoreOptions\n"
+            f"s = FileScorer(ScoreOptions(model_path={str(MODEL)!r}))\n"
+            "assert not s.score(sys.argv[2]).failed  # warm: lazy imports done while still root\n"
+            "os.setgid(65534); os.setuid(65534)\n"
+            "rs = [s.score(p) for p in sys.argv[1:]]\n"
+            "print(json.dumps([[r.failed, r.error, len(r.events)] for r in rs]))\n"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(locked), str(open_)],
+            capture_output=True, text=True, timeout=60, env=_env_with_repo(), cwd=folder,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        (failed, error, _), (ok_failed, ok_error, windows) = json.loads(proc.stdout.splitlines()[-1])
+        assert failed and "locked.flac" in error and "\n" not in error
+        assert not ok_failed and ok_error == "" and windows >= 1
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_worker_killed_mid_run_is_replaced_and_every_file_scored(tmp_path: Path) -> None:
+    psutil = pytest.importorskip("psutil")
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(25):
+        for c in clips():
+            shutil.copy(c, folder / f"{i:02d}_{c.name}")
+    cmd = [sys.executable, str(SCRIPT), str(folder), "-o", "out.csv", "-j", "2", *MODEL_ARGS, "--progress", "none"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    killed = None
+    deadline = time.monotonic() + 60
+    while killed is None and proc.poll() is None and time.monotonic() < deadline:
+        out = tmp_path / "out.csv"
+        if out.exists() and len(out.read_text().splitlines()) > 10:
+            parent = psutil.Process(proc.pid)
+            workers = [
+                p
+                for p in parent.children(recursive=True)
+                if p.ppid() != proc.pid or "spawn_main" in " ".join(p.cmdline())
+            ]
+            if workers:
+                killed = workers[0].pid
+                os.kill(killed, signal.SIGKILL)
+        time.sleep(0.02)
+    _, err = proc.communicate(timeout=120)
+    if killed is None:
+        pytest.skip("the run finished before a worker could be killed")
+    no_traceback(err)
+    assert proc.returncode == 0, err
+    rows = read_rows(tmp_path / "out.csv")
+    assert len(rows) == 200 and len({r["path"] for r in rows}) == 200
+    assert all(r["error"] == "" for r in rows), [r["error"] for r in rows if r["error"]]
+
+
 def test_interrupt_leaves_only_whole_rows_and_resume_finishes(tmp_path: Path, labels) -> None:
     folder = tmp_path / "many"
     folder.mkdir()
