@@ -1,0 +1,83 @@
+"""Per-window cost of the shipped emotion model on one thread: features + int8 inference, load time, memory.
+
+    .venv/bin/python benchmarks/bench_model.py [--model models/emotion.tflite] [--windows 200]
+
+Prints figures only (no pass/fail): median and p95 over the windows of the repository's clips, cycled.
+BLAS is held to one thread too (OPENBLAS_NUM_THREADS=1 unless set): on a busy 2-core machine a multi-threaded
+BLAS made the mel matmul of ``log_mel`` ~7x slower (11 ms instead of 1.5 ms per window).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # before numpy is imported
+
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from monitor.audio.convert import read_audio  # noqa: E402
+from monitor.dsp.features import log_mel  # noqa: E402
+from monitor.dsp.segmenter import segment_audio  # noqa: E402
+from monitor.inference.classifier import DEFAULT_MODEL, EmotionClassifier  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--windows", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+
+    loads = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        clf = EmotionClassifier(args.model, num_threads=args.threads)
+        loads.append(time.perf_counter() - t0)
+    windows = []
+    for clip in sorted((REPO / "tests" / "data").glob("*.flac")):
+        audio, _ = read_audio(clip)
+        windows += [w.audio for w in segment_audio(audio)]
+    for w in windows[:5]:  # warm-up (caches of filterbank and window, interpreter)
+        clf.predict(w)
+    feat_ms, infer_ms, total_ms = [], [], []
+    for i in range(args.windows):
+        audio = windows[i % len(windows)]
+        t0 = time.perf_counter()
+        f = log_mel(audio, clf.features)
+        t1 = time.perf_counter()
+        clf.probabilities(f)
+        t2 = time.perf_counter()
+        feat_ms.append((t1 - t0) * 1e3)
+        infer_ms.append((t2 - t1) * 1e3)
+        total_ms.append((t2 - t0) * 1e3)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+    feats = clf.features
+    print(f"model: {args.model} ({args.model.stat().st_size / 1024:.0f} KB), runtime {clf.info.runtime}, "
+          f"threads {args.threads}, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
+    print(f"input: {feats.window_s} s window -> {feats.shape} log-mel (hop {feats.hop_length}, {feats.n_mels} mels)")
+    print(f"load time: median {statistics.median(loads) * 1e3:.1f} ms (first {loads[0] * 1e3:.1f} ms, 5 loads)")
+    for name, vals in (("features", feat_ms), ("inference", infer_ms), ("total", total_ms)):
+        print(f"{name:>9} per window: median {statistics.median(vals):.2f} ms, p95 {pct(vals, 95):.2f} ms "
+              f"({len(vals)} windows)")
+    print(f"peak RSS: {rss_mb:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
