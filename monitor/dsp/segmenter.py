@@ -11,7 +11,7 @@ non-speech and keeps ``post_pad_ms`` after its last speech frame. Windows:
 - while speech goes on, a full window is emitted as soon as ``window_s`` of audio has arrived, then one
   every ``hop_s``;
 - when the utterance ends: an utterance shorter than a window becomes one short window (the features
-  centre it, zero-padded) if it lasts at least ``min_speech_s``; otherwise, if at least ``min_speech_s`` of it
+  centre it, zero-padded) if its speech (first to last speech frame) lasts at least ``min_speech_s``; otherwise, if at least ``min_speech_s`` of it
   is not yet covered, a last full window ending at the utterance's end.
 """
 
@@ -117,6 +117,7 @@ class Segmenter:
         self._recent: deque[tuple[int, bool]] = deque(maxlen=o.onset_frames + 2)
         self._in_speech = False
         self._utt_start = 0
+        self._first_speech = 0
         self._last_speech_end = 0
         self._silent_frames = 0
         self._next_window_start = 0
@@ -199,6 +200,7 @@ class Segmenter:
             if speech and len(voiced) >= self.options.onset_frames:
                 self._in_speech = True
                 self._utt_start = max(voiced[0] - self.pre_pad, self._buf_start, 0)
+                self._first_speech = voiced[0]
                 self._next_window_start = self._utt_start
                 self._covered_until = self._utt_start
                 self._windows_in_utt = 0
@@ -232,7 +234,7 @@ class Segmenter:
     def _close(self, end: int, out: list[Window]) -> None:
         start = self._utt_start
         if self._windows_in_utt == 0:
-            if end - start >= self.min_speech:
+            if self._last_speech_end - self._first_speech >= self.min_speech:
                 self._emit(start, end, True, out)
             else:
                 self.dropped_short += 1

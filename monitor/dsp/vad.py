@@ -5,7 +5,8 @@ steady broadband noise "speech" in every frame. So a frame counts as speech only
 its energy stands ``margin_db`` above the noise floor, the minimum frame energy over the last
 ``floor_window_s`` seconds (frames below ``min_level_dbfs`` are left out of it). Steady noise sits on its
 own floor and is rejected; digital silence is below ``min_level_dbfs`` and is rejected. Both tests are
-relative, so quiet and loud recordings behave alike.
+relative, and frames are scaled up (by at most ``max_gain_db``) so that the loudest recent frame sits near
+``target_dbfs`` before webrtcvad sees them, so quiet and loud recordings behave alike.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ class VadOptions:
     frame_ms: int = 30  # webrtcvad accepts 10, 20 or 30 ms frames
     margin_db: float = 9.0  # a speech frame must stand this far above the noise floor
     floor_window_s: float = 5.0  # the noise floor is the quietest frame of this many seconds
-    min_level_dbfs: float = -70.0  # frames quieter than this are never speech
+    min_level_dbfs: float = -90.0  # quieter frames (digital silence, dither) are never speech
+    target_dbfs: float = -30.0  # frames are scaled towards this level (loudest recent frame) for webrtcvad
+    max_gain_db: float = 18.0
 
     def validate(self) -> None:
         if self.aggressiveness not in (0, 1, 2, 3):
@@ -59,6 +62,7 @@ class FrameVad:
         self._vad = webrtcvad.Vad(self.options.aggressiveness)
         n_floor = max(1, int(round(self.options.floor_window_s * 1000 / self.options.frame_ms)))
         self._levels: deque[float] = deque(maxlen=n_floor)
+        self._peaks: deque[float] = deque(maxlen=2 * n_floor)
         self.level_dbfs = -120.0
         self.noise_floor_dbfs = -120.0
 
@@ -68,7 +72,13 @@ class FrameVad:
         if level < self.options.min_level_dbfs:
             return False  # digital silence: neither speech nor part of the noise floor
         self._levels.append(level)
+        self._peaks.append(level)
         self.noise_floor_dbfs = min(self._levels)
         if level < self.noise_floor_dbfs + self.options.margin_db:
             return False
+        # webrtcvad's decisions depend on the absolute level: bring quiet speech up to a normal level.
+        gain_db = min(max(self.options.target_dbfs - max(self._peaks), 0.0), self.options.max_gain_db)
+        if gain_db > 0.5:
+            scaled = frame.astype(np.float32) * np.float32(10 ** (gain_db / 20))
+            frame = np.clip(scaled, -32768, 32767).astype(np.int16)
         return bool(self._vad.is_speech(frame.tobytes(), SAMPLE_RATE))
