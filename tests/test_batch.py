@@ -61,7 +61,7 @@ def score_cli(*args: str, cwd: Path, timeout: float = 90) -> subprocess.Complete
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
         return list(csv.DictReader(f))
 
 
@@ -244,6 +244,28 @@ def test_resume_keeps_old_rows_and_scores_only_new_files(tmp_path: Path, labels)
     # Nothing new: nothing is scored, the output is unchanged.
     proc = score_cli(str(folder), "-o", "out.csv", "--resume", cwd=tmp_path)
     assert proc.returncode == 0 and (tmp_path / "out.csv").read_text() == after, proc.stderr
+
+
+def test_odd_file_names_round_trip_through_resume(tmp_path: Path) -> None:
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    shutil.copy(clips()[0], folder / 'ünïcode, "quoted".flac')
+    try:  # a name that is not valid UTF-8 (Linux file systems allow any bytes)
+        shutil.copy(clips()[1], os.fsdecode(bytes(folder) + b"/latin1-\xe9.flac"))
+    except (OSError, UnicodeError):
+        pass
+    n = len(os.listdir(folder))
+    proc = score_cli(str(folder), "-o", "out.csv", cwd=tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr
+    no_traceback(proc.stderr)
+    assert len(read_rows(tmp_path / "out.csv")) == n
+    assert any(
+        r["path"].endswith('ünïcode, "quoted".flac') and r["error"] == "" for r in read_rows(tmp_path / "out.csv")
+    )
+    before = (tmp_path / "out.csv").read_bytes()
+    proc = score_cli(str(folder), "-o", "out.csv", "--resume", cwd=tmp_path)
+    assert proc.returncode == 0 and f"{n} already done" in proc.stderr, proc.stderr
+    assert (tmp_path / "out.csv").read_bytes() == before
 
 
 def test_exit_status_and_one_line_errors(tmp_path: Path) -> None:

@@ -439,7 +439,9 @@ def _format_summary(s: RunSummary) -> str:
         parts.append(f"{s.no_speech} without speech")
     if s.skipped:
         parts.append(f"{s.skipped} already done (--resume)")
-    line = ", ".join(parts) + f"; {s.audio_s:.1f} s of audio in {s.wall_s:.2f} s ({rate:.0f}x real time)"
+    line = ", ".join(parts)
+    if s.audio_s > 0:
+        line += f"; {s.audio_s:.1f} s of audio in {s.wall_s:.2f} s ({rate:.0f}x real time)"
     if s.worker_peak_rss:
         peak = max(s.worker_peak_rss.values()) / 2**20
         n = len(s.worker_peak_rss)
@@ -472,6 +474,11 @@ def main_score(argv: list[str], prog: str = "voice-monitor score") -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
+    except Exception as exc:  # a bug: still one line (set VOICE_MONITOR_DEBUG=1 for the traceback)
+        if os.environ.get("VOICE_MONITOR_DEBUG"):
+            raise
+        print(f"error: internal error ({type(exc).__name__}: {one_line(exc)}); please report it", file=sys.stderr)
+        return EXIT_USAGE
     if not quiet:
         print(_format_summary(summary), file=sys.stderr)
     return summary.exit_status

@@ -102,7 +102,10 @@ class RowWriter:
         self._own = target != "-"
         if self._own:
             try:
-                self._f: IO[str] = open(target, "a" if append else "w", encoding="utf-8", newline="")
+                # surrogateescape: a file name that is not valid UTF-8 is written back byte for byte
+                self._f: IO[str] = open(
+                    target, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline=""
+                )
             except OSError as exc:
                 raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from None
         else:
@@ -121,8 +124,11 @@ class RowWriter:
         return json.dumps({c: _one_line_text(row.get(c)) for c in self.columns}, ensure_ascii=False) + "\n"
 
     def _write(self, lines: list[str]) -> None:
+        text = "".join(lines)
+        if not self._own:  # stdout's encoding may not take undecodable file-name bytes
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         try:
-            self._f.write("".join(lines))
+            self._f.write(text)
             self._f.flush()
         except BrokenPipeError:
             raise
@@ -169,7 +175,7 @@ def read_rows(path: str, fmt: str, columns: Sequence[str], flag: str) -> list[Ro
     """The rows of an existing output file, checked against the columns this run writes."""
     _cut_partial_line(path)
     rows: list[Row] = []
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
         if fmt == "csv":
             reader = csv.DictReader(f)
             if reader.fieldnames is None:
