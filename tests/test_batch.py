@@ -297,6 +297,10 @@ def test_exit_status_and_one_line_errors(tmp_path: Path) -> None:
     proc = score_cli(good, "--out", str(tmp_path / "no_such_dir" / "out.csv"), cwd=tmp_path)
     assert proc.returncode == 2 and "cannot write" in proc.stderr
     no_traceback(proc.stderr)
+    if os.path.exists("/dev/full"):  # a full disk
+        proc = score_cli(good, "--out", "/dev/full", cwd=tmp_path)
+        assert proc.returncode == 2 and "No space left" in proc.stderr, proc.stderr
+        no_traceback(proc.stderr)
 
 
 def test_unreadable_file_gets_an_error_row(tmp_path: Path) -> None:

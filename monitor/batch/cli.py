@@ -408,17 +408,20 @@ def _drive(pool: _Pool, todo: list[str], emit: Callable[[FileResult], None], sto
             stop.check()
             path = inflight.pop(fut)
             try:
-                emit(fut.result())
+                result = fut.result()
             except BrokenProcessPool:
                 broken = True
-                if fut is isolated:
-                    emit(FileResult.failure(path, f"{path}: the scoring process crashed on this file"))
-                else:
+                if fut is not isolated:
                     suspects.append(path)
+                    continue
+                result = FileResult.failure(path, f"{path}: the scoring process crashed on this file")
             except WorkerInitError:
                 raise
             except MonitorError as exc:
-                emit(FileResult.failure(path, one_line(exc)))
+                result = FileResult.failure(path, one_line(exc))
+            except Exception as exc:  # e.g. a result that could not be sent back: costs this file only
+                result = FileResult.failure(path, f"{path}: internal error ({type(exc).__name__}: {one_line(exc)})")
+            emit(result)  # outside the try: an output error must stop the run, not become a row
         if broken:
             for fut, path in list(inflight.items()):
                 if fut.done() and not fut.cancelled() and fut.exception() is None:
