@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+import virtual_mic as virtual_mic_tools  # noqa: E402
+
 DATA = REPO / "tests" / "data"
 SHIPPED_MODEL = Path(os.environ.get("VOICE_MONITOR_TEST_MODEL", REPO / "models" / "emotion.tflite"))
 VOICE_MONITOR = [sys.executable, "-m", "monitor.cli"]
@@ -57,38 +56,13 @@ def load_clip(path: Path) -> np.ndarray:
     return read_audio(path)[0]
 
 
-@dataclass
-class VirtualMic:
-    fifo: Path
-    env: dict[str, str]
-
-    def writer(self):
-        """Open the FIFO for writing (PulseAudio holds the read end)."""
-        return open(self.fifo, "wb", buffering=0)
-
-
 @pytest.fixture(scope="session")
-def virtual_mic(tmp_path_factory) -> VirtualMic:
+def virtual_mic(tmp_path_factory):
     """A PulseAudio pipe source named vmic, fed through a FIFO: a real microphone path for PortAudio."""
-    if shutil.which("pulseaudio") is None or shutil.which("pactl") is None:
-        pytest.skip("pulseaudio is not installed: run scripts/setup.sh --dev (CI installs it)")
-    d = tmp_path_factory.mktemp("vmic")
-    run, home = d / "run", d / "home"
-    run.mkdir(mode=0o700)
-    home.mkdir()
-    env = dict(os.environ, XDG_RUNTIME_DIR=str(run), HOME=str(home), PULSE_SERVER=f"unix:{run}/pulse/native")
-    fifo = d / "vmic.fifo"
-    cmd = [
-        "pulseaudio", "-D", "-n", "--exit-idle-time=-1", f"--log-target=file:{d}/pa.log",
-        "-L", "module-native-protocol-unix auth-anonymous=1",
-        "-L", f"module-pipe-source source_name=vmic file={fifo} format=s16le rate=16000 channels=1",
-        "-L", "module-always-sink",
-    ]
-    subprocess.run(cmd, env=env, check=True, timeout=30)
-    for _ in range(50):
-        if subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0:
-            break
-        time.sleep(0.2)
-    subprocess.run(["pactl", "set-default-source", "vmic"], env=env, check=True, timeout=10)
-    yield VirtualMic(fifo, env)
-    subprocess.run(["pulseaudio", "--kill"], env=env, timeout=10)
+    if not virtual_mic_tools.available():
+        if os.environ.get("CI"):
+            pytest.fail("pulseaudio is missing in CI: scripts/setup.sh --dev installs it")
+        pytest.skip("pulseaudio is not installed: run scripts/setup.sh --dev")
+    mic = virtual_mic_tools.start(tmp_path_factory.mktemp("vmic"))
+    yield mic
+    mic.stop()

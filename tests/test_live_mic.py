@@ -7,52 +7,15 @@ import csv
 import re
 import subprocess
 import threading
-import time
 from datetime import datetime
 
 import numpy as np
 import pytest
-from conftest import VOICE_MONITOR, load_clip
+from conftest import VOICE_MONITOR, load_clip, virtual_mic_tools
 
 from monitor.dsp.segmenter import segment_audio
 
 pytestmark = pytest.mark.slow
-
-BLOCK = 320  # 20 ms at 16 kHz
-
-
-def _play(mic, schedule, stop: threading.Event, played: list[float]) -> None:
-    """Write silence and clips into the FIFO in real time, until ``stop``; record each clip's start."""
-    silence = np.zeros(BLOCK, dtype=np.int16)
-    with mic.writer() as fifo:
-        t0 = time.monotonic()
-        sent = 0
-        queue = list(schedule)
-        current: np.ndarray | None = None
-        pos = 0
-        next_at = queue[0][0] if queue else None
-        while not stop.is_set():
-            now_s = sent / 16000
-            if current is None and next_at is not None and now_s >= next_at:
-                current = queue.pop(0)[1]
-                pos = 0
-                played.append(time.time() + (t0 + now_s - time.monotonic()))
-                next_at = queue[0][0] if queue else None
-            if current is not None:
-                block = current[pos : pos + BLOCK]
-                pos += BLOCK
-                if pos >= len(current):
-                    current = None
-                if len(block) < BLOCK:
-                    block = np.concatenate([block, silence[: BLOCK - len(block)]])
-            else:
-                block = silence
-            fifo.write(block.astype("<i2").tobytes())
-            sent += BLOCK
-            delay = t0 + sent / 16000 - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-
 
 def _wait_for_line(proc: subprocess.Popen, prefix: str, timeout: float) -> str | None:
     """Read stderr lines until one starts with ``prefix`` (None on timeout or exit)."""
@@ -83,7 +46,8 @@ def test_virtual_microphone_end_to_end(virtual_mic, clips, tmp_path, model_path)
     # Start writing only once the stream is open (the FIFO buffers ~2 s while nobody reads).
     stop = threading.Event()
     played: list[float] = []
-    writer = threading.Thread(target=_play, args=(virtual_mic, list(zip(starts, audio, strict=True)), stop, played))
+    schedule = list(zip(starts, audio, strict=True))
+    writer = threading.Thread(target=virtual_mic_tools.play, args=(virtual_mic, schedule, stop, played))
     try:
         first = _wait_for_line(proc, "listening", timeout=30)
         assert first is not None, "the monitor did not start listening"
