@@ -239,6 +239,8 @@ def whole_command_row(files: list[str], model: str | None, jobs: int, env: dict[
         cmd = [sys.executable, "-m", "monitor.cli", "score", *files, "-o", f"{tmp}/out.csv", "-j", str(jobs)]
         cmd += ["--progress", "none"] + (["--model", model] if model else [])
         rss: dict[int, float] = {}
+        uss: dict[int, float] = {}  # memory unique to the process (not shared with the forkserver)
+        polls = 0
         cpu: dict[int, float] = {}
         names: dict[int, str] = {}
         t0 = time.perf_counter()
@@ -253,12 +255,15 @@ def whole_command_row(files: list[str], model: str | None, jobs: int, env: dict[
                 try:
                     with p.oneshot():
                         rss[p.pid] = max(rss.get(p.pid, 0.0), p.memory_info().rss / 2**20)
+                        if polls % 10 == 0:
+                            uss[p.pid] = max(uss.get(p.pid, 0.0), p.memory_full_info().uss / 2**20)
                         t = p.cpu_times()
                         cpu[p.pid] = t.user + t.system
                         if p.pid not in names:
                             names[p.pid] = _role(p, proc.pid)
                 except psutil.Error:
                     pass
+            polls += 1
             time.sleep(0.02)
         wall = time.perf_counter() - t0
         err = proc.stderr.read() if proc.stderr else ""
@@ -274,6 +279,9 @@ def whole_command_row(files: list[str], model: str | None, jobs: int, env: dict[
     for pid, mb in rss.items():
         by_role.setdefault(names.get(pid, "?"), []).append(mb)
     mem = " ".join(f"{role} {'/'.join(f'{m:.0f}' for m in sorted(v))}" for role, v in sorted(by_role.items()))
+    worker_uss = [mb for pid, mb in uss.items() if names.get(pid) == "worker"]
+    if worker_uss:
+        mem += f" (worker USS {'/'.join(f'{m:.0f}' for m in sorted(worker_uss))})"
     cpu_by_role: dict[str, float] = {}
     for pid, c in cpu.items():
         cpu_by_role[names.get(pid, "?")] = cpu_by_role.get(names.get(pid, "?"), 0.0) + c
