@@ -108,7 +108,7 @@ def _make_source(cfg: Config, args: argparse.Namespace, demo: bool) -> Any:
         raise
 
 
-def _make_transcription(cfg: Config, start_anyway: bool) -> tuple[Any, str]:
+def _make_transcription(cfg: Config, start_anyway: bool, realtime: bool = True) -> tuple[Any, str]:
     t = cfg.transcriber
     if t.engine == "none":
         return None, "off"
@@ -124,7 +124,9 @@ def _make_transcription(cfg: Config, start_anyway: bool) -> tuple[Any, str]:
         return None, "off (transcriber failed to start)"
     if engine is None:
         return None, note or "off"
-    return TranscriptionWorker(engine, max_backlog_s=t.max_backlog_s), note or engine.name
+    # A file read faster than real time must not lose utterances: its backlog is unbounded.
+    backlog = t.max_backlog_s if realtime else 1e7
+    return TranscriptionWorker(engine, max_backlog_s=backlog), note or engine.name
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -143,7 +145,7 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
     classifier = EmotionClassifier(cfg.model.path or None, num_threads=cfg.model.threads)
     headless = not cfg.output.dashboard
     sinks = _make_sinks(cfg, classifier.labels, headless)
-    transcription, text_note = _make_transcription(cfg, args.start_anyway)
+    transcription, text_note = _make_transcription(cfg, args.start_anyway, source.realtime)
 
     from monitor.pipeline import Pipeline
 

@@ -89,7 +89,8 @@ class Pipeline:
         self.transcription = transcription
         self.on_event = on_event
         self.on_transcript = on_transcript
-        self.text_wait_s = text_wait_s
+        # A file read faster than real time waits for its words as long as it takes; live audio does not.
+        self.text_wait_s = text_wait_s if source.realtime else float("inf")
         self.stats = PipelineStats()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_windows)
         self._pending: deque[tuple[Event, float]] = deque()
@@ -207,7 +208,7 @@ class Pipeline:
                 self._collect_transcripts()
                 self._release(final=False)
             if self.transcription is not None:
-                self.transcription.close(timeout=max(self.text_wait_s, 1.0))
+                self.transcription.close(timeout=max(self.text_wait_s if self.source.realtime else 3600.0, 1.0))
             self._collect_transcripts()
             self._release(final=True)
         except Exception as exc:
