@@ -98,8 +98,16 @@ def default_jobs() -> int:
 def build_parser(prog: str = "voice-monitor score") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog,
-        description="Score audio files and folders (recursively; globs allowed): one row per file with its "
+        description="Score audio files and folders (recursively; globs allowed): one row per file with its\n"
         "dominant emotion, optionally one row per 3 s window. Same pipeline as the live monitor.",
+        epilog="examples:\n"
+        "  %(prog)s recordings/ -o scores.csv -w windows.csv\n"
+        "  %(prog)s 'calls/**/*.wav' -o scores.jsonl --resume\n\n"
+        "A file that cannot be read gets a row with its error and the run goes on; a file without speech\n"
+        "gets an empty emotion and the reason in error. Rows are written as files finish, whole and flushed.\n"
+        "Exit status: 0 all files scored, 1 some failed, 2 usage/model/output error, 130 interrupted\n"
+        "(rerun with --resume to carry on).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files, folders or glob patterns")
     p.add_argument("-o", "--out", default="-", metavar="FILE", help="per-file rows (default: stdout)")
