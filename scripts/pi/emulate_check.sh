@@ -121,8 +121,8 @@ if [[ ! -e $SITE/.voice-monitor-ready ]]; then
 fi
 
 # 4. The host run, then one aarch64 run per emulated CPU, each compared with the host run. The CPU matters:
-# qemu's default "max" CPU offers instructions no Pi has, and XNNPACK then picks other int8 kernels whose
-# outputs differ by several steps; cortex-a72 is the Pi 4's core, cortex-a76 the Pi 5's.
+# under qemu's default "max" CPU (instructions no Pi has) LiteRT's default (XNNPACK) int8 results differed from
+# x86 by many steps; cortex-a72 is the Pi 4's core, cortex-a76 the Pi 5's, and there they were identical.
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 step "host run ($HOST_PYTHON)"
