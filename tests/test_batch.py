@@ -480,6 +480,12 @@ def test_discover_folders_globs_and_duplicates(tmp_path: Path) -> None:
     names = [Path(f).name for f in found.files]
     assert names == ["notes.txt", "1.wav"]  # named explicitly: scored whatever its name; ** skips hidden
     assert [m.path for m in found.missing] == ["nope.wav"]
+    # Not regular files: a FIFO would block the reader forever; a dangling link names nothing.
+    os.mkfifo(tmp_path / "a" / "pipe.wav")
+    (tmp_path / "a" / "dangling.wav").symlink_to(tmp_path / "gone.wav")
+    found = discover([str(tmp_path / "a"), str(tmp_path / "a" / "pipe.wav"), str(tmp_path / "a" / "dangling.wav")])
+    assert [Path(f).name for f in found.files] == ["1.wav", "2.FLAC"]
+    assert [m.error for m in found.missing] == ["not a regular file", "a broken symbolic link"]
 
 
 # --- transcription (monitor.transcription) and the voice-monitor entry point --------------------------------

@@ -1,11 +1,12 @@
 """Command-line paths -> the audio files to score.
 
 A file named on the command line is always scored, whatever its name: if it is not audio, its row says so.
-A folder is walked recursively and yields the files whose extension libsndfile reads (hidden files and
-folders, such as macOS ``._name.wav`` companions, are skipped). An argument that does not exist but contains
-glob characters is expanded (``**`` recurses) and keeps the audio files it matches, as a folder does. A
-pattern that matches nothing, or a path that does not exist, becomes a :class:`Missing` entry that gets an
-error row. Every file appears once, in argument order, folders sorted by name.
+A folder is walked recursively and yields the files whose extension libsndfile reads; hidden files and
+folders (such as macOS ``._name.wav`` companions) and anything but regular files (a FIFO would block the
+reader) are skipped. An argument that does not exist but contains glob characters is expanded (``**``
+recurses) and keeps the audio files it matches, as a folder does. A pattern that matches nothing, a path
+that does not exist or is not a regular file becomes a :class:`Missing` entry that gets an error row.
+Every file appears once, in argument order, folders sorted by name.
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ def walk_folder(folder: str) -> Iterable[str]:
     for root, dirs, files in os.walk(folder, onerror=None, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if not name.startswith(".") and is_audio_name(name):
-                yield os.path.join(root, name)
+            path = os.path.join(root, name)
+            # regular files only: opening a FIFO named x.wav would wait for a writer forever
+            if not name.startswith(".") and is_audio_name(name) and os.path.isfile(path):
+                yield path
 
 
 def discover(args: Sequence[str]) -> Discovery:
@@ -69,12 +72,15 @@ def discover(args: Sequence[str]) -> Discovery:
         if os.path.isdir(arg):
             for f in walk_folder(arg):
                 add(f)
-        elif os.path.lexists(arg):
+        elif os.path.isfile(arg):
             add(arg)
+        elif os.path.lexists(arg):
+            broken = os.path.islink(arg) and not os.path.exists(arg)
+            out.missing.append(Missing(arg, "a broken symbolic link" if broken else "not a regular file"))
         elif _GLOB_CHARS & set(arg):
             found = 0
             for m in sorted(glob.glob(arg, recursive=True)):
-                for f in walk_folder(m) if os.path.isdir(m) else [m] if is_audio_name(m) else []:
+                for f in walk_folder(m) if os.path.isdir(m) else [m] if is_audio_name(m) and os.path.isfile(m) else []:
                     add(f)
                     found += 1
             if not found:
