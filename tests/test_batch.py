@@ -245,6 +245,14 @@ def test_resume_keeps_old_rows_and_scores_only_new_files(tmp_path: Path, labels)
     proc = score_cli(str(folder), "-o", "out.csv", "--resume", cwd=tmp_path)
     assert proc.returncode == 0 and (tmp_path / "out.csv").read_text() == after, proc.stderr
 
+    # The broken file is repaired: --retry-failed drops its error row and scores it again.
+    shutil.copy(clips()[7], folder / "broken.wav")
+    proc = score_cli(str(folder), "-o", "out.csv", "-w", "win.csv", "--resume", "--retry-failed", cwd=tmp_path)
+    assert proc.returncode == 0 and "1 file scored" in proc.stderr, proc.stderr
+    rows = read_rows(tmp_path / "out.csv")
+    assert len(rows) == 7 and all(r["error"] == "" for r in rows)
+    assert len(read_rows(tmp_path / "win.csv")) == sum(int(r["windows"]) for r in rows)
+
 
 def test_odd_file_names_round_trip_through_resume(tmp_path: Path) -> None:
     folder = tmp_path / "odd"

@@ -63,6 +63,7 @@ class RunOptions:
     windows_fmt: str = "csv"
     jobs: int = 1
     resume: bool = False
+    retry_failed: bool = False  # with resume: rows of unreadable files are dropped and those files rescored
     progress: str = "auto"  # auto (bar on a terminal, plain lines otherwise) | plain | none
     config: str | None = None  # config.toml: VAD and window settings, model and Vosk model paths
     profile: str | None = None
@@ -131,6 +132,11 @@ def build_parser(prog: str = "voice-monitor score") -> argparse.ArgumentParser:
     )
     p.add_argument("--resume", action="store_true", help="skip files that already have a row in --out")
     p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="with --resume: drop the rows of files that could not be read and score them again",
+    )
+    p.add_argument(
         "--progress", choices=("auto", "plain", "none"), default="auto",
         help="progress on stderr: a bar on a terminal, plain lines otherwise (auto), or none",
     )  # fmt: skip
@@ -144,6 +150,8 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
     a = parser.parse_args(list(argv))
     if a.jobs < 1:
         parser.error("--jobs must be at least 1")
+    if a.retry_failed and not a.resume:
+        parser.error("--retry-failed goes with --resume")
     if a.resume and a.out == "-":
         parser.error("--resume needs --out FILE (the rows already written are read from it)")
     if a.windows is not None and a.windows == a.out:
@@ -162,6 +170,7 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
         windows_fmt=a.format or guess_format(a.windows),
         jobs=a.jobs,
         resume=a.resume,
+        retry_failed=a.retry_failed,
         progress="none" if a.quiet else a.progress,
         score=score,
     )
@@ -335,7 +344,7 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
     summary = RunSummary(files=len(found.files) + len(found.missing))
     done: set[str] = set()
     if opts.resume:
-        done = done_paths(opts.out, opts.fmt, fcols)
+        done = done_paths(opts.out, opts.fmt, fcols, retry_failed=opts.retry_failed)
         if opts.windows:
             keep_windows_of(opts.windows, opts.windows_fmt, wcols, done)
     done_abs = {os.path.abspath(p) for p in done}

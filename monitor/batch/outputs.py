@@ -203,11 +203,32 @@ def read_rows(path: str, fmt: str, columns: Sequence[str], flag: str) -> list[Ro
     return rows
 
 
-def done_paths(path: str, fmt: str, columns: Sequence[str]) -> set[str]:
-    """Paths that already have a row in ``--out`` (empty if the file does not exist yet)."""
+def _rewrite(path: str, fmt: str, columns: Sequence[str], rows: list[Row]) -> None:
+    """Replace ``path`` by ``rows`` atomically (a temporary file, then rename)."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    writer = RowWriter(tmp, columns, fmt)
+    writer.write(rows)
+    writer.close()
+    os.replace(tmp, path)
+
+
+def _failed(row: Row) -> bool:
+    """A file that could not be read: it has an error and no duration (a file without speech has one)."""
+    return bool(row.get("error")) and row.get("duration_s") in (None, "")
+
+
+def done_paths(path: str, fmt: str, columns: Sequence[str], retry_failed: bool = False) -> set[str]:
+    """Paths that already have a row in ``--out`` (empty if the file does not exist yet). With
+    ``retry_failed``, the rows of files that could not be read are removed, so those files are scored again."""
     if not os.path.exists(path):
         return set()
-    return {str(r["path"]) for r in read_rows(path, fmt, columns, "--out")}
+    rows = read_rows(path, fmt, columns, "--out")
+    if retry_failed:
+        kept = [r for r in rows if not _failed(r)]
+        if len(kept) != len(rows):
+            _rewrite(path, fmt, columns, kept)
+        rows = kept
+    return {str(r["path"]) for r in rows}
 
 
 def keep_windows_of(path: str, fmt: str, columns: Sequence[str], done: set[str]) -> int:
@@ -218,9 +239,5 @@ def keep_windows_of(path: str, fmt: str, columns: Sequence[str], done: set[str])
     kept = [r for r in rows if str(r["path"]) in done]
     dropped = len(rows) - len(kept)
     if dropped:
-        tmp = f"{path}.tmp{os.getpid()}"
-        writer = RowWriter(tmp, columns, fmt)
-        writer.write(kept)
-        writer.close()
-        os.replace(tmp, path)
+        _rewrite(path, fmt, columns, kept)
     return dropped
