@@ -162,16 +162,22 @@ class FileScorer:
         events: list[Event] = []
         block = max(1, int(round(self.options.block_s * SAMPLE_RATE)))
         n = len(audio)
-        for i in range(0, n + 1, block):
-            last = i + block > n
-            windows = seg.feed(audio[i : i + block])
-            if last:
-                windows += seg.flush()
-            events.extend(self.analyzer.analyze(w) for w in windows)
-            if feeder is not None:
-                feeder.feed(seg.take_speech())
-            if last:
-                break
+        try:
+            for i in range(0, n + 1, block):
+                last = i + block > n
+                windows = seg.feed(audio[i : i + block])
+                if last:
+                    windows += seg.flush()
+                events.extend(self.analyzer.analyze(w) for w in windows)
+                if feeder is not None:
+                    feeder.feed(seg.take_speech())
+                if last:
+                    break
+        except BaseException:
+            if feeder is not None:  # leave the recogniser ready for the next file
+                with contextlib.suppress(Exception):
+                    feeder.finish()
+            raise
         text = ""
         if feeder is not None:
             feeder.finish()
@@ -210,7 +216,7 @@ class FileScorer:
         return result
 
 
-# --- worker-process side (multiprocessing, spawn context) -------------------------------------------
+# --- worker-process side (multiprocessing: forkserver or spawn) -------------------------------------------
 _SCORER: FileScorer | None = None
 _INIT_ERROR: str = ""
 
