@@ -113,20 +113,24 @@ def _make_transcription(cfg: Config, start_anyway: bool, realtime: bool = True) 
     if t.engine == "none":
         return None, "off"
     try:
-        from monitor.transcription.factory import make_transcriber
+        from monitor.transcription.isolated import IsolatedTranscriber
         from monitor.transcription.worker import TranscriptionWorker
 
-        engine, note = make_transcriber(t.engine, t.vosk_model_path or None)
+        # The engine runs in its own process: a GIL-holding decoder must not stall capture or emotion.
+        engine = IsolatedTranscriber(t.engine, t.vosk_model_path or None)
     except MonitorError as exc:
         if not start_anyway:
             raise MonitorError(f"{exc} (or pass --start-anyway to run without text)") from None
         print(f"voice-monitor: {exc}; going on without text", file=sys.stderr)
         return None, "off (transcriber failed to start)"
-    if engine is None:
-        return None, note or "off"
+    if not engine.enabled:
+        return None, engine.note or "off"
+    note = engine.note
     # A file read faster than real time must not lose utterances: its backlog is unbounded.
     backlog = t.max_backlog_s if realtime else 1e7
-    return TranscriptionWorker(engine, max_backlog_s=backlog), note or engine.name
+    worker = TranscriptionWorker(engine, max_backlog_s=backlog)
+    worker.engine = engine  # closed after the pipeline stops
+    return worker, note or engine.name
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -186,6 +190,8 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
         if dashboard is not None:
             dashboard.stop()
         pipeline.stop()
+        if transcription is not None:
+            transcription.engine.close()
     _summary(pipeline, sinks, time.monotonic() - started, interrupted)
     if pipeline.error or source.error:
         print(f"voice-monitor: {pipeline.error or source.error}", file=sys.stderr)
