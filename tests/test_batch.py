@@ -499,7 +499,7 @@ def test_discover_folders_globs_and_duplicates(tmp_path: Path) -> None:
 # --- transcription (monitor.transcription) and the voice-monitor entry point --------------------------------
 @pytest.mark.slow
 def test_pocketsphinx_text_in_file_and_window_rows(tmp_path: Path) -> None:
-    pytest.importorskip("monitor.transcription", reason="monitor.transcription has not landed")
+    pytest.importorskip("monitor.transcription.factory", reason="monitor.transcription has not landed")
     pytest.importorskip("pocketsphinx")
     clip = clips()[0]  # "Kids are talking by the door"
     proc = score_cli(str(clip), "-o", "f.csv", "-w", "w.csv", "--transcriber", "pocketsphinx", cwd=tmp_path)
