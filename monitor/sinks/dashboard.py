@@ -147,7 +147,7 @@ class Dashboard:
             body.append("… " + st.partial + "\n", style="italic dim")
         if not lines and not st.partial:
             body.append("(no transcript yet)", style="dim")
-        return Panel(body, title=f"transcript ({self.transcriber})", title_align="left")
+        return Panel(body, title="transcript", title_align="left")
 
     def _counters(self, st: Status) -> Text:
         t = Text()
