@@ -18,12 +18,16 @@ from training.model import ModelOptions, build_model, set_seeds
 @dataclass(frozen=True)
 class TrainOptions:
     epochs: int = 40  # maximum; early stopping picks the best epoch when there are validation actors
-    patience: int = 10
+    patience: int = 15
     batch_size: int = 32
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
+    # Cosine decay over ``lr_horizon`` epochs (fixed, not the epochs actually run), so the final model trained for
+    # N epochs follows exactly the learning-rate path the cross-validation models had at epoch N.
+    lr_horizon: int = 60
+    lr_floor: float = 0.05  # final learning rate as a fraction of the initial one
     label_smoothing: float = 0.1
     mixup_alpha: float = 0.2
-    mixup_prob: float = 0.5
+    mixup_prob: float = 0.3
     class_weighting: bool = True  # neutral has half the clips of the other emotions
     one_copy_per_epoch: bool = True  # each epoch sees one random version (original or augmented) of each clip
     spec: SpecAugmentOptions = field(default_factory=SpecAugmentOptions)
@@ -44,6 +48,12 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     counts = np.bincount(y, minlength=n_classes).astype(float)
     w = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
     return w
+
+
+def learning_rate_at(epoch: int, opts: TrainOptions) -> float:
+    """Learning rate of a 1-based epoch: cosine from ``learning_rate`` to ``lr_floor`` of it over the horizon."""
+    t = min(max(epoch - 1, 0) / max(opts.lr_horizon - 1, 1), 1.0)
+    return float(opts.learning_rate * (opts.lr_floor + (1 - opts.lr_floor) * 0.5 * (1 + np.cos(np.pi * t))))
 
 
 def predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -75,6 +85,8 @@ def fit_model(train: WindowSet, val: WindowSet | None, opts: TrainOptions, epoch
     bad = 0
     epoch = 0
     for epoch in range(1, epochs + 1):
+        lr = learning_rate_at(epoch, opts)
+        model.optimizer.learning_rate.assign(lr)
         if opts.one_copy_per_epoch:
             chosen = rng.integers(0, n_copies, size=n_clips)
             rows = np.flatnonzero(chosen[train.clip] == train.copy)
@@ -87,8 +99,8 @@ def fit_model(train: WindowSet, val: WindowSet | None, opts: TrainOptions, epoch
         sw = (weights[None, :] * ymix).sum(axis=1).astype(np.float32)  # class weight of the (mixed) target
         h = model.fit(xb[..., None], ymix, sample_weight=sw, batch_size=opts.batch_size, epochs=1, shuffle=False,
                       verbose=0)
-        rec = {"epoch": epoch, "loss": float(h.history["loss"][-1])}
-        msg = f"{tag}epoch {epoch}/{epochs} loss {rec['loss']:.3f}"
+        rec = {"epoch": epoch, "loss": float(h.history["loss"][-1]), "lr": lr}
+        msg = f"{tag}epoch {epoch}/{epochs} lr {lr:.2e} loss {rec['loss']:.3f}"
         if val is not None and len(val.y):
             p = predict(model, val.x)
             s = score(val.y, p.argmax(axis=1), n_classes)

@@ -160,7 +160,7 @@ def run(cfg: RunConfig) -> dict:
     log(f"data: {manifest.summary()}")
     dopts = DatasetOptions(features=FEATURES, copies=cfg.copies, seed=cfg.seed)
     ws = build_windows(manifest, dopts, cfg.cache, jobs=cfg.jobs, log=log)
-    topts = TrainOptions(epochs=cfg.epochs, seed=cfg.seed)
+    topts = TrainOptions(epochs=cfg.epochs, lr_horizon=cfg.epochs, seed=cfg.seed)
     base_data = None
     if cfg.baseline and cfg.folds >= 2:
         from training.baseline import BaselineOptions, baseline_features
