@@ -311,6 +311,21 @@ def test_exit_status_and_one_line_errors(tmp_path: Path) -> None:
         no_traceback(proc.stderr)
 
 
+def test_model_failing_in_the_workers_leaves_existing_output_alone(tmp_path: Path) -> None:
+    """Metadata fine (the parent reads only that), .tflite altered: every worker refuses it at start-up."""
+    broken = tmp_path / "broken.tflite"
+    data = bytearray(MODEL.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    broken.write_bytes(bytes(data))
+    shutil.copy(MODEL.with_suffix(".json"), broken.with_suffix(".json"))
+    (tmp_path / "out.csv").write_text("earlier results\n")
+    cmd = [sys.executable, str(SCRIPT), str(clips()[0]), "-o", "out.csv", "--model", str(broken)]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ") and "checksum" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert (tmp_path / "out.csv").read_text() == "earlier results\n"
+
+
 def test_unreadable_file_gets_an_error_row(tmp_path: Path) -> None:
     if os.geteuid() == 0:
         pytest.skip("running as root: chmod 000 does not stop root reading (the other bad kinds are tested)")

@@ -219,7 +219,11 @@ def check_transcriber(options: ScoreOptions) -> None:
         return
     import importlib.util
 
-    if importlib.util.find_spec("monitor.transcription") is None:
+    try:
+        available = importlib.util.find_spec("monitor.transcription.factory") is not None
+    except ImportError:
+        available = False
+    if not available:
         raise ConfigError(
             f"--transcriber {options.transcriber}: speech recognition is not available in this version "
             "(monitor.transcription is missing); use --transcriber none"
@@ -332,6 +336,52 @@ class _Pool:
         ex.shutdown(wait=not kill, cancel_futures=True)
 
 
+def check_writable(target: str, flag: str) -> None:
+    """Fail before any work if an output cannot be written (the file itself is opened at the first row)."""
+    if target == "-":
+        return
+    folder = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"cannot write {flag} {target}: the folder {folder} does not exist")
+    if os.path.isdir(target):
+        raise ConfigError(f"cannot write {flag} {target}: it is a folder")
+    if not os.access(target if os.path.exists(target) else folder, os.W_OK):
+        raise ConfigError(f"cannot write {flag} {target}: permission denied")
+
+
+class _Outputs:
+    """The row writers, opened at the first row: a run that fails before scoring anything (a model or
+    recogniser that cannot load in the workers) leaves an existing --out file as it was."""
+
+    def __init__(self, opts: RunOptions, file_cols: list[str], window_cols: list[str]) -> None:
+        self.opts = opts
+        self.file_cols = file_cols
+        self.window_cols = window_cols
+        self.out: RowWriter | None = None
+        self.windows: RowWriter | None = None
+
+    def open(self) -> None:
+        if self.out is not None:
+            return
+        o = self.opts
+        self.out = RowWriter(o.out, self.file_cols, o.fmt, append=o.resume)
+        if o.windows:
+            self.windows = RowWriter(o.windows, self.window_cols, o.windows_fmt, append=o.resume)
+
+    def write(self, window_rows: list[dict], file_row: dict) -> None:
+        """The file's windows first, then its row: a file row always has its windows written."""
+        self.open()
+        if self.windows is not None:
+            self.windows.write(window_rows)
+        assert self.out is not None
+        self.out.write([file_row])
+
+    def close(self) -> None:
+        for w in (self.windows, self.out):
+            if w is not None:
+                w.close()
+
+
 def run(opts: RunOptions, err: object = None) -> RunSummary:
     """Score everything ``opts`` names. Raises MonitorError for usage/model/output problems."""
     stream = err if err is not None else sys.stderr
@@ -352,18 +402,18 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
     def is_done(path: str) -> bool:
         return path in done or os.path.abspath(path) in done_abs
 
+    check_writable(opts.out, "--out")
+    if opts.windows:
+        check_writable(opts.windows, "--windows")
     todo = [f for f in found.files if not is_done(f)]
     missing = [m for m in found.missing if not is_done(m.path)]
     summary.skipped = summary.files - len(todo) - len(missing)
 
-    out = RowWriter(opts.out, fcols, opts.fmt, append=opts.resume)
-    wout = RowWriter(opts.windows, wcols, opts.windows_fmt, append=opts.resume) if opts.windows else None
+    outputs = _Outputs(opts, fcols, wcols)
     progress = ProgressReporter(opts.progress, len(todo) + len(missing), stream, start=t0)
 
     def emit(res: FileResult) -> None:
-        if wout is not None:
-            wout.write(window_rows(res, labels))
-        out.write([file_row(res, labels)])
+        outputs.write(window_rows(res, labels), file_row(res, labels))
         summary.scored += 1
         summary.audio_s += res.duration_s or 0.0
         if res.failed:
@@ -385,6 +435,7 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
                 emit(FileResult.failure(m.path, f"{m.path}: {m.error}"))
             if pool is not None:
                 _drive(pool, todo, emit, stop)
+        outputs.open()  # nothing to score: the outputs still get their header
     except KeyboardInterrupt:
         summary.interrupted = True
         if pool is not None:
@@ -392,9 +443,7 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
     finally:
         if pool is not None:
             pool.discard()
-        out.close()
-        if wout is not None:
-            wout.close()
+        outputs.close()
     summary.wall_s = time.perf_counter() - t0
     return summary
 
