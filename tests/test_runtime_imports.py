@@ -23,9 +23,18 @@ VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
 
 # Runs in the subprocess. argv: model path or "" (no classification), then extra modules to import first.
+# PROBE_BLOCK: comma-separated top-level modules made unimportable (to force the runtime's fallback).
 PROBE = r"""
-import importlib, json, pkgutil, sys
+import importlib, json, os, pkgutil, sys
 model, extra = sys.argv[1], sys.argv[2:]
+blocked = {b for b in os.environ.get("PROBE_BLOCK", "").split(",") if b}
+if blocked:
+    class Block:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in blocked:
+                raise ImportError(f"{name} blocked by the test")
+            return None
+    sys.meta_path.insert(0, Block())
 for name in extra:
     importlib.import_module(name)
 import monitor
@@ -34,6 +43,12 @@ for info in pkgutil.walk_packages(monitor.__path__, "monitor."):
     importlib.import_module(info.name)
     imported.append(info.name)
 result = {"imported": imported}
+if os.environ.get("PROBE_RUNTIME"):
+    from monitor.inference.runtime import interpreter_class
+    try:
+        result["runtime"] = interpreter_class()[1]
+    except Exception as exc:
+        result["runtime"] = f"none ({exc})"
 if model:
     from monitor.audio.convert import read_audio
     from monitor.dsp.segmenter import segment_audio
@@ -50,11 +65,12 @@ print("PROBE-RESULT " + json.dumps(result))
 """
 
 
-def probe(model: Path | None, extra: tuple[str, ...] = ()) -> dict:
+def probe(model: Path | None, extra: tuple[str, ...] = (), env_extra: dict[str, str] | None = None) -> dict:
     clip = sorted(DATA.glob("*.flac"))[0]
     code = f"CLIP = {str(clip)!r}\nFORBIDDEN = {FORBIDDEN!r}\n" + PROBE
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(REPO)
+    env.update(env_extra or {})
     proc = subprocess.run(
         [PYTHON, "-c", code, str(model) if model else "", *extra],
         cwd=REPO,
@@ -99,3 +115,13 @@ def test_the_check_catches_a_heavy_import() -> None:
     """Control: the same probe, with librosa (which pulls numba in when used) imported on purpose."""
     result = probe(None, extra=("librosa",))
     assert "librosa" in result["forbidden"]
+
+
+@pytest.mark.slow
+def test_the_check_catches_a_fallback_to_tensorflow() -> None:
+    """Control for the real risk: with no light TFLite runtime, monitor.inference.runtime falls back to
+    TensorFlow, and the probe must see it."""
+    result = probe(None, env_extra={"PROBE_BLOCK": "ai_edge_litert,tflite_runtime", "PROBE_RUNTIME": "1"})
+    if result["runtime"] != "tensorflow":
+        pytest.skip(f"TensorFlow is not installed here (runtime: {result['runtime']})")
+    assert "tensorflow" in result["forbidden"]
