@@ -33,8 +33,8 @@ class VirtualMic:
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def writer(self):
-        """Open the FIFO for writing (PulseAudio holds the read end)."""
-        return open(self.fifo, "wb", buffering=0)
+        """Open the FIFO for writing (PulseAudio holds the read end); never creates a plain file."""
+        return os.fdopen(os.open(self.fifo, os.O_WRONLY), "wb", buffering=0)
 
     def stop(self) -> None:
         self._stop.set()

@@ -159,6 +159,8 @@ class MicSource(Source):
         self._watchdog: threading.Thread | None = None
         self._status_overflows = 0
         self._first = True
+        self.stall_s = 3.0  # no callback for this long: the device is gone (unplugged) even if PortAudio says active
+        self._last_callback = time.monotonic()
 
     def _choose_settings(self, info: dict) -> tuple[int, int]:
         sd = _sd()
@@ -174,6 +176,7 @@ class MicSource(Source):
         raise AudioError(f"input device {self.device_name!r} accepts none of the usual formats (16-bit PCM)")
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        self._last_callback = time.monotonic()
         if self._first:
             self._first = False
             self._anchor_now(frames)
@@ -184,6 +187,7 @@ class MicSource(Source):
     def _open(self) -> None:
         sd = _sd()
         self._first = True
+        self._last_callback = time.monotonic()
         self._stream = sd.InputStream(
             samplerate=self.rate,
             blocksize=int(self.rate * self.block_ms / 1000),
@@ -206,14 +210,14 @@ class MicSource(Source):
     def _watch(self) -> None:
         while not self._stopping.wait(0.5):
             stream = self._stream
-            if stream is not None and stream.active:
+            stalled = time.monotonic() - self._last_callback > self.stall_s
+            if stream is not None and stream.active and not stalled:
                 continue
             self.error = "microphone lost; reconnecting"
-            try:
-                if stream is not None:
-                    stream.close(ignore_errors=True)
-            except Exception:
-                pass
+            if stream is not None:
+                closer = threading.Thread(target=self._close_stream, args=(stream,), daemon=True)
+                closer.start()
+                closer.join(2.0)
             self._stream = None
             if self._stopping.wait(self.retry_s):
                 return
