@@ -167,7 +167,8 @@ def test_ravdess_wer(engine):
               f"({results[name][1]}/{results[name][2]} words)")
     both = (results["normal"][1] + results["strong"][1]) / (results["normal"][2] + results["strong"][2])
     print(f"pocketsphinx WER, all {len(normal) + len(strong)} clips: {both:.3f}")
-    # Measured: 0.25 (normal, 60 clips), 0.6 (strong, 20 clips). Strong emotion (shouting, fear, surprise) is
-    # far outside what PocketSphinx's acoustic model was trained on.
+    # Measured: 0.331 (normal, 60 clips), 0.500 (strong, 20 clips), 0.373 over all 80. Strong emotion (shouting,
+    # fear, surprise) is far outside what PocketSphinx's acoustic model was trained on; the 0.35 target is met
+    # on normal-intensity speech only.
     assert results["normal"][0] <= 0.35
     assert results["strong"][0] <= 0.75

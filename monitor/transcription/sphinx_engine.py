@@ -46,7 +46,8 @@ def _decoder(config: dict[str, Any]) -> Any:
     except ImportError as e:
         raise TranscriberError(f"the pocketsphinx package is not installed ({e}): pip install pocketsphinx, "
                                f"or set [transcriber] engine = \"none\"") from e
-    options: dict[str, Any] = {"samprate": SAMPLE_RATE, "loglevel": "FATAL"}
+    # dither: digital silence (all zeros) otherwise gives log(0) features that decode as "it" / "i'm".
+    options: dict[str, Any] = {"samprate": SAMPLE_RATE, "loglevel": "FATAL", "dither": True}
     options.update(config)
     try:
         return Decoder(**options)
