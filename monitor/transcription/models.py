@@ -196,7 +196,8 @@ def fetch_vosk_model(
         return final
     url = url or MODEL_URL.format(name=name)
     expected = (sha256 or KNOWN_SHA256.get(name, "")).lower()
-    by_hand = f"download {url} by hand, unzip it into {dest}/ (giving {final}/) or set {ENV_VAR}"
+    by_hand = (f"get it by hand: download {url} on a machine with internet access and unzip it into {dest}/ "
+               f"(giving {final}/), or set {ENV_VAR} to where you unzipped it")
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -208,7 +209,7 @@ def fetch_vosk_model(
             digest = _download(url, archive, timeout_s, progress)
         except (urllib.error.URLError, OSError, TimeoutError) as e:
             reason = getattr(e, "reason", None) or e
-            raise TranscriberError(f"cannot download {url} ({reason}): no network? {by_hand}") from e
+            raise TranscriberError(f"cannot download {name} ({reason}); {by_hand}") from e
         if expected and digest != expected:
             raise TranscriberError(f"{url} downloaded with SHA-256 {digest[:16]}..., expected {expected[:16]}... "
                                    f"(corrupt or changed download): try again, or {by_hand}")

@@ -6,6 +6,12 @@ The pipeline ``submit``s the segmenter's ``SpeechChunk``s (non-blocking) and pol
 belongs to is skipped whole: its queued chunks are removed, the rest of its chunks are dropped on arrival, a
 decode already started on it is abandoned, and it counts in ``skipped_utterances``. A skipped utterance gets no
 transcript and never holds back ``done_until_s``.
+
+The engine runs on this thread. An engine whose C code holds the GIL while decoding (pocketsphinx does) would
+still stall the other Python threads: give such an engine to the worker through a process boundary (the
+pipeline uses ``monitor.transcription.isolated.IsolatedTranscriber``). Vosk releases the GIL (cffi).
+``busy_s`` counts this thread's CPU; ``engine_wall_s`` the wall time spent in engine calls, which is the
+engine's own time when it runs in another process.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ class TranscriptionWorker:
         self._partial = ""
         self._skipped = 0
         self._busy = 0.0
+        self._engine_wall = 0.0
         self._current: int | None = None  # utterance open in the engine (worker thread only)
         self._stop = False
         self._abandon = False
@@ -168,6 +175,11 @@ class TranscriptionWorker:
         return self._busy
 
     @property
+    def engine_wall_s(self) -> float:
+        """Wall-clock seconds spent inside engine calls."""
+        return self._engine_wall
+
+    @property
     def done_until_s(self) -> float:
         """Stream time up to which every submitted utterance is transcribed or skipped: the start of the oldest
         unfinished utterance, else the furthest point submitted."""
@@ -201,7 +213,7 @@ class TranscriptionWorker:
             item = self._next()
             if item is None:
                 break
-            t0 = time.thread_time()
+            t0, w0 = time.thread_time(), time.perf_counter()
             try:
                 self._process(item)
             except Exception as e:  # an engine failure must not kill the thread: drop the utterance
@@ -213,6 +225,7 @@ class TranscriptionWorker:
                     self._open.pop(item.utterance, None)
             finally:
                 self._busy += time.thread_time() - t0
+                self._engine_wall += time.perf_counter() - w0
                 with self._cv:
                     if not item.abandon:
                         self._backlog = max(0, self._backlog - len(item.audio))
