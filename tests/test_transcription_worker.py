@@ -197,3 +197,33 @@ def test_words_align_with_emotion_windows():
     # The emotion windows' texts read like the sentences.
     text = " ".join(w.text for win in windows for w in words_in_window(words, win.start_s, win.end_s))
     assert "door" in text
+
+
+def test_engine_failure_drops_utterances_but_not_the_worker():
+    """The engine process dies mid-stream (a real failure, not a mock): the worker counts the errors, keeps
+    running, still advances done_until_s (the pipeline must not wait forever) and closes cleanly."""
+    from monitor.transcription.isolated import IsolatedTranscriber
+
+    chunks, _, seg = _segment(_stream(CLIPS[:4]))
+    utts = _ended(chunks)
+    engine = IsolatedTranscriber("pocketsphinx")
+    try:
+        worker = TranscriptionWorker(engine, max_backlog_s=600).start()
+        first_end = next(i for i, c in enumerate(chunks) if c.end)
+        for c in chunks[: first_end + 1]:
+            worker.submit(c)
+        got = []
+        assert _wait_for(lambda: bool(got.extend(worker.take_transcripts()) or got), 60)
+        engine._proc.kill()
+        engine._proc.join(5)
+        for c in chunks[first_end + 1 :]:
+            worker.submit(c)
+        assert _wait_for(lambda: worker.lag_s == 0, 30)
+        assert worker.alive, "an engine failure killed the worker thread"
+        assert worker.errors >= 1 and "stopped" in (worker.last_error or "")
+        assert worker.done_until_s >= max(u.end_sample for u in seg.utterances) / SR
+        assert worker.close(timeout=10)
+        got += worker.take_transcripts()
+        assert [t.utterance for t in got] == utts[:1]
+    finally:
+        engine.close()

@@ -60,6 +60,7 @@ class TranscriptionWorker:
         self._busy = 0.0
         self._engine_wall = 0.0
         self._current: int | None = None  # utterance open in the engine (worker thread only)
+        self._failed: set[int] = set()  # utterances the engine failed on, whose end chunk has not come yet
         self._stop = False
         self._abandon = False
         self._thread: threading.Thread | None = None
@@ -216,13 +217,8 @@ class TranscriptionWorker:
             t0, w0 = time.thread_time(), time.perf_counter()
             try:
                 self._process(item)
-            except Exception as e:  # an engine failure must not kill the thread: drop the utterance
-                self.errors += 1
-                self.last_error = f"{type(e).__name__}: {e}"
-                log.exception("transcriber failed on utterance %d", item.utterance)
-                self._current = None
-                with self._cv:
-                    self._open.pop(item.utterance, None)
+            except Exception as e:  # an engine failure must not kill the thread: drop the utterance(s)
+                self._fail(item, e)
             finally:
                 self._busy += time.thread_time() - t0
                 self._engine_wall += time.perf_counter() - w0
@@ -240,9 +236,32 @@ class TranscriptionWorker:
             self._busy += time.thread_time() - t0
         self._partial = ""
 
+    def _fail(self, item: _Item, exc: Exception) -> None:
+        """The engine raised: count it, drop the utterance it was on (and the one being processed), and ignore
+        the rest of their chunks. Logged at debug level only: a dashboard owns the terminal; ``errors`` and
+        ``last_error`` carry it."""
+        self.errors += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        log.debug("transcriber failed on utterance %d", item.utterance, exc_info=True)
+        failed = {item.utterance} | ({self._current} if self._current is not None else set())
+        self._current = None
+        self._partial = ""
+        with self._cv:
+            for u in failed:
+                self._open.pop(u, None)
+                if not (u == item.utterance and (item.end or item.abandon)):
+                    self._failed.add(u)
+
     def _process(self, item: _Item) -> None:
         eng = self.transcriber
+        if item.utterance in self._failed and not item.abandon:
+            with self._cv:
+                self._open.pop(item.utterance, None)
+                if item.end:
+                    self._failed.discard(item.utterance)
+            return
         if item.abandon:
+            self._failed.discard(item.utterance)
             if self._current == item.utterance:
                 eng.end_utterance()  # discarded: the utterance was skipped
                 self._current = None
