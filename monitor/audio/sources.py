@@ -256,11 +256,40 @@ class MicSource(Source):
         return self._status_overflows
 
 
+class ThreadedSource(Source):
+    """A source whose own thread reads (a file, a pipe) and writes into the ring until it ends."""
+
+    thread_name = "source"
+
+    def __init__(self, ring_seconds: float) -> None:
+        super().__init__(ring_seconds)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.finished = threading.Event()
+
+    def start(self) -> None:
+        self._make_ring()
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.ring is not None:
+            self.ring.close()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+
+
 # --- file -------------------------------------------------------------------------------------------
 
 
-class FileSource(Source):
+class FileSource(ThreadedSource):
     """Any file libsndfile reads, at any rate and channel count; paced in real time if asked."""
+
+    thread_name = "file-source"
 
     def __init__(self, path: str | Path, realtime: bool = False, block_ms: int = 20, ring_seconds: float = 20.0,
                  loop: bool = False) -> None:
@@ -282,14 +311,6 @@ class FileSource(Source):
             raise AudioError(f"{self.path}: the file holds no audio samples")
         self.block = max(1, int(self.rate * block_ms / 1000))
         self.description = f"file {self.path.name} ({self.rate} Hz, {self.channels} ch)"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.finished = threading.Event()
-
-    def start(self) -> None:
-        self._make_ring()
-        self._thread = threading.Thread(target=self._run, name="file-source", daemon=True)
-        self._thread.start()
 
     def _run(self) -> None:
         import soundfile as sf
@@ -320,19 +341,15 @@ class FileSource(Source):
             self.finished.set()
             self.ring.close()
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self.ring is not None:
-            self.ring.close()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
 
 
 # --- stdin ------------------------------------------------------------------------------------------
 
 
-class StdinSource(Source):
+class StdinSource(ThreadedSource):
     """Raw signed 16-bit little-endian PCM on standard input (``arecord -f S16_LE -r 16000 -c 1 | ...``)."""
+
+    thread_name = "stdin-source"
 
     def __init__(self, rate: int = PIPELINE_RATE, channels: int = 1, block_ms: int = 20,
                  ring_seconds: float = 20.0, stream: Any = None) -> None:
@@ -345,14 +362,6 @@ class StdinSource(Source):
         self._in = stream if stream is not None else sys.stdin.buffer
         self.block_bytes = max(2 * channels, int(rate * block_ms / 1000) * 2 * channels)
         self.description = f"stdin (s16le, {rate} Hz, {channels} ch)"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.finished = threading.Event()
-
-    def start(self) -> None:
-        self._make_ring()
-        self._thread = threading.Thread(target=self._run, name="stdin-source", daemon=True)
-        self._thread.start()
 
     def _run(self) -> None:
         assert self.ring is not None
@@ -376,9 +385,4 @@ class StdinSource(Source):
             self.error = f"stdin read error ({exc})"
         finally:
             self.finished.set()
-            self.ring.close()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self.ring is not None:
             self.ring.close()
