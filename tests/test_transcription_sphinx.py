@@ -172,3 +172,12 @@ def test_ravdess_wer(engine):
     # on normal-intensity speech only.
     assert results["normal"][0] <= 0.35
     assert results["strong"][0] <= 0.75
+
+
+def test_factory_builds_each_mode():
+    from monitor.transcription.factory import make_transcriber
+
+    for mode in ("batch", "hybrid", "stream"):
+        engine, note = make_transcriber("pocketsphinx", None, sphinx_mode=mode)
+        assert isinstance(engine, SphinxTranscriber) and engine.mode == mode
+        assert note.startswith("pocketsphinx")
