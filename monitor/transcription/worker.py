@@ -234,6 +234,11 @@ class TranscriptionWorker:
                 self.errors += 1
                 self.last_error = f"{type(e).__name__}: {e}"
             self._busy += time.thread_time() - t0
+        elif self._current is not None:  # abandoned mid-utterance: it counts as skipped
+            with self._cv:
+                self._open.pop(self._current, None)
+                self._skipped += 1
+            self._current = None
         self._partial = ""
 
     def _fail(self, item: _Item, exc: Exception) -> None:
