@@ -24,7 +24,8 @@ from monitor.transcription.base import SAMPLE_RATE, Transcript, as_int16, monoto
 from monitor.transcription.models import how_to_get_model, vosk_layout_problem
 
 _LOAD_LOCK = threading.Lock()
-_MODELS: dict[str, Any] = {}  # resolved path -> vosk.Model (a model is large and read-only: share it)
+# resolved path -> (signature, vosk.Model): a model is large and read-only, so engines share it
+_MODELS: dict[str, tuple[str, Any]] = {}
 _FILLERS = {"<unk>", "[unk]", "<eps>", "[noise]", "[laughter]", "<sil>"}
 
 
@@ -92,13 +93,16 @@ def load_vosk_model(path: str | os.PathLike[str]) -> Any:
     if problem:
         raise TranscriberError(f"Vosk model path {p} {problem}: {how_to_get_model()}")
     key = _signature(p)
+    where = str(p.resolve())
     with _LOAD_LOCK:
-        if key in _MODELS:
-            return _MODELS[key]
+        cached = _MODELS.get(where)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        _MODELS.pop(where, None)  # replaced on disk: load it again
         vosk = import_vosk()
         with _StderrCapture() as cap:
             try:
-                model = vosk.Model(str(p.resolve()))
+                model = vosk.Model(where)
                 rec = vosk.KaldiRecognizer(model, SAMPLE_RATE)  # a bad graph only shows up here
                 rec.AcceptWaveform(np.zeros(SAMPLE_RATE // 10, dtype=np.int16).tobytes())
                 rec.FinalResult()
@@ -110,7 +114,7 @@ def load_vosk_model(path: str | os.PathLike[str]) -> Any:
             detail = cap.last_error() or str(err)
             raise TranscriberError(f"Vosk cannot load the model at {p} ({detail}): it is corrupt or incomplete; "
                                    f"delete it and {how_to_get_model()}") from err
-        _MODELS[key] = model
+        _MODELS[where] = (key, model)
         return model
 
 
