@@ -80,6 +80,10 @@ def test_speech_in_noise_is_found_and_the_noise_is_not(clips):
     assert all(4.5 <= w.start_s and w.end_s <= 5 + len(speech) / SR + 0.5 for w in windows)
 
 
+def _by_utterance(chunks):
+    return {u: np.concatenate([c.audio for c in chunks if c.utterance == u]) for u in {c.utterance for c in chunks}}
+
+
 def test_chunk_size_invariance(clips):
     audio, _ = _stream([load_clip(c) for c in clips[:4]])
     ref, ref_chunks = _feed(audio, len(audio), speech=True)
@@ -91,9 +95,7 @@ def test_chunk_size_invariance(clips):
         ]
         assert all(np.array_equal(a.audio, b.audio) for a, b in zip(got, ref, strict=True))
         # The speech stream for the transcriber is the same audio too.
-        joined = {u: np.concatenate([c.audio for c in chunks if c.utterance == u]) for u in {c.utterance for c in chunks}}
-        joined_ref = {u: np.concatenate([c.audio for c in ref_chunks if c.utterance == u])
-                      for u in {c.utterance for c in ref_chunks}}
+        joined, joined_ref = _by_utterance(chunks), _by_utterance(ref_chunks)
         assert joined.keys() == joined_ref.keys()
         assert all(np.array_equal(joined[u], joined_ref[u]) for u in joined)
 
