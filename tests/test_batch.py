@@ -546,3 +546,20 @@ def _env_with_repo() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+def test_batch_scoring_imports_neither_tensorflow_nor_librosa(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from monitor.batch.cli import main_score\n"
+        "from monitor.batch.score import FileScorer, ScoreOptions\n"
+        f"FileScorer(ScoreOptions(model_path={str(MODEL)!r})).score(sys.argv[1])\n"
+        "status = main_score([sys.argv[1], '-o', 'out.csv', '-q', '--model', " + repr(str(MODEL)) + "])\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'librosa', 'numba'})\n"
+        "print(status, heavy)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(clips()[0])],
+        capture_output=True, text=True, timeout=60, env=_env_with_repo(), cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.stdout.strip() == "0 []", proc.stdout + proc.stderr
