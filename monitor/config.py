@@ -34,7 +34,7 @@ class VadConfig:
     aggressiveness: int = 2
     margin_db: float = 9.0
     floor_window_s: float = 5.0
-    min_level_dbfs: float = -90.0
+    min_level_dbfs: float = -100.0
     pre_pad_ms: int = 240
     post_pad_ms: int = 240
     hangover_ms: int = 450

@@ -67,9 +67,12 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, float]:
     if p.is_dir():
         raise AudioError(f"{p}: is a folder, not an audio file")
     try:
-        data, rate = sf.read(str(p), dtype="float32", always_2d=True)
+        with open(p, "rb") as f:  # a file object: any file name, and a clear permission error
+            data, rate = sf.read(f, dtype="float32", always_2d=True)
     except PermissionError:
         raise AudioError(f"{p}: permission denied") from None
+    except OSError as exc:
+        raise AudioError(f"{p}: cannot read ({exc.strerror or exc})") from None
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         reason = str(exc).split("\n")[0]
         raise AudioError(f"{p}: not a readable audio file ({reason})") from None

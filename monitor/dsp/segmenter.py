@@ -11,8 +11,9 @@ non-speech and keeps ``post_pad_ms`` after its last speech frame. Windows:
 - while speech goes on, a full window is emitted as soon as ``window_s`` of audio has arrived, then one
   every ``hop_s``;
 - when the utterance ends: an utterance shorter than a window becomes one short window (the features
-  centre it, zero-padded) if its speech (first to last speech frame) lasts at least ``min_speech_s``; otherwise, if at least ``min_speech_s`` of it
-  is not yet covered, a last full window ending at the utterance's end.
+  centre it, zero-padded) if its speech (first to last speech frame) lasts at least ``min_speech_s``;
+  otherwise, if at least ``min_speech_s`` of it is not yet covered, a last full window ending at the
+  utterance's end.
 """
 
 from __future__ import annotations
@@ -161,17 +162,18 @@ class Segmenter:
 
     def take_speech(self) -> list[SpeechChunk]:
         """The speech audio produced since the last call, merged into one chunk per utterance and call."""
-        merged: list[SpeechChunk] = []
+        groups: list[tuple[SpeechChunk, list[np.ndarray]]] = []
         for c in self._speech:
-            last = merged[-1] if merged else None
-            if last is not None and last.utterance == c.utterance and not last.end:
-                if len(c.audio):
-                    last.audio = np.concatenate([last.audio, c.audio])
-                last.end = c.end
+            if groups and groups[-1][0].utterance == c.utterance and not groups[-1][0].end:
+                groups[-1][1].append(c.audio)
+                groups[-1][0].end = c.end
             else:
-                merged.append(SpeechChunk(c.utterance, c.start_sample, c.audio, c.end))
+                groups.append((SpeechChunk(c.utterance, c.start_sample, c.audio, c.end), [c.audio]))
         self._speech = []
-        return merged
+        for chunk, parts in groups:
+            if len(parts) > 1:
+                chunk.audio = np.concatenate(parts)
+        return [chunk for chunk, _ in groups]
 
     def flush(self) -> list[Window]:
         """End of stream: close an open utterance and return its last windows."""

@@ -5,8 +5,9 @@ steady broadband noise "speech" in every frame. So a frame counts as speech only
 its energy stands ``margin_db`` above the noise floor, the minimum frame energy over the last
 ``floor_window_s`` seconds (frames below ``min_level_dbfs`` are left out of it). Steady noise sits on its
 own floor and is rejected; digital silence is below ``min_level_dbfs`` and is rejected. Both tests are
-relative, and frames are scaled up (by at most ``max_gain_db``) so that the loudest recent frame sits near
-``target_dbfs`` before webrtcvad sees them, so quiet and loud recordings behave alike.
+relative, and frames are scaled (up by at most ``max_gain_db``, down by at most ``max_cut_db``) so that the
+loudest recent frame sits at ``target_dbfs`` before webrtcvad sees them: quiet and loud recordings of the
+same speech are cut into the same windows.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ class VadOptions:
     frame_ms: int = 30  # webrtcvad accepts 10, 20 or 30 ms frames
     margin_db: float = 9.0  # a speech frame must stand this far above the noise floor
     floor_window_s: float = 5.0  # the noise floor is the quietest frame of this many seconds
-    min_level_dbfs: float = -90.0  # quieter frames (digital silence, dither) are never speech
-    target_dbfs: float = -30.0  # frames are scaled towards this level (loudest recent frame) for webrtcvad
-    max_gain_db: float = 18.0
+    min_level_dbfs: float = -100.0  # quieter frames (digital silence) are never speech nor noise floor
+    target_dbfs: float = -30.0  # frames are scaled so the loudest recent frame sits here before webrtcvad
+    max_gain_db: float = 40.0  # at most this much up (quiet input) ...
+    max_cut_db: float = 40.0  # ... and this much down (loud input)
 
     def validate(self) -> None:
         if self.aggressiveness not in (0, 1, 2, 3):
@@ -76,9 +78,11 @@ class FrameVad:
         self.noise_floor_dbfs = min(self._levels)
         if level < self.noise_floor_dbfs + self.options.margin_db:
             return False
-        # webrtcvad's decisions depend on the absolute level: bring quiet speech up to a normal level.
-        gain_db = min(max(self.options.target_dbfs - max(self._peaks), 0.0), self.options.max_gain_db)
-        if gain_db > 0.5:
+        # webrtcvad's decisions depend on the absolute level: scale every frame by the same rule (quiet
+        # speech up, loud speech down), so a recording decides the same at any level.
+        gain_db = self.options.target_dbfs - max(self._peaks)
+        gain_db = min(max(gain_db, -self.options.max_cut_db), self.options.max_gain_db)
+        if abs(gain_db) > 0.01:
             scaled = frame.astype(np.float32) * np.float32(10 ** (gain_db / 20))
             frame = np.clip(scaled, -32768, 32767).astype(np.int16)
         return bool(self._vad.is_speech(frame.tobytes(), SAMPLE_RATE))
