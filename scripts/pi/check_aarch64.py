@@ -1,16 +1,19 @@
 """Runs the monitor's runtime stack on audio clips and compares two runs (x86 host vs aarch64 under qemu).
 
 ``run``: read_audio -> segment_audio -> EmotionClassifier.predict for every window of every clip; writes the
-windows, the features, the int8 model input and the probabilities to an .npz plus a JSON summary. It needs
+windows, the features, the int8 model input, the raw int8 model output (same runtime, second interpreter) and
+the classifier's probabilities to an .npz plus a JSON summary. It needs
 only the runtime dependencies (numpy, soundfile, soxr, webrtcvad, a TFLite runtime), so it runs inside the
 emulated Raspberry Pi OS root.
 
 ``compare``: checks the second run against the first and prints PASS or FAIL per clip (exit 1 on failure).
 
-Tolerance: the model's output is int8 with scale ``s`` (1/256 for a full-integer softmax). The classifier
-dequantises, p_i = s (q_i - z) / S with S = sum_j s (q_j - z) ~= 1, so if one output differs by one
-quantisation step, p_i moves by at most s/S (1 + p_i) <= 2 s. The default tolerance is therefore 2 s plus
-float rounding: "identical or within one quantisation step". A float32 model falls back to 1e-5.
+Tolerance, "identical or within one quantisation step": every raw int8 output may differ by at most one step
+(``--max-steps``), and the probabilities by no more than such steps can explain. The classifier computes
+p_i = n_i / N with n_i = q_i - z (output zero point z) and N = sum_j n_j (about 1/s = 256 steps for an int8
+softmax). If each of the K outputs moves by at most one step, n_i changes by <= 1 and N by <= K, so
+|dp_i| <= (1 + K p_i) / (N - K): about 0.008 for p_i = 1/K and at most 0.036 for K = 8. That bound is taken per
+window and label from the reference run. A float model gets 1e-5; ``--tolerance`` overrides the bound.
 
 Used by scripts/pi/emulate_check.sh; see docs/pi.md.
 """
@@ -59,7 +62,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     in_scale, in_zero = (float(v) for v in inp["quantization"])
     in_dtype = np.dtype(inp["dtype"])
     out_scale, out_zero = (float(v) for v in out["quantization"])
-    del interp
 
     arrays: dict[str, np.ndarray] = {}
     clips: list[dict[str, Any]] = []
@@ -82,6 +84,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 info = np.iinfo(in_dtype)
                 q = np.clip(np.round(feats / in_scale + in_zero), info.min, info.max).astype(in_dtype)
                 arrays[f"qin:{key}"] = q
+                interp.set_tensor(inp["index"], q.reshape(tuple(int(v) for v in inp["shape"])))
+                interp.invoke()
+                arrays[f"qout:{key}"] = interp.get_tensor(out["index"])[0].astype(np.int32)
             probs = [pred.probabilities[label] for label in clf.labels]
             arrays[f"prob:{key}"] = np.asarray(probs, dtype=np.float64)
             entry["windows"].append(
@@ -145,8 +150,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     cand = json.loads((test_dir / "summary.json").read_text())
     ref_arr = np.load(ref_dir / "arrays.npz")
     cand_arr = np.load(test_dir / "arrays.npz")
-    out_scale = float(ref["output_quantization"][0])
-    tol = args.tolerance if args.tolerance is not None else (2 * out_scale + 1e-6 if out_scale else 1e-5)
+    out_scale, out_zero = (float(v) for v in ref["output_quantization"])
+    n_labels = len(ref["labels"])
     problems: list[str] = []
     for side, s in (("reference", ref), ("candidate", cand)):
         print(
@@ -158,9 +163,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if ref["model_sha256"] != cand["model_sha256"]:
         problems.append("the two runs used different models")
     print(f"model {ref['model']} (sha256 {str(ref['model_sha256'])[:12]}), output scale {out_scale:.6g}")
-    print(f"tolerance on each probability: {tol:.6g}" + ("" if args.tolerance is not None else " (2 x output scale)"))
-    print(f"{'clip':28} {'win':>3} {'audio':>6} {'feat max diff':>13} {'q-in diffs':>10} {'max p diff':>10}  result")
+    if args.tolerance is not None:
+        print(f"tolerance on each probability: {args.tolerance:.6g} (--tolerance)")
+    else:
+        print(
+            f"tolerance: raw int8 outputs within {args.max_steps} step(s); probabilities within "
+            f"(1 + {n_labels} p) / (N - {n_labels}) per label, N = sum of the output steps (float model: 1e-5)"
+        )
+    print(
+        f"{'clip':28} {'win':>3} {'audio':>6} {'feat max diff':>13} {'q-in diffs':>10} {'out steps':>9} "
+        f"{'max p diff':>10} {'min bound':>9}  result"
+    )
     worst = 0.0
+    worst_steps = 0
     ref_clips = {c["clip"]: c for c in ref["clips"]}
     cand_clips = {c["clip"]: c for c in cand["clips"]}
     if set(ref_clips) != set(cand_clips):
@@ -174,6 +189,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         feat_diff = 0.0
         qin_diffs = 0
         p_diff = 0.0
+        steps = 0
+        bound_min = float("inf")
         if rw != cw:
             clip_problems.append(f"windows differ: {rw} vs {cw}")
         else:
@@ -184,18 +201,34 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 if f"qin:{key}" in ref_arr and f"qin:{key}" in cand_arr:
                     qin_diffs += int(np.count_nonzero(ref_arr[f"qin:{key}"] != cand_arr[f"qin:{key}"]))
                 pr, pc = ref_arr[f"prob:{key}"], cand_arr[f"prob:{key}"]
-                d = float(np.max(np.abs(pr - pc)))
+                has_raw = f"qout:{key}" in ref_arr and f"qout:{key}" in cand_arr
+                if args.tolerance is not None:
+                    bound = np.full(len(pr), args.tolerance)
+                elif out_scale and has_raw:
+                    total = float(np.sum(ref_arr[f"qout:{key}"] - out_zero))
+                    bound = (1 + n_labels * pr) / max(total - n_labels, 1.0) + 1e-6
+                else:
+                    bound = np.full(len(pr), 1e-5)
+                bound_min = min(bound_min, float(bound.min()))
+                if has_raw:
+                    w_steps = int(np.max(np.abs(ref_arr[f"qout:{key}"] - cand_arr[f"qout:{key}"])))
+                    steps = max(steps, w_steps)
+                    if w_steps > args.max_steps:
+                        clip_problems.append(f"window {i}: raw outputs differ by {w_steps} steps > {args.max_steps}")
+                diff = np.abs(pr - pc)
+                d = float(diff.max())
                 p_diff = max(p_diff, d)
-                if d > tol:
-                    clip_problems.append(f"window {i}: probabilities differ by {d:.6g} > {tol:.6g}")
-                top2 = np.sort(pr)[-2:]
-                if wr["label"] != wc["label"] and top2[1] - top2[0] > tol:
+                if np.any(diff > bound):
+                    j = int(np.argmax(diff - bound))
+                    clip_problems.append(f"window {i}: p({ref['labels'][j]}) differs by {diff[j]:.6g} > {bound[j]:.6g}")
+                if wr["label"] != wc["label"] and np.sort(pr)[-1] - np.sort(pr)[-2] > 2 * float(bound.max()):
                     clip_problems.append(f"window {i}: label {wr['label']} vs {wc['label']}")
         worst = max(worst, p_diff)
+        worst_steps = max(worst_steps, steps)
         result = "PASS" if not clip_problems else "FAIL"
         print(
             f"{name:28} {len(rw):>3} {'same' if same_audio else 'DIFF':>6} {feat_diff:>13.3g} {qin_diffs:>10} "
-            f"{p_diff:>10.3g}  {result}"
+            f"{steps:>9} {p_diff:>10.3g} {bound_min:>9.3g}  {result}"
         )
         problems += [f"{name}: {p}" for p in clip_problems]
     n_windows = sum(len(c["windows"]) for c in ref["clips"])
@@ -204,11 +237,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if problems:
         for p in problems:
             print(f"  - {p}")
-        print(f"FAIL: {len(problems)} problem(s); max probability difference {worst:.6g} (tolerance {tol:.6g})")
+        print(
+            f"FAIL: {len(problems)} problem(s); max probability difference {worst:.6g}, "
+            f"max raw output difference {worst_steps} step(s)"
+        )
         return 1
     print(
-        f"PASS: {len(ref_clips)} clips, {n_windows} windows; max probability difference {worst:.6g} "
-        f"(tolerance {tol:.6g})"
+        f"PASS: {len(ref_clips)} clips, {n_windows} windows; max probability difference {worst:.6g}, "
+        f"max raw output difference {worst_steps} step(s)"
     )
     return 0
 
@@ -224,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     cmp_ = sub.add_parser("compare", help="compare a candidate run with a reference run")
     cmp_.add_argument("reference")
     cmp_.add_argument("candidate")
-    cmp_.add_argument("--tolerance", type=float, help="max difference per probability (default: 2 x output scale)")
+    cmp_.add_argument("--tolerance", type=float, help="max difference per probability (default: from --max-steps)")
+    cmp_.add_argument("--max-steps", type=int, default=1, help="max difference of a raw int8 output (default 1)")
     args = parser.parse_args(argv)
     return cmd_run(args) if args.command == "run" else cmd_compare(args)
 

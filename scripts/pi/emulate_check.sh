@@ -9,7 +9,8 @@
 #                 /var/cache/voice-monitor-aarch64 as root, else ${XDG_CACHE_HOME:-~/.cache}/voice-monitor-aarch64)
 #   --rebuild     throw the cached root and wheels away first
 #   CLIP...       audio files (default: tests/data/*.flac)
-# Environment: HOST_PYTHON (default .venv/bin/python), TOLERANCE (default: one int8 output step, see
+# Environment: HOST_PYTHON (default .venv/bin/python), TOLERANCE (a fixed bound per probability instead of
+# the default "raw int8 outputs within one step", see
 # scripts/pi/check_aarch64.py), QEMU_CPUS (default "cortex-a72 cortex-a76": the Pi 4 and Pi 5 cores),
 # PI_REQUIREMENTS (default requirements-pi.txt: another pin set to try).
 # The first run needs root (apt-get, debootstrap) and the Debian and PyPI registries; later runs reuse the
@@ -37,7 +38,7 @@ while [[ $# -gt 0 ]]; do
         --model) MODEL=$2; shift 2 ;;
         --cache) CACHE=$2; shift 2 ;;
         --rebuild) REBUILD=1; shift ;;
-        -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
         -*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
         *) CLIPS+=("$1"); shift ;;
     esac
