@@ -68,7 +68,7 @@ def _configure(args: argparse.Namespace) -> Config:
     cfg = override(cfg, "transcriber", engine=args.transcriber, vosk_model_path=args.vosk_model)
     cfg = override(cfg, "vad", aggressiveness=args.vad_mode)
     cfg = override(cfg, "windows", hop_s=args.hop)
-    if args.duration is not None and args.duration <= 0:
+    if args.duration is not None and not (0 < args.duration < float("inf")):
         raise MonitorError("--duration must be a positive number of seconds")
     return cfg
 
@@ -137,7 +137,16 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _ignore_signals() -> None:
+    """Shutting down: a second Ctrl-C or a SIGTERM must not cut the drain and lose rows."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def run_live(argv: Sequence[str], demo: bool = False) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # systemd stop: same clean shutdown as Ctrl-C
     args = _live_parser("voice-monitor demo" if demo else "voice-monitor live", demo).parse_args(argv)
     if demo:
         args.file, args.stdin, args.realtime, args.device = None, False, True, None
@@ -149,7 +158,13 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
     classifier = EmotionClassifier(cfg.model.path or None, num_threads=cfg.model.threads)
     headless = not cfg.output.dashboard
     sinks = _make_sinks(cfg, classifier.labels, headless)
-    transcription, text_note = _make_transcription(cfg, args.start_anyway, source.realtime)
+    transcription = None
+    try:
+        transcription, text_note = _make_transcription(cfg, args.start_anyway, source.realtime)
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
 
     from monitor.pipeline import Pipeline
 
@@ -172,24 +187,23 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
     )
     if dashboard is not None:
         dashboard.status = lambda: _status(pipeline)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)  # systemd stop: same clean shutdown as Ctrl-C
     started = time.monotonic()
-    pipeline.start()
-    if headless:
-        print(f"listening: {source.description}; model {classifier.info.path.name} ({classifier.info.runtime}); "
-              f"text: {text_note}", file=sys.stderr, flush=True)
-    else:
-        dashboard.start(refresh_hz=cfg.output.refresh_hz)
     interrupted = False
     try:
+        pipeline.start()
+        if headless:
+            print(f"listening: {source.description}; model {classifier.info.path.name} ({classifier.info.runtime}); "
+                  f"text: {text_note}", file=sys.stderr, flush=True)
+        else:
+            dashboard.start(refresh_hz=cfg.output.refresh_hz)
         pipeline.wait(args.duration)
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        _ignore_signals()
         if dashboard is not None:
             dashboard.stop()
-        pipeline.stop()
+        pipeline.stop(interrupted=interrupted)
         if transcription is not None:
             transcription.engine.close()
     _summary(pipeline, sinks, time.monotonic() - started, interrupted)

@@ -7,6 +7,7 @@ Layout: one table per section ([audio], [vad], [windows], [model], [transcriber]
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -104,6 +105,11 @@ class Config:
         )
 
     def validate(self) -> Config:
+        for section in fields(self):
+            for f in fields(getattr(self, section.name)):
+                value = getattr(getattr(self, section.name), f.name)
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise ConfigError(f"config: [{section.name}] {f.name} must be a finite number (got {value})")
         try:
             self.segmenter_options().validate()
         except ValueError as exc:

@@ -91,6 +91,7 @@ class Pipeline:
         self.on_transcript = on_transcript
         # A file read faster than real time waits for its words as long as it takes; live audio does not.
         self.text_wait_s = text_wait_s if source.realtime else float("inf")
+        self._drain_s = max(text_wait_s, 1.0) if source.realtime else 3600.0
         self.stats = PipelineStats()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_windows)
         self._pending: deque[tuple[Event, float]] = deque()
@@ -119,12 +120,23 @@ class Pipeline:
                 return
             self.finished.wait(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the source, drain what was captured, flush and close the sinks."""
+    def stop(self, interrupted: bool = False) -> None:
+        """Stop the source, drain what was captured, flush and close the sinks.
+
+        The transcriber gets ``text_wait_s`` (a file read faster than real time: as long as it needs) to
+        finish the words of the last rows; after an interrupt, at most 5 s. Rows are written before the sinks
+        close, with the words known by then.
+        """
+        if interrupted:
+            self._drain_s = min(self._drain_s, 5.0)
         self._stop.set()
         self.source.stop()
-        self._reader.join(timeout)
-        self._worker.join(timeout)
+        if self._reader.ident is not None:
+            self._reader.join(10.0)
+        else:
+            self._queue.put(_END)
+        if self._worker.ident is not None:
+            self._worker.join(self._drain_s + 10.0)
         for sink in self.sinks:
             try:
                 sink.close()
@@ -187,12 +199,21 @@ class Pipeline:
             self.stats.windows += 1
             item = (w, time.monotonic())
             if lossless:
-                self._queue.put(item)
+                while not self._put(item):
+                    if not self._worker.is_alive():
+                        return
             else:
                 try:
                     self._queue.put_nowait(item)
                 except queue.Full:
                     self.stats.dropped_windows += 1
+
+    def _put(self, item: Any) -> bool:
+        try:
+            self._queue.put(item, timeout=0.5)
+            return True
+        except queue.Full:
+            return False
 
     def _work_loop(self) -> None:
         try:
@@ -205,12 +226,14 @@ class Pipeline:
                     break
                 if item is not None:
                     self._analyze(*item)
+                done = self._done_until()  # read before collecting, so no finished words are missed
                 self._collect_transcripts()
-                self._release(final=False)
+                self._release(done, final=False)
             if self.transcription is not None:
-                self.transcription.close(timeout=max(self.text_wait_s if self.source.realtime else 3600.0, 1.0))
+                self.transcription.close(timeout=self._drain_s)
+            done = self._done_until()
             self._collect_transcripts()
-            self._release(final=True)
+            self._release(done, final=True)
         except Exception as exc:
             self.error = f"analysis failed: {exc}"
         finally:
@@ -237,12 +260,17 @@ class Pipeline:
             if self.on_transcript is not None and t.text:
                 dom = dominant_emotion(self._utt_events.get(t.utterance, []))
                 self.on_transcript(TranscriptLine(t.utterance, t.start_s, t.end_s, t.text, dom[0] if dom else ""))
-        if len(self._words) > 2000:
-            del self._words[:1000]
+        if len(self._words) > 4000:
+            # Keep every word a waiting row may still need.
+            oldest = self._pending[0][0].start_s if self._pending else float("inf")
+            keep = [w for w in self._words if w.end_s >= oldest]
+            self._words = keep
 
-    def _release(self, final: bool) -> None:
+    def _done_until(self) -> float:
+        return self.transcription.done_until_s if self.transcription is not None else float("inf")
+
+    def _release(self, done_until: float, final: bool) -> None:
         now = time.monotonic()
-        done_until = self.transcription.done_until_s if self.transcription is not None else float("inf")
         while self._pending:
             event, since = self._pending[0]
             ready = final or self.transcription is None or done_until >= event.end_s
@@ -250,7 +278,7 @@ class Pipeline:
                 break
             self._pending.popleft()
             if self.transcription is not None:
-                if not (final or done_until >= event.end_s):
+                if done_until < event.end_s:
                     self.stats.rows_without_text += 1
                 event = event.with_words(words_in_window(self._words, event.start_s, event.end_s))
             for sink in self.sinks:

@@ -182,7 +182,9 @@ class MicSource(Source):
             self._anchor_now(frames)
         if status.input_overflow:
             self._status_overflows += 1
-        self.ring.write(indata)  # type: ignore[union-attr]  # copies; drops and counts when full
+            self._first = True  # frames were lost: re-anchor the wall clock at the next block
+        if not self.ring.write(indata):  # type: ignore[union-attr]  # copies; drops and counts when full
+            self._first = True
 
     def _open(self) -> None:
         sd = _sd()

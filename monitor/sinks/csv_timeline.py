@@ -43,8 +43,11 @@ def event_row(event: Event, labels: Sequence[str]) -> list[str]:
 
 
 def _read_header(path: Path) -> list[str] | None:
-    with path.open(newline="", encoding="utf-8") as f:
-        first = f.readline()
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            first = f.readline()
+    except UnicodeDecodeError:
+        raise MonitorError(f"{path} exists and is not a UTF-8 CSV; choose another --csv path") from None
     if not first.strip():
         return None
     return next(csv.reader(io.StringIO(first)))
@@ -131,10 +134,11 @@ class DailyCsvTimeline:
         return self.folder / f"emotions-{day}.csv"
 
     def _switch(self, day: str) -> None:
+        new = CsvTimeline(self.path_for(day), self.labels, fsync=self.fsync)  # open first: keep the old on failure
         if self._sink is not None:
             self._sink.close()
         self._day = day
-        self._sink = CsvTimeline(self.path_for(day), self.labels, fsync=self.fsync)
+        self._sink = new
 
     @property
     def path(self) -> Path:

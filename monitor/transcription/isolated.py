@@ -10,6 +10,8 @@ loaded in the child, so the monitor process stays small and starts fast.
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
+import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -19,36 +21,53 @@ from monitor.errors import TranscriberError
 from monitor.transcription.base import Transcript
 
 
+def _send(conn: Connection, message: tuple) -> bool:
+    """Send to the parent; False once it has gone (then the child just ends, quietly)."""
+    try:
+        conn.send(message)
+        return True
+    except (BrokenPipeError, EOFError, OSError):
+        return False
+
+
 def _serve(conn: Connection, engine: str, vosk_model_path: str | None) -> None:
+    # Ctrl-C in a terminal signals the whole process group: the parent decides when this process ends (it
+    # still has the last utterance to decode while the monitor shuts down).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         from monitor.transcription.factory import make_transcriber
 
         transcriber, note = make_transcriber(engine, vosk_model_path)
     except Exception as exc:  # reported to the parent as one line
-        conn.send(("error", str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+        _send(conn, ("error", str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
         return
     if transcriber is None:
-        conn.send(("none", note))
+        _send(conn, ("none", note))
         return
-    conn.send(("ready", (transcriber.name, note)))
+    if not _send(conn, ("ready", (transcriber.name, note))):
+        return
     while True:
         try:
-            msg = conn.recv()
-        except (EOFError, KeyboardInterrupt):
+            op, arg = conn.recv()
+        except (EOFError, OSError):
             return
-        op, arg = msg
+        if op == "quit":
+            return
         try:
             if op == "start":
                 transcriber.start_utterance(*arg)
-                conn.send(("ok", None))
+                reply: tuple = ("ok", None)
             elif op == "accept":
-                conn.send(("ok", transcriber.accept(arg)))
+                reply = ("ok", transcriber.accept(arg))
             elif op == "end":
-                conn.send(("ok", transcriber.end_utterance()))
-            elif op == "quit":
-                return
+                reply = ("ok", transcriber.end_utterance())
+            else:
+                reply = ("error", f"unknown request {op!r}")
         except Exception as exc:
-            conn.send(("error", str(exc)))
+            reply = ("error", str(exc))
+        if not _send(conn, reply):
+            return
 
 
 class IsolatedTranscriber:
@@ -59,7 +78,7 @@ class IsolatedTranscriber:
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_serve, args=(child, engine, vosk_model_path), daemon=True,
                                  name=f"transcriber-{engine}")
-        self._proc.start()
+        self._start_ignoring_signals()
         child.close()
         if not self._conn.poll(start_timeout):
             self.close()
@@ -78,6 +97,19 @@ class IsolatedTranscriber:
             return
         self.name, self.note = payload
         self.enabled = True
+
+    def _start_ignoring_signals(self) -> None:
+        """Start the child with SIGINT/SIGTERM ignored from its first instruction (inherited over exec)."""
+        if threading.current_thread() is not threading.main_thread():
+            self._proc.start()
+            return
+        old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            self._proc.start()
+        finally:
+            signal.signal(signal.SIGINT, old_int)
+            signal.signal(signal.SIGTERM, old_term)
 
     def _call(self, op: str, arg: Any) -> Any:
         try:
