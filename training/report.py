@@ -163,10 +163,9 @@ def write_report(out: Path, summary: dict, results: list, cm_ours: np.ndarray, c
         + (f"; held-out fold models: {cv['level_robustness_heldout']:.4f}" if "level_robustness_heldout" in cv
            else "") + ". With the windows cut at the same places for both levels (so only the features, the "
         f"int16 rounding and the int8 model are compared): {final['level_robustness']['rate_same_windows']:.4f}. "
-        "The difference is the segmenter: webrtcvad decides on absolute levels, and the VAD only scales quiet "
-        "frames up (at most 18 dB, towards -30 dBFS for the loudest recent frame; never down, and the first "
-        "frames of a clip see a different gain than later ones), so window boundaries move with the level "
-        "(on actors 1, 6, 11, 16: 84% of windows move, median 0.12 s, 90th percentile 0.57 s).",
+        "The difference is the segmenter: webrtcvad decides on absolute levels; the VAD scales frames towards "
+        "-30 dBFS for the loudest recent frame (within +40/-40 dB), but the first frames of a clip, before its "
+        "loudest frame, see another gain at each level, so some window boundaries still move with the level.",
         "",
         "## Recipe",
         "",

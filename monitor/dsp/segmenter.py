@@ -33,6 +33,7 @@ class SegmenterOptions:
     hop_s: float = 3.0
     min_speech_s: float = 0.6
     pre_pad_ms: int = 240
+    speech_pre_pad_ms: int = 400  # the transcriber's audio starts this far before the first speech frame
     post_pad_ms: int = 240
     hangover_ms: int = 450
     onset_frames: int = 3
@@ -99,6 +100,7 @@ class Segmenter:
         self.options = options or SegmenterOptions()
         self._keep_speech = speech_chunks
         self._speech: list[SpeechChunk] = []
+        self._speech_sent_until = 0
         self.options.validate()
         o = self.options
         self.vad = FrameVad(o.vad)
@@ -107,6 +109,8 @@ class Segmenter:
         self.hop = int(round(o.hop_s * SAMPLE_RATE))
         self.min_speech = int(round(o.min_speech_s * SAMPLE_RATE))
         self.pre_pad = SAMPLE_RATE * o.pre_pad_ms // 1000
+        # The recogniser does better with a little more silence before the first word than the model needs.
+        self.speech_pre_pad = SAMPLE_RATE * o.speech_pre_pad_ms // 1000 if speech_chunks else 0
         self.post_pad = SAMPLE_RATE * o.post_pad_ms // 1000
         self.hangover_frames = max(1, -(-o.hangover_ms // o.vad.frame_ms))
         self.max_utt = int(round(o.max_utterance_s * SAMPLE_RATE))
@@ -209,8 +213,10 @@ class Segmenter:
                 self._last_speech_end = self._pos
                 self._silent_frames = 0
                 if self._keep_speech:
-                    chunk = self._audio(self._utt_start, self._pos)
-                    self._speech.append(SpeechChunk(self._n_utts, self._utt_start, chunk))
+                    # Never overlap the audio already sent for the previous utterance.
+                    first = min(voiced[0] - self.speech_pre_pad, self._utt_start)
+                    first = max(first, self._buf_start, self._speech_sent_until)
+                    self._speech.append(SpeechChunk(self._n_utts, first, self._audio(first, self._pos)))
                 self._emit_full(out)
             return
         if self._keep_speech:
@@ -246,6 +252,7 @@ class Segmenter:
             out[-1].final = True
         if self._keep_speech:
             self._speech.append(SpeechChunk(self._n_utts, end, np.zeros(0, dtype=np.int16), end=True))
+            self._speech_sent_until = self._pos
         if self._windows_in_utt:
             self.utterances.append(Utterance(self._n_utts, start, end))
         self._n_utts += 1
@@ -258,7 +265,8 @@ class Segmenter:
             tail = self._pos - self.window - self.hangover_frames * self.frame
             keep_from = max(self._utt_start, min(self._next_window_start, tail))
         else:
-            keep_from = self._pos - self.pre_pad - (self.options.onset_frames + 2) * self.frame
+            pre = max(self.pre_pad, self.speech_pre_pad)
+            keep_from = self._pos - pre - (self.options.onset_frames + 2) * self.frame
         keep_from = max(keep_from, self._buf_start)
         if keep_from > self._buf_start:
             self._buf = self._buf[keep_from - self._buf_start :]
