@@ -126,8 +126,11 @@ def test_streaming_partials_final_and_stream_times(vosk_engine):
     for t in transcripts:
         _assert_words_well_formed(t)
     for t in spoken:
-        # Stream seconds: the utterance's first sample, not 0 and not Vosk's own clock.
-        assert t.start_s == pytest.approx(utts[t.utterance].start_sample / SR) if t.utterance in utts else True
+        # Stream seconds: the first sample given to the recogniser (up to the segmenter's speech_pre_pad_ms
+        # before the utterance's window audio), not 0 and not Vosk's own clock.
+        if t.utterance in utts:
+            start = utts[t.utterance].start_sample / SR
+            assert start - 0.4 - 1e-6 <= t.start_s <= start + 1e-6, (t.start_s, start)
         assert t.words[0].start_s >= 2.5 - 0.3
         u = utts.get(t.utterance)
         if u is not None:  # words lie inside the detected speech (plus the hangover the segmenter keeps)
@@ -156,9 +159,15 @@ def test_words_are_monotonic_across_blocks_of_any_size(vosk_engine):
     assert big and small
     for t in big + small:
         _assert_words_well_formed(t)
-    # Chunking does not move the utterance nor its first word by more than a frame or so.
+    # Chunking does not move the utterance, nor a word found both ways by more than a frame or so (the Korean
+    # model on English speech may find an extra word with one chunking: measured, small blocks added one).
     assert big[0].start_s == small[0].start_s
-    assert big[0].words[0].start_s == pytest.approx(small[0].words[0].start_s, abs=0.1)
+    t_big = {w.text: w.start_s for t in big for w in t.words}
+    t_small = {w.text: w.start_s for t in small for w in t.words}
+    common = set(t_big) & set(t_small)
+    assert len(common) >= 2, (t_big, t_small)
+    for word in common:
+        assert t_big[word] == pytest.approx(t_small[word], abs=0.1), word
 
 
 def test_silence_and_low_noise_give_no_words(vosk_engine):
