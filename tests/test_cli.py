@@ -105,6 +105,23 @@ def test_stdin_raw_pcm_to_csv_then_append(tmp_path, clips, model_path):
     assert proc.stdout.decode().count("\n") == len(body) // 2
 
 
+def test_stdin_from_a_regular_file_is_read_without_pacing_or_drops(tmp_path, clips, model_path):
+    raw = tmp_path / "speech.raw"
+    parts = [np.zeros(8000, np.int16)]
+    for c in clips:
+        parts += [load_clip(c), np.zeros(16000, np.int16)]
+    raw.write_bytes(np.concatenate(parts).astype("<i2").tobytes())
+    out = tmp_path / "t.csv"
+    with raw.open("rb") as f:
+        proc = subprocess.run(VOICE_MONITOR + ["--stdin", "--no-dashboard", "--transcriber", "none", "--csv", str(out),
+                                               "--model", str(model_path)], stdin=f, capture_output=True, cwd=REPO,
+                              timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert "dropped windows 0" in err
+    assert len(list(csv.DictReader(out.open()))) >= len(clips)
+
+
 def test_file_at_another_rate_and_stereo_gives_the_same_windows(tmp_path, clips, model_path):
     audio = load_clip(clips[2])
     import soxr

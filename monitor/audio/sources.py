@@ -8,6 +8,8 @@ microphone that was unplugged and came back.
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 import threading
 import time
@@ -360,8 +362,13 @@ class StdinSource(ThreadedSource):
             raise AudioError("stdin rate and channels must be positive")
         self.rate = rate
         self.channels = channels
-        self.realtime = True
         self._in = stream if stream is not None else sys.stdin.buffer
+        # A pipe or a terminal delivers audio as it is captured; a file redirected to stdin can be read as
+        # fast as the pipeline goes, without dropping windows (like --file).
+        try:
+            self.realtime = not stat.S_ISREG(os.fstat(self._in.fileno()).st_mode)
+        except (AttributeError, OSError, ValueError):
+            self.realtime = True
         self.block_bytes = max(2 * channels, int(rate * block_ms / 1000) * 2 * channels)
         self.description = f"stdin (s16le, {rate} Hz, {channels} ch)"
 
