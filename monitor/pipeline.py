@@ -99,7 +99,6 @@ class Pipeline:
         self._utt_events: dict[int, list[Event]] = {}
         self._reader = threading.Thread(target=self._read_loop, name="reader", daemon=True)
         self._worker = threading.Thread(target=self._work_loop, name="worker", daemon=True)
-        self._stop = threading.Event()
         self.finished = threading.Event()
         self.error: str | None = None
 
@@ -129,7 +128,6 @@ class Pipeline:
         """
         if interrupted:
             self._drain_s = min(self._drain_s, 5.0)
-        self._stop.set()
         self.source.stop()
         if self._reader.ident is not None:
             self._reader.join(10.0)

@@ -56,13 +56,18 @@ def load_clip(path: Path) -> np.ndarray:
     return read_audio(path)[0]
 
 
-@pytest.fixture(scope="session")
-def virtual_mic(tmp_path_factory):
-    """A PulseAudio pipe source named vmic, fed through a FIFO: a real microphone path for PortAudio."""
+def require_pulseaudio() -> None:
+    """Skip without PulseAudio (an outside resource), but fail in CI, which must install it."""
     if not virtual_mic_tools.available():
         if os.environ.get("CI"):
             pytest.fail("pulseaudio is missing in CI: scripts/setup.sh --dev installs it")
         pytest.skip("pulseaudio is not installed: run scripts/setup.sh --dev")
+
+
+@pytest.fixture(scope="session")
+def virtual_mic(tmp_path_factory):
+    """A PulseAudio pipe source named vmic, fed through a FIFO: a real microphone path for PortAudio."""
+    require_pulseaudio()
     mic = virtual_mic_tools.start(tmp_path_factory.mktemp("vmic"))
     yield mic
     mic.stop()

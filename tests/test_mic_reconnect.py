@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import threading
 import time
 from datetime import datetime
 
 import pytest
-from conftest import VOICE_MONITOR, load_clip, virtual_mic_tools
+from conftest import VOICE_MONITOR, load_clip, require_pulseaudio, virtual_mic_tools
 from test_live_mic import _wait_for_line
 
 pytestmark = pytest.mark.slow
 
 
 def test_monitor_survives_an_unplugged_microphone(tmp_path, clips, model_path):
-    if not virtual_mic_tools.available():
-        if os.environ.get("CI"):
-            pytest.fail("pulseaudio is missing in CI: scripts/setup.sh --dev installs it")
-        pytest.skip("pulseaudio is not installed: run scripts/setup.sh --dev")
+    require_pulseaudio()
     folder = tmp_path / "vm"
     mic = virtual_mic_tools.start(folder)
     csv_path = tmp_path / "t.csv"
