@@ -158,6 +158,10 @@ class MicSource(Source):
         self.description = f"{self.device_name} ({self.rate} Hz, {self.channels} ch)"
         self._stream: Any = None
         self._stopping = threading.Event()
+        # Opening a stream (start, the watchdog's reopen) and stop() are mutually exclusive: a stream is only
+        # opened under this lock after checking ``_stopped``, which stop() sets under it.
+        self._lock = threading.Lock()
+        self._stopped = False
         self._watchdog: threading.Thread | None = None
         self._status_overflows = 0
         self._first = True
@@ -204,12 +208,26 @@ class MicSource(Source):
 
     def start(self) -> None:
         self._make_ring()
-        try:
-            self._open()
-        except Exception as exc:  # PortAudioError: device busy, vanished...
-            raise AudioError(f"cannot open input device {self.device_name!r}: {exc}") from None
+        with self._lock:
+            if self._stopped:
+                raise AudioError(f"input device {self.device_name!r}: the source was stopped; make a new one")
+            try:
+                self._open()
+            except Exception as exc:  # PortAudioError: device busy, vanished...
+                raise AudioError(f"cannot open input device {self.device_name!r}: {exc}") from None
         self._watchdog = threading.Thread(target=self._watch, name="mic-watchdog", daemon=True)
         self._watchdog.start()
+
+    def _take_stream(self) -> Any:
+        with self._lock:
+            stream, self._stream = self._stream, None
+        return stream
+
+    def _close_bounded(self, stream: Any) -> None:
+        # A device that delivers no more callbacks can make PortAudio's stop hang: never wait long.
+        closer = threading.Thread(target=self._close_stream, args=(stream,), daemon=True)
+        closer.start()
+        closer.join(2.0)
 
     def _watch(self) -> None:
         while not self._stopping.wait(0.5):
@@ -218,32 +236,37 @@ class MicSource(Source):
             if stream is not None and stream.active and not stalled:
                 continue
             self.error = "microphone lost; reconnecting"
+            stream = self._take_stream()
             if stream is not None:
-                closer = threading.Thread(target=self._close_stream, args=(stream,), daemon=True)
-                closer.start()
-                closer.join(2.0)
-            self._stream = None
+                self._close_bounded(stream)
             if self._stopping.wait(self.retry_s):
                 return
-            try:
-                _sd()._terminate()
-                _sd()._initialize()
-                info = resolve_device(self.device_spec)
-                self.device_index = int(info["index"])
-                self._open()
+            with self._lock:  # stop() cannot run between the check and the open
+                if self._stopped:
+                    return
+                try:
+                    _sd()._terminate()
+                    _sd()._initialize()
+                    info = resolve_device(self.device_spec)
+                    self.device_index = int(info["index"])
+                    self._open()
+                except Exception:
+                    continue
                 self.reconnects += 1
                 self.error = None
-            except Exception:
-                continue
 
     def stop(self) -> None:
+        """Close the stream and end the watchdog. When this returns no stream is open and none will be
+        (a reopen in progress is waited for, then closed)."""
         self._stopping.set()
-        stream = self._stream
+        with self._lock:
+            self._stopped = True
+            stream, self._stream = self._stream, None
         if stream is not None:
-            # A device that delivers no more callbacks can make PortAudio's stop hang: never wait long.
-            closer = threading.Thread(target=self._close_stream, args=(stream,), daemon=True)
-            closer.start()
-            closer.join(2.0)
+            self._close_bounded(stream)
+        watchdog = self._watchdog
+        if watchdog is not None and watchdog is not threading.current_thread():
+            watchdog.join()  # its waits end at once on _stopping; a close it started is bounded (2 s)
         if self.ring is not None:
             self.ring.close()
 
