@@ -225,13 +225,16 @@ def test_tiny_training_run_gives_a_loadable_int8_model(tmp_path: Path) -> None:
 
     out = tmp_path / "models"
     rc = main(["--data", str(root), "--out", str(out), "--cache", str(tmp_path / "cache"), "--actors", "1,2,3",
-               "--folds", "3", "--epochs", "1", "--copies", "1", "--no-baseline", "--jobs", "1"])
+               "--folds", "3", "--epochs", "1", "--copies", "1", "--no-baseline", "--jobs", "1",
+               "--members", "2"])
     assert rc == 0
     for name in ("emotion.tflite", "emotion.json", "REPORT.md", "confusion.csv", "confusion.png",
                  "cv_results.json"):
         assert (out / name).exists(), name
     results = json.loads((out / "cv_results.json").read_text())
     assert [f["test_actors"] for f in results["cv"]["folds"]] == [[1], [2], [3]]
+    assert all(len(f["member_uars"]) == len(f["member_epochs"]) == 2 for f in results["cv"]["folds"])
+    assert results["training"]["ensemble_members"] == 2 and results["final"]["members"] == 2
     assert results["final"]["int8_float_agreement"] > 0.5
     clf = EmotionClassifier(out / "emotion.tflite", num_threads=1)
     assert clf._interp.get_input_details()[0]["dtype"] == np.int8

@@ -127,6 +127,18 @@ def write_report(out: Path, summary: dict, results: list, cm_ours: np.ndarray, c
         "",
         f"Fold UAR mean {np.mean(uars):.3f}, std {np.std(uars):.3f}, min {np.min(uars):.3f}.",
     ]
+    members = int(tr.get("ensemble_members", 1))
+    if members > 1:
+        per_member = np.array([r.member_uars for r in results])  # folds x members
+        lines += [
+            "",
+            f"Each fold's model is an ensemble of {members} networks trained alike with different seeds "
+            f"({tr.get('member_seeds')}), their probabilities averaged. The members on their own (clip UAR, "
+            "mean over folds): " + ", ".join(f"{u:.3f}" for u in per_member.mean(axis=0))
+            + f"; mean of the members {per_member.mean():.3f} against {np.mean(uars):.3f} for their average. "
+            "Per fold: " + "; ".join(f"{r.fold}: " + " ".join(f"{u:.3f}" for u in r.member_uars)
+                                     + f" (kept epochs {r.member_epochs})" for r in results) + ".",
+        ]
     if base is not None:
         bu = [r.baseline.uar for r in results]
         lines.append(f"Baseline fold UAR mean {np.mean(bu):.3f}, std {np.std(bu):.3f}.")
@@ -152,7 +164,8 @@ def write_report(out: Path, summary: dict, results: list, cm_ours: np.ndarray, c
         "## Shipped model (`emotion.tflite`)",
         "",
         f"- Trained on all {len(tr['actors'])} actors for {final['epochs']} epochs (the median kept epoch of the "
-        f"folds), {final['seconds']:.0f} s; full-integer int8, {final['size_bytes'] / 1024:.0f} KB.",
+        f"folds), {final.get('members', 1)} member(s) averaged inside one .tflite, {final['seconds']:.0f} s of "
+        f"training; full-integer int8, {final['size_bytes'] / 1024:.0f} KB.",
         f"- int8 vs float top label: {final['int8_float_agreement']:.4f} of the original windows"
         + (f"; on held-out actors (fold models): {cv['int8_float_agreement_heldout']:.4f}"
            if "int8_float_agreement_heldout" in cv else "") + ".",

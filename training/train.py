@@ -20,7 +20,7 @@ import shlex
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,11 +49,14 @@ class FoldResult:
     agreement: float | None = None  # int8 vs float top label, held-out windows
     level_rate: float | None = None
     baseline: Scores | None = None
+    member_epochs: list[int] = field(default_factory=list)  # kept epoch of each ensemble member
+    member_uars: list[float] = field(default_factory=list)  # clip-level UAR of each member on its own
 
     def to_dict(self) -> dict:
         d = {"fold": self.fold, "test_actors": self.test_actors, "val_actors": self.val_actors,
              "best_epoch": self.best_epoch, "epochs_run": self.epochs_run, "seconds": round(self.seconds, 1),
-             "clip": self.clip.to_dict(), "window": self.window.to_dict()}
+             "clip": self.clip.to_dict(), "window": self.window.to_dict(),
+             "member_epochs": self.member_epochs, "member_uars": [round(u, 4) for u in self.member_uars]}
         if self.int8_clip is not None:
             d["int8_clip"] = self.int8_clip.to_dict()
         if self.agreement is not None:
@@ -80,6 +83,7 @@ class RunConfig:
     baseline: bool
     fold_int8: bool
     threads: int
+    members: int = 1
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -112,6 +116,27 @@ def validation_actors(train_actors: list[int], fold: int) -> list[int]:
         if len(group) >= 2:
             out.append(group[(fold * 3 + 1) % len(group)])
     return sorted(out)
+
+
+MEMBER_SEED_STEP = 1000  # member k trains with seed + k * MEMBER_SEED_STEP (member 0: the single-model seed)
+
+
+def ensemble(models: list):
+    """One Keras model averaging the members' probabilities (exported as one .tflite); a lone model as is."""
+    if len(models) == 1:
+        return models[0]
+    import keras
+
+    inp = keras.Input(shape=models[0].input_shape[1:], name="features")
+    for k, m in enumerate(models):
+        m.name = f"member{k + 1}"
+    out = keras.layers.Average(name="probabilities")([m(inp) for m in models])
+    return keras.Model(inp, out, name="emotion_cnn_ensemble")
+
+
+def clip_scores(probs: np.ndarray, test: WindowSet) -> Scores:
+    _, pooled, labels = pool_by_clip(probs, test.clip, test.y)
+    return score(labels, pooled.argmax(axis=1), len(LABELS))
 
 
 def evaluate_float(model, test: WindowSet) -> tuple[Scores, Scores, np.ndarray]:
@@ -147,7 +172,7 @@ def int8_check(path: Path, test: WindowSet, float_probs: np.ndarray, manifest: M
 def run(cfg: RunConfig) -> dict:
     import tensorflow as tf
 
-    from training.fit import TrainOptions, fit_model
+    from training.fit import TrainOptions, fit_model, predict
 
     tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -184,15 +209,27 @@ def run(cfg: RunConfig) -> dict:
         train = ws.where(fit_actors)
         val = ws.where(val_actors, originals_only=True) if val_actors else None
         test = ws.where(test_actors, originals_only=True)
-        fit = fit_model(train, val, topts, log=log, tag=tag)
-        clip, window, probs = evaluate_float(fit.model, test)
-        fr = FoldResult(i + 1, test_actors, val_actors, fit.best_epoch, fit.epochs_run, fit.seconds, clip, window)
+        fits = []
+        member_uars = []
+        for k in range(cfg.members):
+            mtag = f"{tag}member {k + 1}/{cfg.members} " if cfg.members > 1 else tag
+            fits.append(fit_model(train, val, replace(topts, seed=cfg.seed + k * MEMBER_SEED_STEP), log=log,
+                                  tag=mtag))
+            member_uars.append(clip_scores(predict(fits[-1].model, test.x), test).uar)
+            if cfg.members > 1:
+                log(f"{mtag}UAR {member_uars[-1]:.3f} (clip level, this member alone)")
+        model = ensemble([f.model for f in fits])
+        clip, window, probs = evaluate_float(model, test)
+        epochs = [f.best_epoch for f in fits]
+        fr = FoldResult(i + 1, test_actors, val_actors, int(round(float(np.median(epochs)))),
+                        max(f.epochs_run for f in fits), sum(f.seconds for f in fits), clip, window,
+                        member_epochs=epochs, member_uars=member_uars)
         cm_ours += clip.confusion
         cm_window += window.confusion
         if cfg.fold_int8:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "fold.tflite"
-                export(fit.model, train.x, path, {"fold": i + 1}, cfg.seed)
+                export(model, train.x, path, {"fold": i + 1}, cfg.seed)
                 q_clip, agreement, level = int8_check(path, test, probs, manifest.select(test_actors))
             fr.int8_clip, fr.agreement, fr.level_rate = q_clip, agreement, level.rate if level else None
             cm_int8 += q_clip.confusion
@@ -209,17 +246,20 @@ def run(cfg: RunConfig) -> dict:
             msg += f"; baseline UAR {fr.baseline.uar:.3f}"
         log(msg)
         results.append(fr)
-        del fit
+        del fits, model
         tf.keras.backend.clear_session()
 
     if cfg.final_epochs:
         final_epochs = cfg.final_epochs
     elif results:
-        final_epochs = max(1, int(round(float(np.median([r.best_epoch for r in results])))))
+        final_epochs = max(1, int(round(float(np.median([e for r in results for e in r.member_epochs])))))
     else:
         final_epochs = cfg.epochs
-    log(f"final model: all {len(manifest.actors)} actors, {final_epochs} epochs")
-    fit = fit_model(ws, None, topts, epochs=final_epochs, log=log, tag="final ")
+    log(f"final model: all {len(manifest.actors)} actors, {final_epochs} epochs, {cfg.members} member(s)")
+    final_fits = [fit_model(ws, None, replace(topts, seed=cfg.seed + k * MEMBER_SEED_STEP), epochs=final_epochs,
+                            log=log, tag=f"final member {k + 1}/{cfg.members} " if cfg.members > 1 else "final ")
+                  for k in range(cfg.members)]
+    final_model = ensemble([f.model for f in final_fits])
     cv = {}
     if results:
         cv = {
@@ -246,6 +286,8 @@ def run(cfg: RunConfig) -> dict:
         "augmentation": asdict(dopts.augment),
         "train_options": {k: v for k, v in asdict(topts).items() if k not in ("epochs",)},
         "epochs": final_epochs,
+        "ensemble_members": cfg.members,
+        "member_seeds": [cfg.seed + k * MEMBER_SEED_STEP for k in range(cfg.members)],
         "seed": cfg.seed,
         "command": cfg.command,
     }
@@ -257,14 +299,13 @@ def run(cfg: RunConfig) -> dict:
         "training": training_info,
         "metrics": {k: v for k, v in cv.items() if not k.startswith(("folds", "confusion", "baseline_conf"))},
     }
-    meta = export(fit.model, ws.x[ws.copy == 0], model_path, extra, cfg.seed)
+    meta = export(final_model, ws.x[ws.copy == 0], model_path, extra, cfg.seed)
     log(f"exported {model_path} ({model_path.stat().st_size / 1024:.0f} KB)")
-    from training.fit import predict
-
     orig = ws.where(manifest.actors, originals_only=True)
-    fprobs = predict(fit.model, orig.x)
+    fprobs = predict(final_model, orig.x)
     _, agreement, level = int8_check(model_path, orig, fprobs, manifest)
-    final = {"epochs": final_epochs, "seconds": round(fit.seconds, 1), "int8_float_agreement": round(agreement, 4),
+    final = {"epochs": final_epochs, "members": cfg.members, "seconds": round(sum(f.seconds for f in final_fits), 1),
+             "int8_float_agreement": round(agreement, 4),
              "level_robustness": level.to_dict(), "size_bytes": model_path.stat().st_size}
     log(f"final model: int8/float agreement {agreement:.4f} over {len(orig.y)} windows; level robustness "
         f"{level.rate:.4f} over {level.n} clips")
@@ -320,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="processes for feature extraction")
     ap.add_argument("--threads", type=int, default=2, help="TensorFlow threads")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--members", type=int, default=3,
+                    help="ensemble members per model (different seeds; exported as one .tflite averaging them)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the predecessor's baseline")
     ap.add_argument("--no-fold-int8", action="store_true", help="skip int8 export/evaluation of each fold model")
     args = ap.parse_args(argv)
@@ -328,8 +371,11 @@ def main(argv: list[str] | None = None) -> int:
         data=args.data, out=args.out, cache=args.cache, actors=actors, folds=args.folds, epochs=args.epochs,
         final_epochs=args.final_epochs, copies=args.copies, jobs=args.jobs, seed=args.seed,
         baseline=not args.no_baseline, fold_int8=not args.no_fold_int8, threads=args.threads,
+        members=args.members,
         command="python -m training.train " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
     )
+    if cfg.members < 1:
+        ap.error("--members must be at least 1")
     if cfg.folds == 1 or cfg.folds > len(actors):
         ap.error(f"--folds must be 0 or between 2 and the number of actors ({len(actors)})")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
