@@ -17,6 +17,12 @@ less):
 - the whole command ``python -m monitor.cli score FILES --jobs 2``: wall time from launch to exit, CPU of
   every process of the tree, peak RSS of the parent and of each worker (sampled with psutil).
 
+- memory on one long file (``--long-minutes``, default 10; ``--long-only`` runs just these rows): the test
+  clips concatenated with 1 s pauses into a 16 kHz mono FLAC and a 44.1 kHz stereo WAV in a temporary folder,
+  each scored in a fresh process by ``FileScorer.score`` (the file read in blocks) and by the previous
+  whole-file path (``read_audio`` -> ``FileScorer.analyze``); peak RSS of the process (ru_maxrss) after the
+  imports and model load, and at the end.
+
 This script is the only place in the project that imports TensorFlow or librosa at run time (the
 predecessor's child process).
 """
@@ -120,10 +126,92 @@ def child_predecessor(files: list[str]) -> dict:
     }
 
 
+def child_long(path: str, model: str | None, mode: str) -> dict:
+    """One long file, scored in blocks (``mode`` "blocks") or read whole first ("whole", the previous path)."""
+    import resource
+
+    from monitor.batch.score import FileScorer, ScoreOptions
+    from monitor.config import load_config
+    from monitor.inference.classifier import DEFAULT_MODEL, read_metadata
+
+    meta = read_metadata(Path(model) if model else DEFAULT_MODEL)
+    segmenter = load_config().segmenter_options(float(meta["features"]["window_s"]))
+    options = ScoreOptions(model_path=model, segmenter=segmenter)
+    scorer = FileScorer(options)
+    import soundfile  # noqa: F401  # imported by both paths: not the file's memory
+    import soxr  # noqa: F401
+
+    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    if mode == "whole":
+        from monitor.audio.convert import read_audio
+
+        audio, duration = read_audio(path)
+        result = scorer.summarize(path, duration, scorer.analyze(audio))
+    else:
+        result = scorer.score(path)
+    t1 = time.perf_counter()
+    return {
+        "audio_s": result.duration_s or 0.0,
+        "files": 1,
+        "windows": len(result.events),
+        "failed": int(result.failed),
+        "import_s": 0.0,
+        "load_s": 0.0,
+        "loop_s": t1 - t0,
+        "rss_loaded_mb": rss_loaded,
+    }
+
+
+def make_long_file(path: Path, minutes: float, rate: int, channels: int) -> float:
+    """The test clips one after another with 1 s pauses, written block by block: about ``minutes`` long."""
+    import numpy as np
+    import soundfile as sf
+    import soxr
+
+    clips = sorted((REPO / "tests" / "data").glob("*.flac"))
+    subtype = "PCM_16"
+    with sf.SoundFile(str(path), "w", rate, channels, subtype) as out:
+        written, i = 0, 0
+        while written < minutes * 60 * rate:
+            y, sr = sf.read(str(clips[i % len(clips)]), dtype="float32")
+            y = np.concatenate([y, np.zeros(sr, np.float32)])
+            if sr != rate:
+                y = soxr.resample(y, sr, rate)
+            out.write(np.stack([y, 0.7 * y], axis=1) if channels == 2 else y)
+            written += len(y)
+            i += 1
+    return written / rate
+
+
+def long_file_rows(minutes: float, model: str, env: dict[str, str]) -> list[Row]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, rate, channels in (("16k_mono.flac", 16000, 1), ("44k_stereo.wav", 44100, 2)):
+            path = Path(tmp) / name
+            seconds = make_long_file(path, minutes, rate, channels)
+            size = path.stat().st_size / 2**20
+            for mode, label in (("whole", "whole file read (previous)"), ("blocks", "read in blocks")):
+                out, wall = run_child(["long", str(path), model, mode], env)
+                note = (f"{seconds / 60:.1f} min {name} ({size:.0f} MB), {out['windows']} windows; "
+                        f"peak RSS after model load {out['rss_loaded_mb']:.0f} MB")
+                rows.append(Row(f"long file, {label}", out["audio_s"], 1, wall, out["loop_s"], out["cpu_s"],
+                                f"{out['peak_rss_mb']:.0f}", note))
+    return rows
+
+
 def child_main(argv: list[str]) -> None:
     kind, list_file = argv[0], argv[1]
-    files = Path(list_file).read_text().splitlines()
     _pin_one_core()
+    if kind == "long":
+        out = child_long(list_file, argv[2] or None, argv[3])
+        import resource
+
+        out["cpu_s"] = time.process_time()
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(out))
+        return
+    files = Path(list_file).read_text().splitlines()
     if kind == "predecessor":
         out = child_predecessor(files)
     else:
@@ -325,7 +413,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs of the fast rows (the median is shown)")
     ap.add_argument("--skip-transcribers", action="store_true")
     ap.add_argument("--skip-predecessor", action="store_true")
+    ap.add_argument("--long-minutes", type=float, default=10.0, help="length of the long-file memory rows")
+    ap.add_argument("--long-only", action="store_true", help="only the long-file memory rows (no RAVDESS needed)")
     a = ap.parse_args(argv)
+
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    if a.long_only:
+        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start", flush=True)
+        print("  ".join(HEADER))
+        for r in long_file_rows(a.long_minutes, a.model or "", env):
+            print("  ".join(r.cells()), flush=True)
+        return 0
 
     picked = pick_files(a.data, a.minutes * 60)
     if not picked:
@@ -347,8 +446,6 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             vosk_model = None
 
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     model = a.model or ""
     print(
@@ -384,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("vosk row skipped: no Vosk model (pass --vosk-model)")
     cli_env = {k: v for k, v in env.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     rows.append(median_row([whole_command_row(files, a.model, a.jobs, cli_env) for _ in range(a.repeat)]))
+    rows.extend(long_file_rows(a.long_minutes, model, env))
 
     print()
     print("  ".join(HEADER))

@@ -1,6 +1,7 @@
 """Scoring one file with the live monitor's own stages.
 
-read_audio (monitor.audio.convert) -> Segmenter fed in blocks, as the live monitor feeds it -> WindowAnalyzer
+the file read and converted block by block (monitor.batch.reader: bounded memory, the samples of
+monitor.audio.convert.read_audio) -> Segmenter fed those blocks, as the live monitor feeds it -> WindowAnalyzer
 (features + TFLite classifier) per window -> optional transcriber on the segmenter's speech chunks -> words
 aligned to windows (monitor.align) -> one :class:`FileResult` with the file's dominant emotion.
 
@@ -15,7 +16,7 @@ import contextlib
 import os
 import resource
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from monitor.align import dominant_emotion, words_in_window
 from monitor.analysis import WindowAnalyzer
-from monitor.audio.convert import read_audio
+from monitor.batch.reader import AudioBlocks
 from monitor.dsp.segmenter import Segmenter, SegmenterOptions, SpeechChunk
 from monitor.dsp.vad import SAMPLE_RATE
 from monitor.errors import ConfigError, MonitorError
@@ -157,22 +158,31 @@ class FileScorer:
 
     def analyze(self, audio: np.ndarray) -> Analysis:
         """16 kHz mono int16 audio -> events, fed to the segmenter in ``block_s`` blocks like a live stream."""
+        block = max(1, int(round(self.options.block_s * SAMPLE_RATE)))
+        return self.analyze_blocks(audio[i : i + block] for i in range(0, len(audio) + 1, block))
+
+    def analyze_blocks(self, blocks: Iterable[np.ndarray]) -> Analysis:
+        """16 kHz mono int16 blocks of any size, as they are read -> events. Nothing but the segmenter's own
+        (trimmed) buffer is kept, so memory does not grow with the length of the stream."""
         seg = Segmenter(self.options.segmenter, speech_chunks=self.transcriber is not None)
         feeder = _SpeechFeeder(self.transcriber) if self.transcriber is not None else None
         events: list[Event] = []
-        block = max(1, int(round(self.options.block_s * SAMPLE_RATE)))
-        n = len(audio)
+
+        def step(block: np.ndarray, last: bool) -> None:
+            windows = seg.feed(block)
+            if last:
+                windows += seg.flush()
+            events.extend(self.analyzer.analyze(w) for w in windows)
+            if feeder is not None:
+                feeder.feed(seg.take_speech())
+
         try:
-            for i in range(0, n + 1, block):
-                last = i + block > n
-                windows = seg.feed(audio[i : i + block])
-                if last:
-                    windows += seg.flush()
-                events.extend(self.analyzer.analyze(w) for w in windows)
-                if feeder is not None:
-                    feeder.feed(seg.take_speech())
-                if last:
-                    break
+            held: np.ndarray | None = None  # one block behind: the last one is fed with the flush
+            for block in blocks:
+                if held is not None:
+                    step(held, last=False)
+                held = block
+            step(held if held is not None else np.zeros(0, dtype=np.int16), last=True)
         except BaseException:
             if feeder is not None:  # leave the recogniser ready for the next file
                 with contextlib.suppress(Exception):
@@ -191,8 +201,9 @@ class FileScorer:
         """Never raises for a bad file: unreadable, corrupt or empty files get ``failed`` and ``error``."""
         t0 = time.perf_counter()
         try:
-            audio, duration = read_audio(path)
-            result = self.summarize(path, duration, self.analyze(audio))
+            reader = AudioBlocks(path, self.options.block_s)
+            analysis = self.analyze_blocks(reader.blocks())
+            result = self.summarize(path, reader.duration_s, analysis)
         except MonitorError as exc:
             result = FileResult.failure(path, one_line(exc))
         except MemoryError:
