@@ -16,6 +16,7 @@ from typing import Any
 from monitor.dsp.segmenter import SegmenterOptions
 from monitor.dsp.vad import VadOptions
 from monitor.errors import ConfigError
+from monitor.paths import FILE, access_problem, path_kind
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "config.toml"
@@ -191,20 +192,28 @@ def _apply(cfg: Config, data: dict[str, Any], origin: str) -> Config:
 
 def load_config(path: str | Path | None = None, profile: str | None = None) -> Config:
     """Read ``path`` (default: ./config.toml if present, else the repository's config.toml, else defaults)."""
+    def kind(p: Path) -> str:
+        try:
+            return path_kind(p)
+        except OSError as exc:
+            raise ConfigError(f"config file {p}: cannot access it: {access_problem(exc)}") from None
+
     if path is None:
         candidates = [Path("config.toml"), DEFAULT_CONFIG]
-        path = next((p for p in candidates if p.is_file()), None)
+        path = next((p for p in candidates if kind(p) == FILE), None)
     cfg = Config()
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
-        if not p.is_file():
+        if kind(p) != FILE:
             raise ConfigError(f"config file {p} not found; pass an existing file to --config")
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML ({exc})") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
+            raise ConfigError(f"config file {p}: cannot read it: {access_problem(exc)}") from None
+        except UnicodeDecodeError as exc:
             raise ConfigError(f"{p}: cannot read ({exc})") from None
         cfg = _apply(cfg, data, str(p))
     if profile:

@@ -21,6 +21,7 @@ import numpy as np
 
 from monitor.audio.ringbuffer import RingBuffer
 from monitor.errors import AudioError
+from monitor.paths import FILE, FOLDER, MISSING, access_problem, path_kind
 
 PIPELINE_RATE = 16000
 
@@ -326,8 +327,18 @@ class FileSource(ThreadedSource):
         self.path = Path(path)
         self.realtime = realtime
         self.loop = loop
-        if not self.path.is_file():
-            raise AudioError(f"{self.path}: no such file")
+        try:
+            kind = path_kind(self.path)
+        except OSError as exc:
+            raise AudioError(f"{self.path}: cannot access it: {access_problem(exc)}") from None
+        if kind != FILE:
+            what = {MISSING: "no such file", FOLDER: "is a folder, not an audio file"}.get(kind, "not a regular file")
+            raise AudioError(f"{self.path}: {what}")
+        try:
+            with open(self.path, "rb"):  # libsndfile would only say "System error"
+                pass
+        except OSError as exc:
+            raise AudioError(f"{self.path}: cannot read it: {access_problem(exc)}") from None
         try:
             with sf.SoundFile(str(self.path)) as f:
                 self.rate, self.channels, frames = int(f.samplerate), int(f.channels), f.frames

@@ -180,11 +180,10 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
 def model_metadata(model_path: str | None) -> tuple[tuple[str, ...], float]:
     """(labels, window seconds) from the model's metadata: the parent never loads the interpreter."""
     from monitor.dsp.features import FeatureParams
-    from monitor.inference.classifier import DEFAULT_MODEL, read_metadata
+    from monitor.inference.classifier import DEFAULT_MODEL, check_model_path, read_metadata
 
     path = Path(model_path) if model_path else DEFAULT_MODEL
-    if not path.exists():
-        raise ModelError(f"model {path} not found: pass --model FILE.tflite or set [model] path in config.toml")
+    check_model_path(path)
     meta = read_metadata(path)
     try:
         return tuple(str(x) for x in meta["labels"]), FeatureParams.from_dict(meta["features"]).window_s

@@ -5,7 +5,8 @@
 soundfile (float32, as ``read_audio`` reads) and converts each block with the same
 :class:`~monitor.audio.convert.StreamConverter` (channel mean, soxr stream keeping its state between blocks),
 so the 16 kHz samples are those of ``read_audio`` (equal, or within float rounding where soxr resamples), and
-the errors are its one-line errors.
+the errors are its one-line errors (and a path that cannot even be inspected, which ``read_audio`` lets
+through as an OSError, is one too).
 
 The live ``FileSource`` is not reused: it reads int16 (a 24-bit or float file would be quantised before
 resampling, unlike ``read_audio``) and hands blocks to a reader thread through a ring buffer, which batch
@@ -21,6 +22,7 @@ import numpy as np
 
 from monitor.audio.convert import StreamConverter
 from monitor.errors import AudioError
+from monitor.paths import FOLDER, MISSING, access_problem, path_kind
 
 
 class AudioBlocks:
@@ -45,9 +47,13 @@ class AudioBlocks:
         import soundfile as sf
 
         p = self.path
-        if not p.exists():
+        try:
+            kind = path_kind(p)
+        except OSError as exc:  # read_audio's own checks would raise it (Path.exists), as an internal error
+            raise AudioError(f"{p}: cannot access it: {access_problem(exc)}") from None
+        if kind == MISSING:
             raise AudioError(f"{p}: no such file")
-        if p.is_dir():
+        if kind == FOLDER:
             raise AudioError(f"{p}: is a folder, not an audio file")
         try:
             with open(p, "rb") as raw, sf.SoundFile(raw) as f:  # a file object: any file name
@@ -67,10 +73,8 @@ class AudioBlocks:
                 yield conv.process(np.zeros((0, self.channels), dtype=np.float32), last=True)
         except AudioError:
             raise
-        except PermissionError:
-            raise AudioError(f"{p}: permission denied") from None
         except OSError as exc:
-            raise AudioError(f"{p}: cannot read ({exc.strerror or exc})") from None
+            raise AudioError(f"{p}: cannot read it: {access_problem(exc)}") from None
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
             reason = str(exc).split("\n")[0]
             raise AudioError(f"{p}: not a readable audio file ({reason})") from None

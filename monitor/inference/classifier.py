@@ -19,6 +19,7 @@ import numpy as np
 from monitor.dsp.features import FeatureParams, log_mel
 from monitor.errors import ModelError
 from monitor.inference.runtime import load_interpreter
+from monitor.paths import FILE, MISSING, access_problem, path_kind
 
 METADATA_FORMAT = "voice-monitor-emotion/1"
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "emotion.tflite"
@@ -45,15 +46,35 @@ def metadata_path(model_path: Path) -> Path:
 
 
 def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ModelError(f"model {path}: cannot read it: {access_problem(exc)}") from None
+
+
+def check_model_path(path: Path) -> None:
+    """ModelError (one line) unless ``path`` names an accessible model file."""
+    try:
+        kind = path_kind(path)
+    except OSError as exc:
+        raise ModelError(f"model {path}: cannot access it: {access_problem(exc)}") from None
+    if kind == MISSING:
+        raise ModelError(f"model {path} not found: set [model] path in config.toml or pass --model")
+    if kind != FILE:
+        raise ModelError(f"model {path} is not a file: pass --model FILE.tflite")
 
 
 def read_metadata(model_path: Path) -> dict:
     meta_path = metadata_path(model_path)
-    if not meta_path.exists():
+    try:
+        kind = path_kind(meta_path)
+        text = meta_path.read_text() if kind == FILE else None
+    except OSError as exc:
+        raise ModelError(f"{meta_path}: cannot read the model's metadata: {access_problem(exc)}") from None
+    if text is None:
         raise ModelError(f"{model_path}: metadata {meta_path.name} is missing; re-export the model (training.train)")
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{meta_path}: not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != METADATA_FORMAT:
@@ -66,8 +87,7 @@ class EmotionClassifier:
 
     def __init__(self, model_path: str | Path | None = None, num_threads: int = 1) -> None:
         path = Path(model_path) if model_path else DEFAULT_MODEL
-        if not path.exists():
-            raise ModelError(f"model {path} not found: set [model] path in config.toml or pass --model")
+        check_model_path(path)
         meta = read_metadata(path)
         try:
             labels = tuple(str(x) for x in meta["labels"])

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.errors import TranscriberError
+from monitor.paths import FILE, FOLDER, MISSING, access_problem, path_kind
 
 DEFAULT_MODEL = "vosk-model-small-en-us-0.15"
 MODEL_URL = "https://alphacephei.com/vosk/models/{name}.zip"
@@ -57,6 +58,17 @@ def how_to_get_model(dest: Path | None = None) -> str:
 
 
 # --- layout ------------------------------------------------------------------------------------------------
+_LAYOUT_FILES = ("am/final.mdl", "final.mdl", "conf/mfcc.conf", "mfcc.conf", "graph/HCLG.fst", "HCLG.fst",
+                 "graph/HCLr.fst", "HCLr.fst", "graph/Gr.fst", "Gr.fst")
+
+
+def _is_file_inside(folder: Path, name: str) -> bool:
+    try:
+        return path_kind(folder / name) == FILE
+    except NotADirectoryError:  # e.g. a file named "am": not the model's layout, not an access problem
+        return False
+
+
 def vosk_layout_problem(path: Path) -> str | None:
     """None if ``path`` looks like a Vosk model folder, else what is missing.
 
@@ -64,13 +76,18 @@ def vosk_layout_problem(path: Path) -> str | None:
     graph (``graph/HCLG.fst``, or ``graph/HCLr.fst`` + ``graph/Gr.fst`` for lookahead models). Old models keep
     the same files at the top level.
     """
-    if not path.exists():
-        return "does not exist"
-    if not path.is_dir():
-        return "is not a folder"
+    try:
+        kind = path_kind(path)
+        if kind == MISSING:
+            return "does not exist"
+        if kind != FOLDER:
+            return "is not a folder"
+        files = {n for n in _LAYOUT_FILES if _is_file_inside(path, n)}
+    except OSError as exc:
+        return f"cannot be read: {access_problem(exc)}"
 
     def has(*names: str) -> bool:
-        return any((path / n).is_file() for n in names)
+        return any(n in files for n in names)
 
     missing = []
     if not has("am/final.mdl", "final.mdl"):
@@ -88,9 +105,9 @@ def is_vosk_model(path: Path) -> bool:
 
 def _english_models_in(folder: Path) -> list[Path]:
     """English Vosk models directly inside ``folder``, the small en-us 0.15 first, then by name."""
-    if not folder.is_dir():
-        return []
     try:
+        if path_kind(folder) != FOLDER:
+            return []
         found = [p for p in folder.iterdir() if _ENGLISH.match(p.name) and is_vosk_model(p)]
     except OSError:
         return []
@@ -127,7 +144,9 @@ def locate_vosk_model(explicit: str | os.PathLike[str] | None = None) -> ModelLo
         inside = _english_models_in(p)
         if inside:
             return ModelLocation(inside[0].resolve(), "env")
-        problem = vosk_layout_problem(p) if not p.is_dir() else "is neither a Vosk model nor a folder holding one"
+        problem = vosk_layout_problem(p)
+        if problem is None or problem.startswith("is not a Vosk model"):
+            problem = "is neither a Vosk model nor a folder holding one"
         raise TranscriberError(f"{ENV_VAR}={p} {problem}: point it at an unzipped Vosk model, or unset it and "
                                f"{how_to_get_model()}")
     for folder in search_dirs():
@@ -192,7 +211,7 @@ def fetch_vosk_model(
     """
     dest = Path(dest_dir).expanduser() if dest_dir else cache_dir()
     final = dest / name
-    if final.exists() and is_vosk_model(final) and not force:
+    if is_vosk_model(final) and not force:
         return final
     url = url or MODEL_URL.format(name=name)
     expected = (sha256 or KNOWN_SHA256.get(name, "")).lower()
@@ -227,8 +246,8 @@ def fetch_vosk_model(
         problem = vosk_layout_problem(unpack / name)
         if problem:
             raise TranscriberError(f"the downloaded {name} {problem}: {by_hand}")
-        if final.exists():
-            shutil.rmtree(final) if final.is_dir() else final.unlink()
+        if os.path.lexists(final):
+            shutil.rmtree(final) if path_kind(final) == FOLDER else final.unlink()
         os.replace(unpack / name, final)
         return final
     finally:
@@ -250,10 +269,13 @@ def _engines_report() -> list[str]:
         if env:
             lines.append(f"  {ENV_VAR} = {env}")
     for folder in search_dirs():
-        if not folder.is_dir():
+        try:
+            entries = sorted(folder.iterdir()) if path_kind(folder) == FOLDER else []
+        except OSError as exc:
+            lines.append(f"  {folder}: cannot be read: {access_problem(exc)}")
             continue
-        for p in sorted(folder.iterdir()):
-            if p.is_dir() and p.name.startswith("vosk-model"):
+        for p in entries:
+            if p.name.startswith("vosk-model") and os.path.isdir(p):
                 problem = vosk_layout_problem(p)
                 english = "English" if _ENGLISH.match(p.name) else "not English"
                 state = f"broken: {problem}" if problem else english
