@@ -127,6 +127,9 @@ def write_report(out: Path, summary: dict, results: list, cm_ours: np.ndarray, c
         "",
         f"Fold UAR mean {np.mean(uars):.3f}, std {np.std(uars):.3f}, min {np.min(uars):.3f}.",
     ]
+    if base is not None:
+        bu = [r.baseline.uar for r in results]
+        lines.append(f"Baseline fold UAR mean {np.mean(bu):.3f}, std {np.std(bu):.3f}.")
     members = int(tr.get("ensemble_members", 1))
     if members > 1:
         per_member = np.array([r.member_uars for r in results])  # folds x members
@@ -139,9 +142,6 @@ def write_report(out: Path, summary: dict, results: list, cm_ours: np.ndarray, c
             "Per fold: " + "; ".join(f"{r.fold}: " + " ".join(f"{u:.3f}" for u in r.member_uars)
                                      + f" (kept epochs {r.member_epochs})" for r in results) + ".",
         ]
-    if base is not None:
-        bu = [r.baseline.uar for r in results]
-        lines.append(f"Baseline fold UAR mean {np.mean(bu):.3f}, std {np.std(bu):.3f}.")
     lines += [
         "",
         "Per-class recall (clip level, pooled over folds):",
