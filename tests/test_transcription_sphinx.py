@@ -157,22 +157,30 @@ def test_ravdess_wer():
     strong = _ravdess_selection(root, "02", 1)
     assert len(normal) >= 50 and len(strong) >= 15
     results = {}
+    halves: dict[str, list[tuple[str, str]]] = {"actors 01-10": [], "actors 11-20": []}
     for name, clips in (("normal", normal), ("strong", strong)):
         pairs = []
         for clip in clips:
             transcripts, _ = transcribe_clip(engine, clip, block=1600)
             check_words(transcripts)
             pairs.append((reference(clip), " ".join(t.text for t in transcripts)))
+            halves["actors 01-10" if int(clip.parent.name[-2:]) <= 10 else "actors 11-20"].append(pairs[-1])
         results[name] = corpus_wer(pairs)
         print(f"\npocketsphinx WER, {name} intensity: {results[name][0]:.3f} over {len(clips)} clips "
               f"({results[name][1]}/{results[name][2]} words)")
     both = (results["normal"][1] + results["strong"][1]) / (results["normal"][2] + results["strong"][2])
     print(f"pocketsphinx WER, all {len(normal) + len(strong)} clips: {both:.3f}")
-    # Measured: 0.350 (normal, 60 clips), 0.625 (strong, 20 clips), 0.419 over all 80. Strong emotion (shouting,
-    # fear, surprise) is far outside what PocketSphinx's acoustic model was trained on; the 0.35 target is met
-    # on normal-intensity speech only.
-    assert results["normal"][0] <= 0.35
-    assert results["strong"][0] <= 0.75
+    for name, pairs in halves.items():
+        print(f"pocketsphinx WER, {name}: {corpus_wer(pairs)[0]:.3f} over {len(pairs)} clips")
+    # Measured with the frequency warp (sphinx_engine.WARP = 1.2, chosen on actors 01-10 only, on another
+    # selection of their clips): 0.346 over all 80 clips (166/480 words), 0.275 normal intensity (60 clips),
+    # 0.558 strong intensity (20 clips); by actors: 0.308 on 01-10, 0.383 on the held-out 11-20.
+    # Without the warp: 0.419 all, 0.350 normal, 0.625 strong (0.417 on 01-10, 0.421 on 11-20).
+    # The whole mix meets the 0.35 by a margin of two words only, and the held-out actors alone do not:
+    # strong emotion (shouting, fear, surprise) stays far outside what PocketSphinx's acoustic model knows.
+    assert both <= 0.35
+    assert results["normal"][0] <= 0.30
+    assert results["strong"][0] <= 0.60
 
 
 def test_factory_builds_each_mode():
