@@ -1,0 +1,103 @@
+"""PocketSphinx word error rate over the whole RAVDESS speech corpus (or every Nth clip of it), by intensity.
+
+    .venv/bin/python benchmarks/bench_wer.py [--data ../shared/data/ravdess16k] [--every 1] [--jobs 2]
+
+The test (`tests/test_transcription_sphinx.py::test_ravdess_wer`) measures 80 chosen clips (60 normal, 20 strong
+intensity); this measures the corpus as it is (about 47 % of RAVDESS speech is strong intensity), through the
+same path as the live monitor: ``Segmenter(speech_chunks=True)`` in 100 ms blocks, one engine per process.
+Prints figures only. RAVDESS statement 01 is "Kids are talking by the door", 02 "Dogs are sitting by the door".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SENTENCES = {"01": "kids are talking by the door", "02": "dogs are sitting by the door"}
+SR = 16000
+_ENGINE = None
+
+
+def _transcribe(path: str) -> tuple[str, str, str, float]:
+    """(reference, hypothesis, intensity, seconds of audio) for one clip."""
+    import numpy as np
+    import soundfile as sf
+
+    from monitor.dsp.segmenter import Segmenter
+    from monitor.transcription.sphinx_engine import SphinxTranscriber
+
+    global _ENGINE
+    if _ENGINE is None:
+        _ENGINE = SphinxTranscriber()
+    audio, sr = sf.read(path, dtype="int16")
+    if sr != SR:
+        raise SystemExit(f"{path}: {sr} Hz; this benchmark wants the 16 kHz ravdess16k layout")
+    audio = np.concatenate([audio, np.zeros(SR // 2, np.int16)])
+    seg = Segmenter(speech_chunks=True)
+    texts: list[str] = []
+    open_utt = None
+
+    def handle(chunks) -> None:
+        nonlocal open_utt
+        for c in chunks:
+            if open_utt != c.utterance:
+                _ENGINE.start_utterance(c.utterance, c.start_sample)
+                open_utt = c.utterance
+            if len(c.audio):
+                _ENGINE.accept(c.audio)
+            if c.end:
+                texts.append(_ENGINE.end_utterance().text)
+                open_utt = None
+
+    for i in range(0, len(audio), 1600):
+        seg.feed(audio[i : i + 1600])
+        handle(seg.take_speech())
+    seg.flush()
+    handle(seg.take_speech())
+    fields = Path(path).name.split("-")
+    return SENTENCES[fields[4]], " ".join(t for t in texts if t), fields[3], len(audio) / SR
+
+
+def main() -> int:
+    from monitor.transcription.wer import corpus_wer
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path,
+                    default=Path(os.environ.get("RAVDESS_DIR", REPO.parent / "shared" / "data" / "ravdess16k")))
+    ap.add_argument("--every", type=int, default=1, help="take every Nth clip (sorted by name) of each actor")
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    if not (args.data / "Actor_01").is_dir():
+        print(f"error: RAVDESS (ravdess16k layout) not found at {args.data}: pass --data or set RAVDESS_DIR")
+        return 2
+    clips = []
+    for actor in sorted(args.data.glob("Actor_*")):
+        clips += sorted(str(p) for p in actor.glob("03-01-*.flac"))[:: max(1, args.every)]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        results = list(pool.map(_transcribe, clips, chunksize=8))
+    wall = time.perf_counter() - t0
+    groups = {"normal intensity": [r for r in results if r[2] == "01"],
+              "strong intensity": [r for r in results if r[2] == "02"], "all": results}
+    for actors, name in (((1, 10), "actors 01-10"), ((11, 24), "actors 11-24")):
+        groups[name] = [r for r, c in zip(results, clips, strict=True)
+                        if actors[0] <= int(Path(c).parent.name[-2:]) <= actors[1]]
+    print(f"pocketsphinx WER over {len(clips)} RAVDESS clips ({args.data}), every {args.every}th clip per actor")
+    for name, rows in groups.items():
+        if rows:
+            wer, errors, words = corpus_wer([(r[0], r[1]) for r in rows])
+            print(f"  {name:18s} {wer:.3f}  ({errors}/{words} words, {len(rows)} clips)")
+    audio_s = sum(r[3] for r in results)
+    print(f"  {audio_s:.0f} s of audio in {wall:.0f} s wall with {args.jobs} process(es)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
