@@ -180,6 +180,8 @@ def test_ravdess_wer():
     # Without any warp: 0.419 all, 0.350 normal, 0.625 strong (0.417 on 01-10, 0.421 on 11-20).
     # The whole mix meets the 0.35 by a margin of two words only: strong emotion (shouting, fear,
     # surprise) stays far outside what PocketSphinx's acoustic model knows.
+    # The whole RAVDESS speech corpus (1200 clips, 47 % strong intensity; benchmarks/bench_wer.py): 0.412 (0.278
+    # normal, 0.565 strong); with the fixed warp 1.2 alone 0.427. This selection weights normal speech 3:1.
     assert both <= 0.35
     assert results["normal"][0] <= 0.30
     assert results["strong"][0] <= 0.56
