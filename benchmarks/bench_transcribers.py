@@ -64,6 +64,7 @@ def run_child(engine: str, clips: list[Path]) -> dict:
     import soundfile as sf
 
     from monitor.dsp.segmenter import Segmenter
+    from monitor.transcription.feeder import SpeechFeeder
     from monitor.transcription.wer import corpus_wer
 
     sentences = {"01": "kids are talking by the door", "02": "dogs are sitting by the door"}
@@ -89,17 +90,9 @@ def run_child(engine: str, clips: list[Path]) -> dict:
     t1, c1 = time.perf_counter(), time.process_time()
     pairs = []
     for clip, chunks in prepared:
-        texts, open_utt = [], None
-        for ch in chunks:
-            if open_utt != ch.utterance:
-                eng.start_utterance(ch.utterance, ch.start_sample)
-                open_utt = ch.utterance
-            if len(ch.audio):
-                eng.accept(ch.audio)
-            if ch.end:
-                texts.append(eng.end_utterance().text)
-                open_utt = None
-        pairs.append((sentences[clip.name.split("-")[4]], " ".join(texts)))
+        feeder = SpeechFeeder(eng)
+        feeder.feed(chunks)
+        pairs.append((sentences[clip.name.split("-")[4]], " ".join(t.text for t in feeder.transcripts)))
     wall, cpu = time.perf_counter() - t1, time.process_time() - c1
     wer = corpus_wer(pairs)[0]
     return {

@@ -31,6 +31,7 @@ def _transcribe(path: str) -> tuple[str, str, str, float]:
     import soundfile as sf
 
     from monitor.dsp.segmenter import Segmenter
+    from monitor.transcription.feeder import SpeechFeeder
     from monitor.transcription.sphinx_engine import SphinxTranscriber
 
     global _ENGINE
@@ -41,26 +42,13 @@ def _transcribe(path: str) -> tuple[str, str, str, float]:
         raise SystemExit(f"{path}: {sr} Hz; this benchmark wants the 16 kHz ravdess16k layout")
     audio = np.concatenate([audio, np.zeros(SR // 2, np.int16)])
     seg = Segmenter(speech_chunks=True)
-    texts: list[str] = []
-    open_utt = None
-
-    def handle(chunks) -> None:
-        nonlocal open_utt
-        for c in chunks:
-            if open_utt != c.utterance:
-                _ENGINE.start_utterance(c.utterance, c.start_sample)
-                open_utt = c.utterance
-            if len(c.audio):
-                _ENGINE.accept(c.audio)
-            if c.end:
-                texts.append(_ENGINE.end_utterance().text)
-                open_utt = None
-
+    feeder = SpeechFeeder(_ENGINE)
     for i in range(0, len(audio), 1600):
         seg.feed(audio[i : i + 1600])
-        handle(seg.take_speech())
+        feeder.feed(seg.take_speech())
     seg.flush()
-    handle(seg.take_speech())
+    feeder.feed(seg.take_speech())
+    texts = [t.text for t in feeder.transcripts]
     fields = Path(path).name.split("-")
     return SENTENCES[fields[4]], " ".join(t for t in texts if t), fields[3], len(audio) / SR
 

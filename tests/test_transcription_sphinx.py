@@ -16,6 +16,7 @@ import soundfile as sf
 
 from monitor.dsp.segmenter import Segmenter
 from monitor.transcription.base import Transcript
+from monitor.transcription.feeder import SpeechFeeder
 from monitor.transcription.sphinx_engine import SphinxTranscriber, is_filler
 from monitor.transcription.wer import corpus_wer, word_error_rate
 
@@ -40,28 +41,13 @@ def transcribe_clip(engine, path: Path, block: int = 480) -> tuple[list[Transcri
     assert sr == SR
     audio = np.concatenate([audio, np.zeros(SR // 2, np.int16)])
     seg = Segmenter(speech_chunks=True)
-    out: list[Transcript] = []
-    partials: list[str] = []
-    open_utt = None
-
-    def handle(chunks):
-        nonlocal open_utt
-        for c in chunks:
-            if open_utt != c.utterance:
-                engine.start_utterance(c.utterance, c.start_sample)
-                open_utt = c.utterance
-            if len(c.audio):
-                partials.append(engine.accept(c.audio))
-            if c.end:
-                out.append(engine.end_utterance())
-                open_utt = None
-
+    feeder = SpeechFeeder(engine)
     for i in range(0, len(audio), block):
         seg.feed(audio[i : i + block])
-        handle(seg.take_speech())
+        feeder.feed(seg.take_speech())
     seg.flush()
-    handle(seg.take_speech())
-    return out, partials
+    feeder.feed(seg.take_speech())
+    return feeder.transcripts, feeder.partials
 
 
 def check_words(transcripts: list[Transcript]) -> None:

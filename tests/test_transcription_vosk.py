@@ -26,6 +26,7 @@ from monitor.dsp.segmenter import Segmenter
 from monitor.errors import MonitorError, TranscriberError
 from monitor.transcription.base import Transcript
 from monitor.transcription.factory import make_transcriber
+from monitor.transcription.feeder import SpeechFeeder
 from monitor.transcription.models import fetch_vosk_model, find_vosk_model, locate_vosk_model, main_models
 
 DATA = Path(__file__).parent / "data"
@@ -76,27 +77,13 @@ def _run_stream(engine, audio: np.ndarray, block: int = 480):
     """Feed ``audio`` through the segmenter in small blocks, as the live pipeline does; return the transcripts,
     the partial texts seen, and the segmenter."""
     seg = Segmenter(speech_chunks=True)
-    transcripts: list[Transcript] = []
-    partials: list[str] = []
-    state = {"utt": None}
-
-    def handle(chunks):
-        for c in chunks:
-            if state["utt"] != c.utterance:
-                engine.start_utterance(c.utterance, c.start_sample)
-                state["utt"] = c.utterance
-            if len(c.audio):
-                partials.append(engine.accept(c.audio))
-            if c.end:
-                transcripts.append(engine.end_utterance())
-                state["utt"] = None
-
+    feeder = SpeechFeeder(engine)
     for i in range(0, len(audio), block):
         seg.feed(audio[i : i + block])
-        handle(seg.take_speech())
+        feeder.feed(seg.take_speech())
     seg.flush()
-    handle(seg.take_speech())
-    return transcripts, partials, seg
+    feeder.feed(seg.take_speech())
+    return feeder.transcripts, feeder.partials, seg
 
 
 def _assert_words_well_formed(t: Transcript) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 from monitor.align import dominant_emotion, words_in_window
 from monitor.analysis import WindowAnalyzer
 from monitor.batch.reader import AudioBlocks
-from monitor.dsp.segmenter import Segmenter, SegmenterOptions, SpeechChunk
+from monitor.dsp.segmenter import Segmenter, SegmenterOptions
 from monitor.dsp.vad import SAMPLE_RATE
 from monitor.errors import ConfigError, MonitorError
 from monitor.events import Event, Word
@@ -106,33 +106,6 @@ def make_transcriber(options: ScoreOptions) -> Any | None:
     return transcriber
 
 
-class _SpeechFeeder:
-    """Hands the segmenter's speech chunks to the transcriber, one utterance at a time."""
-
-    def __init__(self, transcriber: Any) -> None:
-        self.transcriber = transcriber
-        self.open: int | None = None
-        self.transcripts: list[Any] = []
-
-    def feed(self, chunks: list[SpeechChunk]) -> None:
-        for c in chunks:
-            if self.open != c.utterance:
-                if self.open is not None:  # should not happen: the segmenter ends each utterance
-                    self.transcripts.append(self.transcriber.end_utterance())
-                self.transcriber.start_utterance(c.utterance, c.start_sample)
-                self.open = c.utterance
-            if len(c.audio):
-                self.transcriber.accept(c.audio)
-            if c.end:
-                self.transcripts.append(self.transcriber.end_utterance())
-                self.open = None
-
-    def finish(self) -> None:
-        if self.open is not None:
-            self.transcripts.append(self.transcriber.end_utterance())
-            self.open = None
-
-
 @dataclass
 class Analysis:
     """What the pipeline makes of one signal."""
@@ -165,7 +138,11 @@ class FileScorer:
         """16 kHz mono int16 blocks of any size, as they are read -> events. Nothing but the segmenter's own
         (trimmed) buffer is kept, so memory does not grow with the length of the stream."""
         seg = Segmenter(self.options.segmenter, speech_chunks=self.transcriber is not None)
-        feeder = _SpeechFeeder(self.transcriber) if self.transcriber is not None else None
+        feeder = None
+        if self.transcriber is not None:
+            from monitor.transcription.feeder import SpeechFeeder
+
+            feeder = SpeechFeeder(self.transcriber)
         events: list[Event] = []
 
         def step(block: np.ndarray, last: bool) -> None:
