@@ -1,11 +1,13 @@
 """PocketSphinx word error rate over the whole RAVDESS speech corpus (or every Nth clip of it), by intensity.
 
-    .venv/bin/python benchmarks/bench_wer.py [--data ../shared/data/ravdess16k] [--every 1] [--jobs 2]
+    .venv/bin/python benchmarks/bench_wer.py [--data ../shared/data/ravdess16k] [--every 1] [--jobs 2] [--cold]
 
 The test (`tests/test_transcription_sphinx.py::test_ravdess_wer`) measures 80 chosen clips (60 normal, 20 strong
 intensity); this measures the corpus as it is (about 47 % of RAVDESS speech is strong intensity), through the
 same path as the live monitor: ``Segmenter(speech_chunks=True)`` in 100 ms blocks, one engine per process.
-Prints figures only. RAVDESS statement 01 is "Kids are talking by the door", 02 "Dogs are sitting by the door".
+Prints figures only. ``--cold`` re-initialises the decoder's front end before every utterance, so each is decoded
+with a fresh noise-removal estimate, as the first utterance after start is (the monitor keeps it warm).
+RAVDESS statement 01 is "Kids are talking by the door", 02 "Dogs are sitting by the door".
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ sys.path.insert(0, str(REPO))
 SENTENCES = {"01": "kids are talking by the door", "02": "dogs are sitting by the door"}
 SR = 16000
 _ENGINE = None
+_COLD = False
+
+
+def _init(cold: bool) -> None:
+    global _COLD
+    _COLD = cold
 
 
 def _transcribe(path: str) -> tuple[str, str, str, float]:
@@ -37,6 +45,14 @@ def _transcribe(path: str) -> tuple[str, str, str, float]:
     global _ENGINE
     if _ENGINE is None:
         _ENGINE = SphinxTranscriber()
+        if _COLD:
+            warm_end = _ENGINE.end_utterance
+
+            def cold_end():  # noqa: ANN202
+                _ENGINE._final.reinit_feat()
+                return warm_end()
+
+            _ENGINE.end_utterance = cold_end
     audio, sr = sf.read(path, dtype="int16")
     if sr != SR:
         raise SystemExit(f"{path}: {sr} Hz; this benchmark wants the 16 kHz ravdess16k layout")
@@ -61,6 +77,7 @@ def main() -> int:
                     default=Path(os.environ.get("RAVDESS_DIR", REPO.parent / "shared" / "data" / "ravdess16k")))
     ap.add_argument("--every", type=int, default=1, help="take every Nth clip (sorted by name) of each actor")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--cold", action="store_true", help="fresh front end (noise estimate) for every utterance")
     args = ap.parse_args()
     if not (args.data / "Actor_01").is_dir():
         print(f"error: RAVDESS (ravdess16k layout) not found at {args.data}: pass --data or set RAVDESS_DIR")
@@ -69,7 +86,7 @@ def main() -> int:
     for actor in sorted(args.data.glob("Actor_*")):
         clips += sorted(str(p) for p in actor.glob("03-01-*.flac"))[:: max(1, args.every)]
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs), initializer=_init, initargs=(args.cold,)) as pool:
         results = list(pool.map(_transcribe, clips, chunksize=8))
     wall = time.perf_counter() - t0
     groups = {"normal intensity": [r for r in results if r[2] == "01"],
@@ -77,7 +94,8 @@ def main() -> int:
     for actors, name in (((1, 10), "actors 01-10"), ((11, 24), "actors 11-24")):
         groups[name] = [r for r, c in zip(results, clips, strict=True)
                         if actors[0] <= int(Path(c).parent.name[-2:]) <= actors[1]]
-    print(f"pocketsphinx WER over {len(clips)} RAVDESS clips ({args.data}), every {args.every}th clip per actor")
+    print(f"pocketsphinx WER over {len(clips)} RAVDESS clips ({args.data}), every {args.every}th clip per actor"
+          f"{', cold front end per utterance' if args.cold else ''}")
     for name, rows in groups.items():
         if rows:
             wer, errors, words = corpus_wer([(r[0], r[1]) for r in rows])
