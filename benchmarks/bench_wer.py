@@ -13,6 +13,7 @@ RAVDESS statement 01 is "Kids are talking by the door", 02 "Dogs are sitting by 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -25,15 +26,9 @@ sys.path.insert(0, str(REPO))
 SENTENCES = {"01": "kids are talking by the door", "02": "dogs are sitting by the door"}
 SR = 16000
 _ENGINE = None
-_COLD = False
 
 
-def _init(cold: bool) -> None:
-    global _COLD
-    _COLD = cold
-
-
-def _transcribe(path: str) -> tuple[str, str, str, float]:
+def _transcribe(path: str, cold: bool = False) -> tuple[str, str, str, float]:
     """(reference, hypothesis, intensity, seconds of audio) for one clip."""
     import numpy as np
     import soundfile as sf
@@ -44,15 +39,15 @@ def _transcribe(path: str) -> tuple[str, str, str, float]:
 
     global _ENGINE
     if _ENGINE is None:
-        _ENGINE = SphinxTranscriber()
-        if _COLD:
-            warm_end = _ENGINE.end_utterance
+        if cold:
+            class ColdSphinx(SphinxTranscriber):
+                def end_utterance(self):  # noqa: ANN202
+                    self._final.reinit_feat()  # fresh front end (noise estimate) for every utterance
+                    return super().end_utterance()
 
-            def cold_end():  # noqa: ANN202
-                _ENGINE._final.reinit_feat()
-                return warm_end()
-
-            _ENGINE.end_utterance = cold_end
+            _ENGINE = ColdSphinx()
+        else:
+            _ENGINE = SphinxTranscriber()
     audio, sr = sf.read(path, dtype="int16")
     if sr != SR:
         raise SystemExit(f"{path}: {sr} Hz; this benchmark wants the 16 kHz ravdess16k layout")
@@ -86,8 +81,8 @@ def main() -> int:
     for actor in sorted(args.data.glob("Actor_*")):
         clips += sorted(str(p) for p in actor.glob("03-01-*.flac"))[:: max(1, args.every)]
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs), initializer=_init, initargs=(args.cold,)) as pool:
-        results = list(pool.map(_transcribe, clips, chunksize=8))
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        results = list(pool.map(functools.partial(_transcribe, cold=args.cold), clips, chunksize=8))
     wall = time.perf_counter() - t0
     groups = {"normal intensity": [r for r in results if r[2] == "01"],
               "strong intensity": [r for r in results if r[2] == "02"], "all": results}
