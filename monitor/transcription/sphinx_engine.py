@@ -27,6 +27,7 @@ import numpy as np
 from monitor.errors import TranscriberError
 from monitor.events import Word
 from monitor.transcription.base import SAMPLE_RATE, Transcript, as_int16, monotonic_words
+from monitor.transcription.sphinx_features import FeatureOptions, frame_shift, mfcc
 
 MODES = ("hybrid", "batch", "stream")
 # Frequency warp factor (inverse_linear). Chosen on RAVDESS actors 01-10 (80 clips, 60 normal + 20 strong
@@ -37,16 +38,20 @@ MODES = ("hybrid", "batch", "stream")
 # lw / wip values and a second decoding pass did not help either.
 WARP = "1.2"
 # Utterances whose median pitch is above HIGH_F0 Hz (mostly raised or shouted voices, and high female voices) are
-# decoded with the stronger warp HIGH_WARP: shouting raises F0 and the formants. RAVDESS, 30 strong-intensity clips
-# each: actors 01-10 WER 0.628 -> 0.556, held-out 11-20 0.644 -> 0.589; 60 normal-intensity clips each: 0.392 ->
-# 0.333 and 0.222 -> 0.233. A threshold of 220 Hz or warp 1.35 above 260 Hz did worse on 01-10 (0.594, 0.583).
-# Fixed de-emphasis before decoding (flatter spectral tilt of strong speech) gained less (0.589 / 0.617) and nothing
-# on top of this; a lower upperf (5500 Hz) was much worse (0.789).
-# With HIGH_WARP the front end's noise removal is also switched off: it takes the loud, flat stretches of shouted
-# vowels partly for noise (actors 01-10, 30 strong clips: 0.589 -> 0.567 together with FILLPROB; off for every
-# utterance it costs normal-intensity speech: 0.265 -> 0.297).
-HIGH_F0 = 240.0
-HIGH_WARP = "1.3"
+# decoded from features computed here (sphinx_features.py) instead of pocketsphinx's front end: warp HIGH_WARP
+# instead of WARP (shouting raises F0 and the formants), the power spectrum smoothed over SMOOTH x F0 (so that the
+# sparse harmonics of a high voice read as the envelope the model knows), HIGH_FRATE frames per second instead of
+# 100 (shouted and emotional speech is drawn out), and no noise removal (it takes the loud, flat stretches of
+# shouted vowels partly for noise). Chosen on actors 01-10, checked on 11-20 (monitor/transcription/README.md):
+# on high-pitched clips of 01-10 the own features took WER from 0.616 to 0.504 (11-20: 0.562 -> 0.545), and
+# lowering the threshold from 240 to 220 Hz took every other clip of 01-10 from 0.384 to 0.370 (11-20: 0.361 ->
+# 0.349; 200, 210 and 230 Hz did worse on 01-10). Earlier, with pocketsphinx's front end: the warp alone took strong
+# clips from 0.628 to 0.556 (actors 01-10, 30 clips), fixed de-emphasis gained less, and a lower upperf (5500 Hz)
+# was much worse.
+HIGH_F0 = 220.0
+HIGH_WARP = 1.3
+HIGH_FRATE = 90
+SMOOTH = 0.7
 # Filler (noise / breath) insertion probability, 1e-8 by default: with 0.01 breaths and clicks between words decode
 # as fillers (dropped) instead of short words. Actors 01-10: strong 0.622 -> 0.588, normal 0.271 -> 0.265; 0.1 and
 # 0.001 about the same.
@@ -125,18 +130,10 @@ class SphinxTranscriber:
         self._start_sample = 0
         self._n = 0  # samples of the current utterance
         self._partial = ""
-        # per-utterance warp for the batch decoder, unless the caller fixed warp_params
-        self._warp_rule = "warp_params" not in config
-        self._warp = str(self._final.config["warp_params"]) if self._final is not None else WARP
-        self._denoise = bool(self._final.config["remove_noise"]) if self._final is not None else True
-
-    def _set_warp(self, warp: str) -> None:
-        """Front end for the next batch decode: the pitch rule's warp, and noise removal off with HIGH_WARP."""
-        if warp != self._warp:
-            self._final.config["warp_params"] = warp
-            self._final.config["remove_noise"] = self._denoise and warp != HIGH_WARP
-            self._final.reinit_feat()
-            self._warp = warp
+        # the pitch rule for the batch decoder (high voices from our own features), unless the caller set the
+        # front end's warp himself
+        self._pitch_rule = "warp_params" not in config
+        self._rng = np.random.default_rng(0)  # dither for our own features: the same audio, the same words
 
     def start_utterance(self, utterance: int, start_sample: int) -> None:
         if self._utt is not None:
@@ -170,13 +167,17 @@ class SphinxTranscriber:
         if self._live is not None:
             self._live.end_utt()
         dec = self._live
+        frame_s = 1.0 / self._frate
         if self._final is not None:
             dec = self._final
             audio = np.concatenate(self._buf) if self._n else np.zeros(0, np.int16)
-            if self._warp_rule:
-                self._set_warp(HIGH_WARP if median_f0(audio) > HIGH_F0 else WARP)
+            f0 = median_f0(audio) if self._pitch_rule else 0.0
             dec.start_utt()
-            if self._n:
+            if f0 > HIGH_F0:
+                opts = FeatureOptions(warp=HIGH_WARP, frate=HIGH_FRATE, smooth_hz=SMOOTH * f0)
+                dec.process_cep(mfcc(audio, opts, self._rng).tobytes(), False, True)
+                frame_s = frame_shift(HIGH_FRATE) / SAMPLE_RATE
+            elif self._n:
                 dec.process_raw(audio.tobytes(), False, True)
             dec.end_utt()
         start_s = self._start_sample / SAMPLE_RATE
@@ -186,8 +187,8 @@ class SphinxTranscriber:
             if is_filler(seg.word):
                 continue
             conf = float(getattr(seg, "prob", 1.0))
-            words.append(Word(clean_word(seg.word), start_s + seg.start_frame / self._frate,
-                              start_s + (seg.end_frame + 1) / self._frate, conf))
+            words.append(Word(clean_word(seg.word), start_s + seg.start_frame * frame_s,
+                              start_s + (seg.end_frame + 1) * frame_s, conf))
         ws = monotonic_words(words, start_s, end_s)
         t = Transcript(self._utt, start_s, end_s, " ".join(w.text for w in ws), ws)
         self._utt = None
