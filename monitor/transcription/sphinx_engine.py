@@ -56,6 +56,10 @@ SMOOTH = 0.7
 # as fillers (dropped) instead of short words. Actors 01-10: strong 0.622 -> 0.588, normal 0.271 -> 0.265; 0.1 and
 # 0.001 about the same.
 FILLPROB = 0.01
+# Decoder options that our own features (sphinx_features.py) follow or replace; given any of them, the pitch rule
+# is off and every utterance goes through pocketsphinx's front end.
+_FRONT_END_KEYS = frozenset({"hmm", "featparams", "warp_type", "warp_params", "frate", "wlen", "nfft", "nfilt",
+                             "lowerf", "upperf", "alpha", "ncep", "lifter", "transform", "samprate"})
 _VARIANT = re.compile(r"\(\d+\)$")
 
 
@@ -130,9 +134,9 @@ class SphinxTranscriber:
         self._start_sample = 0
         self._n = 0  # samples of the current utterance
         self._partial = ""
-        # the pitch rule for the batch decoder (high voices from our own features), unless the caller set the
-        # front end's warp himself
-        self._pitch_rule = "warp_params" not in config
+        # the pitch rule for the batch decoder (high voices from our own features), unless the caller changed the
+        # acoustic model or the front end, which our features would no longer match
+        self._pitch_rule = not (_FRONT_END_KEYS & set(config))
         self._rng = np.random.default_rng(0)  # dither for our own features: the same audio, the same words
 
     def start_utterance(self, utterance: int, start_sample: int) -> None:
