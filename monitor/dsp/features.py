@@ -86,17 +86,24 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return freq
 
 
+def triangular_filters(edges_hz: np.ndarray, fft_freqs: np.ndarray) -> np.ndarray:
+    """Unit-area triangles, filter i rising from edges_hz[i] to edges_hz[i + 1] and falling to edges_hz[i + 2],
+    sampled at fft_freqs: shape (len(edges_hz) - 2, len(fft_freqs))."""
+    widths = np.diff(edges_hz)
+    ramps = edges_hz[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    return weights
+
+
 @lru_cache(maxsize=8)
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
     """Triangular mel filters with Slaney area normalisation, shape (n_mels, 1 + n_fft // 2)."""
     fft_freqs = np.linspace(0.0, sample_rate / 2.0, 1 + n_fft // 2)
     mel_pts = _mel_to_hz(np.linspace(_hz_to_mel(np.array([fmin]))[0], _hz_to_mel(np.array([fmax]))[0], n_mels + 2))
-    widths = np.diff(mel_pts)
-    ramps = mel_pts[:, None] - fft_freqs[None, :]
-    lower = -ramps[:-2] / widths[:-1, None]
-    upper = ramps[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
-    weights *= (2.0 / (mel_pts[2:] - mel_pts[:-2]))[:, None]
+    weights = triangular_filters(mel_pts, fft_freqs)
     weights.setflags(write=False)
     return weights
 

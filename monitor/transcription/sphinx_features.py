@@ -22,7 +22,9 @@ from functools import lru_cache
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from monitor.dsp.features import triangular_filters
+from monitor.transcription.base import SAMPLE_RATE
+
 NFFT = 512
 WLEN = 0.025625
 ALPHA = 0.97
@@ -61,16 +63,8 @@ def _filters(warp: float, smooth_bins: int) -> np.ndarray:
     step = (hi - lo) / (NFILT + 1)
     edges = _mel_inv(lo + step * np.arange(NFILT + 2)) * warp
     edges = np.floor(edges / bin_hz + 0.5) * bin_hz
-    hz = np.arange(nbins) * bin_hz
-    bank = np.zeros((NFILT, nbins))
-    for i in range(NFILT):
-        left, centre, right = edges[i], edges[i + 1], edges[i + 2]
-        rise = (hz - left) / max(centre - left, 1e-9)
-        fall = (right - hz) / max(right - centre, 1e-9)
-        tri = np.clip(np.minimum(rise, fall), 0.0, None) * 2.0 / (right - left)
-        tri[(hz < left) | (hz > right)] = 0.0
-        tri[-1] = 0.0  # the Nyquist bin is never part of a filter
-        bank[i] = tri
+    bank = triangular_filters(edges, np.arange(nbins) * bin_hz)
+    bank[:, -1] = 0.0  # pocketsphinx never puts the Nyquist bin in a filter
     if smooth_bins > 0:
         # smoothed[k] = sum_j K[k, j] spec[j], a triangular kernel normalised over the bins that exist
         offsets = np.arange(nbins)[:, None] - np.arange(nbins)[None, :]
