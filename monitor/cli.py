@@ -117,7 +117,7 @@ def _make_transcription(cfg: Config, start_anyway: bool, realtime: bool = True) 
         from monitor.transcription.worker import TranscriptionWorker
 
         # The engine runs in its own process: a GIL-holding decoder must not stall capture or emotion.
-        engine = IsolatedTranscriber(t.engine, t.vosk_model_path or None)
+        engine = IsolatedTranscriber(t.engine, t.vosk_model_path or None, sphinx_warp_search=t.sphinx_warp_search)
     except MonitorError as exc:
         if not start_anyway:
             raise MonitorError(f"{exc} (or pass --start-anyway to run without text)") from None

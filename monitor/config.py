@@ -59,6 +59,7 @@ class ModelConfig:
 class TranscriberConfig:
     engine: str = "auto"  # auto | vosk | pocketsphinx | none
     vosk_model_path: str = ""
+    sphinx_warp_search: bool = True  # pocketsphinx: decode low voices at two warps (fewer errors, more CPU)
     max_backlog_s: float = 15.0
     text_wait_s: float = 8.0  # how long an emotion row may wait for its words before it is written without
 

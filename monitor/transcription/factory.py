@@ -12,21 +12,23 @@ from monitor.transcription.models import how_to_get_model, locate_vosk_model
 ENGINES = ("auto", "vosk", "pocketsphinx", "none")
 
 
-def _sphinx(note: str, mode: str) -> tuple[Transcriber, str]:
+def _sphinx(note: str, mode: str, warp_search: bool) -> tuple[Transcriber, str]:
     from monitor.transcription.sphinx_engine import SphinxTranscriber
 
-    return SphinxTranscriber(mode), note
+    return SphinxTranscriber(mode, warp_search=warp_search), note
 
 
 def make_transcriber(
-    engine: str = "auto", vosk_model_path: str | os.PathLike[str] | None = None, *, sphinx_mode: str = "batch"
+    engine: str = "auto", vosk_model_path: str | os.PathLike[str] | None = None, *, sphinx_mode: str = "batch",
+    sphinx_warp_search: bool = True,
 ) -> tuple[Transcriber | None, str]:
     """Build the engine; return it (None for "none") and a one-line note for the dashboard.
 
     - "vosk": the Vosk model found by ``find_vosk_model`` (explicit path > VOSK_MODEL_PATH > ~/.cache/vosk);
       no model, a bad path or a corrupt model is a TranscriberError.
     - "pocketsphinx": the English model shipped in the pocketsphinx wheel, in ``sphinx_mode`` ("batch": final
-      text only, the most accurate; "hybrid": plus partial text for twice the CPU; "stream"; see sphinx_engine).
+      text only, the most accurate; "hybrid": plus partial text for twice the CPU; "stream"; see sphinx_engine),
+      with the warp search for low voices unless ``sphinx_warp_search`` is False.
     - "auto": Vosk if a model is found, else pocketsphinx, and the note says why. A path the user gave
       (explicitly or via VOSK_MODEL_PATH) that is bad is still an error; a broken model that was merely found in
       the cache falls back to pocketsphinx with a note.
@@ -38,7 +40,7 @@ def make_transcriber(
     if kind == "none":
         return None, "transcription off ([transcriber] engine = \"none\")"
     if kind == "pocketsphinx":
-        return _sphinx("pocketsphinx (English model from the pocketsphinx package)", sphinx_mode)
+        return _sphinx("pocketsphinx (English model from the pocketsphinx package)", sphinx_mode, sphinx_warp_search)
 
     from monitor.transcription.vosk_engine import VoskTranscriber
 
@@ -52,17 +54,18 @@ def make_transcriber(
     # auto
     loc = locate_vosk_model(vosk_model_path)
     if loc is None:
-        return _sphinx("pocketsphinx (no Vosk model found: run `voice-monitor models fetch`)", sphinx_mode)
+        return _sphinx("pocketsphinx (no Vosk model found: run `voice-monitor models fetch`)", sphinx_mode,
+                       sphinx_warp_search)
     if importlib.util.find_spec("vosk") is None:
         if loc.source != "cache":
             raise TranscriberError(f"a Vosk model is configured ({loc.path}) but the vosk package is not installed: "
                                    f"pip install vosk")
-        return _sphinx("pocketsphinx (vosk is not installed: pip install vosk)", sphinx_mode)
+        return _sphinx("pocketsphinx (vosk is not installed: pip install vosk)", sphinx_mode, sphinx_warp_search)
     try:
         t = VoskTranscriber(loc.path)
     except TranscriberError:
         if loc.source != "cache":
             raise
         return _sphinx(f"pocketsphinx (the Vosk model {loc.path.name} is broken: delete it and run "
-                       f"`voice-monitor models fetch --force`)", sphinx_mode)
+                       f"`voice-monitor models fetch --force`)", sphinx_mode, sphinx_warp_search)
     return t, f"vosk ({loc.path.name})"

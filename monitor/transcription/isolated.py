@@ -30,7 +30,7 @@ def _send(conn: Connection, message: tuple) -> bool:
         return False
 
 
-def _serve(conn: Connection, engine: str, vosk_model_path: str | None) -> None:
+def _serve(conn: Connection, engine: str, vosk_model_path: str | None, sphinx_warp_search: bool = True) -> None:
     # Ctrl-C in a terminal signals the whole process group: the parent decides when this process ends (it
     # still has the last utterance to decode while the monitor shuts down).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -38,7 +38,7 @@ def _serve(conn: Connection, engine: str, vosk_model_path: str | None) -> None:
     try:
         from monitor.transcription.factory import make_transcriber
 
-        transcriber, note = make_transcriber(engine, vosk_model_path)
+        transcriber, note = make_transcriber(engine, vosk_model_path, sphinx_warp_search=sphinx_warp_search)
     except Exception as exc:  # reported to the parent as one line
         _send(conn, ("error", str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
         return
@@ -73,11 +73,12 @@ def _serve(conn: Connection, engine: str, vosk_model_path: str | None) -> None:
 class IsolatedTranscriber:
     """A ``Transcriber`` whose engine lives in a child process (see the module docstring)."""
 
-    def __init__(self, engine: str, vosk_model_path: str | None = None, start_timeout: float = 120.0) -> None:
+    def __init__(self, engine: str, vosk_model_path: str | None = None, start_timeout: float = 120.0,
+                 sphinx_warp_search: bool = True) -> None:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, engine, vosk_model_path), daemon=True,
-                                 name=f"transcriber-{engine}")
+        self._proc = ctx.Process(target=_serve, args=(child, engine, vosk_model_path, sphinx_warp_search),
+                                 daemon=True, name=f"transcriber-{engine}")
         self._start_ignoring_signals()
         child.close()
         if not self._conn.poll(start_timeout):
