@@ -62,7 +62,8 @@ FILLPROB = 0.01
 # second decoder at warp ALT_WARP decodes the same audio, and the hypothesis with the better decoder score (acoustic
 # and language model) is kept. Warp 1.2 suits most voices; deep voices (around 100 Hz) want less. Measured on
 # every third clip of actors 01-20 below 220 Hz, pocketsphinx front end: 0.259 -> 0.227 (212 clips), held-out
-# offset: 0.277 -> 0.260 (203 clips); one actor with a very deep voice 0.81 -> 0.71. Of 0.85, 1.0, 1.1 and 1.3 as
+# offset: 0.277 -> 0.260 (203 clips); actor 09, the deepest voice (about 100 Hz), 16 normal clips: 0.844 -> 0.625
+# (tests/test_transcription_sphinx.py). Of 0.85, 1.0, 1.1 and 1.3 as
 # the second warp, 1.0 did best; a third decoder gained nothing more; the hypothesis chosen per speaker instead of
 # per utterance did worse (0.252); own features at 1.0 on the one decoder (no second model in memory) only 0.244
 # against 0.249. Cost: twice the CPU for these utterances and a second model in memory (+91 MiB).
@@ -104,6 +105,14 @@ def median_f0(x: np.ndarray, fmin: float = 60.0, fmax: float = 400.0) -> float:
     if ok.sum() < 3:
         return 0.0
     return float(np.median(SAMPLE_RATE / lag[ok]))
+
+
+def _decode_raw(dec: Any, audio: np.ndarray) -> None:
+    """One whole utterance of int16 audio through the decoder's own front end (CMN over the whole of it)."""
+    dec.start_utt()
+    if len(audio):
+        dec.process_raw(audio.tobytes(), False, True)
+    dec.end_utt()
 
 
 def _score(dec: Any) -> float:
@@ -198,23 +207,18 @@ class SphinxTranscriber:
             dec = self._final
             audio = np.concatenate(self._buf) if self._n else np.zeros(0, np.int16)
             f0 = median_f0(audio) if self._pitch_rule else 0.0
-            dec.start_utt()
             if f0 > HIGH_F0:
                 opts = FeatureOptions(warp=HIGH_WARP, frate=HIGH_FRATE, smooth_hz=SMOOTH * f0)
+                dec.start_utt()
                 dec.process_cep(mfcc(audio, opts, self._rng).tobytes(), False, True)
+                dec.end_utt()
                 frame_s = frame_shift(HIGH_FRATE) / SAMPLE_RATE
-                dec.end_utt()
-            elif self._n:
-                dec.process_raw(audio.tobytes(), False, True)
-                dec.end_utt()
-                if self._alt is not None:
-                    self._alt.start_utt()
-                    self._alt.process_raw(audio.tobytes(), False, True)
-                    self._alt.end_utt()
+            else:
+                _decode_raw(dec, audio)
+                if self._alt is not None and self._n:
+                    _decode_raw(self._alt, audio)
                     if _score(self._alt) > _score(dec):
                         dec = self._alt
-            else:
-                dec.end_utt()
         start_s = self._start_sample / SAMPLE_RATE
         end_s = start_s + self._n / SAMPLE_RATE
         words = []
