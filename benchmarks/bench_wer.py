@@ -41,7 +41,9 @@ def _new_engine(cold: bool):  # noqa: ANN202
 
     class ColdSphinx(SphinxTranscriber):
         def end_utterance(self):  # noqa: ANN202
-            self._final.reinit_feat()  # fresh front end (noise estimate) for every utterance
+            for dec in (self._final, self._alt):  # fresh front ends (noise estimates), the warp search's too
+                if dec is not None:
+                    dec.reinit_feat()
             return super().end_utterance()
 
     return ColdSphinx()

@@ -12,12 +12,6 @@ from monitor.transcription.models import how_to_get_model, locate_vosk_model
 ENGINES = ("auto", "vosk", "pocketsphinx", "none")
 
 
-def _sphinx(note: str, mode: str, warp_search: bool) -> tuple[Transcriber, str]:
-    from monitor.transcription.sphinx_engine import SphinxTranscriber
-
-    return SphinxTranscriber(mode, warp_search=warp_search), note
-
-
 def make_transcriber(
     engine: str = "auto", vosk_model_path: str | os.PathLike[str] | None = None, *, sphinx_mode: str = "batch",
     sphinx_warp_search: bool = True,
@@ -39,8 +33,14 @@ def make_transcriber(
         raise TranscriberError(f"unknown transcriber engine {engine!r}: use one of {', '.join(ENGINES)}")
     if kind == "none":
         return None, "transcription off ([transcriber] engine = \"none\")"
+
+    def sphinx(note: str) -> tuple[Transcriber, str]:
+        from monitor.transcription.sphinx_engine import SphinxTranscriber
+
+        return SphinxTranscriber(sphinx_mode, warp_search=sphinx_warp_search), note
+
     if kind == "pocketsphinx":
-        return _sphinx("pocketsphinx (English model from the pocketsphinx package)", sphinx_mode, sphinx_warp_search)
+        return sphinx("pocketsphinx (English model from the pocketsphinx package)")
 
     from monitor.transcription.vosk_engine import VoskTranscriber
 
@@ -54,18 +54,17 @@ def make_transcriber(
     # auto
     loc = locate_vosk_model(vosk_model_path)
     if loc is None:
-        return _sphinx("pocketsphinx (no Vosk model found: run `voice-monitor models fetch`)", sphinx_mode,
-                       sphinx_warp_search)
+        return sphinx("pocketsphinx (no Vosk model found: run `voice-monitor models fetch`)")
     if importlib.util.find_spec("vosk") is None:
         if loc.source != "cache":
             raise TranscriberError(f"a Vosk model is configured ({loc.path}) but the vosk package is not installed: "
                                    f"pip install vosk")
-        return _sphinx("pocketsphinx (vosk is not installed: pip install vosk)", sphinx_mode, sphinx_warp_search)
+        return sphinx("pocketsphinx (vosk is not installed: pip install vosk)")
     try:
         t = VoskTranscriber(loc.path)
     except TranscriberError:
         if loc.source != "cache":
             raise
-        return _sphinx(f"pocketsphinx (the Vosk model {loc.path.name} is broken: delete it and run "
-                       f"`voice-monitor models fetch --force`)", sphinx_mode, sphinx_warp_search)
+        return sphinx(f"pocketsphinx (the Vosk model {loc.path.name} is broken: delete it and run "
+                      f"`voice-monitor models fetch --force`)")
     return t, f"vosk ({loc.path.name})"

@@ -63,10 +63,10 @@ FILLPROB = 0.01
 # and language model) is kept. Warp 1.2 suits most voices; deep voices (around 100 Hz) want less. Measured on
 # every third clip of actors 01-20 below 220 Hz, pocketsphinx front end: 0.259 -> 0.227 (212 clips), held-out
 # offset: 0.277 -> 0.260 (203 clips); actor 09, the deepest voice (about 100 Hz), 16 normal clips: 0.844 -> 0.625
-# (tests/test_transcription_sphinx.py). Of 0.85, 1.0, 1.1 and 1.3 as
-# the second warp, 1.0 did best; a third decoder gained nothing more; the hypothesis chosen per speaker instead of
-# per utterance did worse (0.252); own features at 1.0 on the one decoder (no second model in memory) only 0.244
-# against 0.249. Cost: twice the CPU for these utterances and a second model in memory (+91 MiB).
+# (tests/test_transcription_sphinx.py). Of 0.85, 1.0, 1.1 and 1.3 as the second warp, 1.0 did best; a third
+# decoder gained nothing more; the hypothesis chosen per speaker instead of per utterance did worse (0.252); own
+# features at 1.0 on the one decoder (no second model in memory) only 0.244 against 0.249. Cost: twice the CPU for
+# these utterances and a second model in memory (+91 MiB).
 ALT_WARP = "1.0"
 # Decoder options that our own features (sphinx_features.py) follow or replace; given any of them, the pitch rule
 # is off and every utterance goes through pocketsphinx's front end.
