@@ -4,6 +4,9 @@ killed and restarted, as in test_mic_reconnect.py).
 The only instrument is a gate around ``MicSource._open`` in the watchdog thread: it holds the reopen until
 stop() has been called, so stop lands inside the reopen path every time instead of by luck. After stop()
 returns, the watchdog must have ended and every stream it opened must be closed.
+
+The second test gates the watchdog's periodic wait instead: its check runs just after stop() took the stream,
+as it can when the wait times out while stop() is running. That is a normal end, not a lost microphone.
 """
 
 from __future__ import annotations
@@ -105,3 +108,63 @@ def test_stop_during_the_watchdog_reopen_leaves_no_stream_open(tmp_path, monkeyp
             monkeypatch.undo()
             sd._terminate()
             sd._initialize()
+
+
+class _WaitThenLetStopRun(threading.Event):
+    """The watchdog's ``_stopping`` event. Its first wait in the watchdog thread runs ``stop_in_thread`` and returns
+    False (a timeout) only once stop() has set the event and taken the stream: the interleaving of a wait that
+    times out while stop() is running."""
+
+    def __init__(self, src, stop_in_thread) -> None:
+        super().__init__()
+        self.src, self.stop_in_thread, self.fired = src, stop_in_thread, False
+
+    def wait(self, timeout=None):  # noqa: ANN001, ANN201
+        if threading.current_thread().name == "mic-watchdog" and not self.fired:
+            self.fired = True
+            self.stop_in_thread()
+            assert _wait(lambda: self.is_set() and self.src._stream is None, 10), "stop() did not take the stream"
+            return False
+        return super().wait(timeout)
+
+
+def test_stop_racing_the_watchdog_check_is_not_a_lost_microphone(tmp_path, monkeypatch):
+    require_pulseaudio()
+    mic = virtual_mic_tools.start(tmp_path / "vm")
+    for k in PULSE_VARS:
+        monkeypatch.setenv(k, mic.env[k])
+    from monitor.audio import sources
+
+    sd = sources._sd()
+    sd._terminate()  # enumerate the devices again with this process's PulseAudio server
+    sd._initialize()
+    feed_stop = threading.Event()
+    feeder = threading.Thread(target=virtual_mic_tools.play, args=(mic, [], feed_stop), daemon=True)
+    feeder.start()
+    src = sources.MicSource("pulse")
+    returned = threading.Event()
+
+    def stop_in_thread() -> None:
+        def run() -> None:
+            src.stop()
+            returned.set()
+
+        threading.Thread(target=run, daemon=True).start()
+
+    src._stopping = _WaitThenLetStopRun(src, stop_in_thread)
+    try:
+        src.start()
+        assert returned.wait(20), "stop() did not return"
+        assert src._stopping.fired, "the watchdog never waited"
+        assert not src._watchdog.is_alive()
+        assert src.error is None, f"a normal stop was reported as {src.error!r}"
+        assert src.reconnects == 0
+    finally:
+        if not returned.is_set():
+            src.stop()
+        feed_stop.set()
+        feeder.join(5)
+        mic.stop()
+        monkeypatch.undo()
+        sd._terminate()
+        sd._initialize()

@@ -236,6 +236,8 @@ class MicSource(Source):
             stalled = time.monotonic() - self._last_callback > self.stall_s
             if stream is not None and stream.active and not stalled:
                 continue
+            if self._stopping.is_set():
+                return  # stop() took or closed the stream (it sets _stopping first): not a lost microphone
             self.error = "microphone lost; reconnecting"
             stream = self._take_stream()
             if stream is not None:
