@@ -176,3 +176,102 @@ def mixup(
     xm = lam.reshape(shape) * x + (1 - lam.reshape(shape)) * x[perm]
     ym = lam[:, None] * y + (1 - lam[:, None]) * y[perm]
     return xm.astype(x.dtype), ym.astype(np.float32)
+
+
+# --- Device and room versions for multi-corpus training (``training.corpus_features``) -------------------------
+# Each "version" of a clip is one kind of change, so that the leave-one-corpus-out ablation can train with or
+# without each kind from one feature cache. Every version also gets a random recording level.
+VERSION_KINDS = ("speaker", "room", "noise", "channel")
+
+
+def telephone(x: np.ndarray) -> np.ndarray:
+    """Telephone band: 300-3400 Hz band-pass, down to 8 kHz and back up (what a phone call keeps)."""
+    import soxr
+    from scipy.signal import butter, sosfilt
+
+    sos = butter(4, [300, 3400], btype="bandpass", fs=SAMPLE_RATE, output="sos")
+    y = sosfilt(sos, x)
+    y = soxr.resample(soxr.resample(y, SAMPLE_RATE, 8000), 8000, SAMPLE_RATE)
+    return _fit_length(y, len(x)).astype(np.float32)
+
+
+def lossy_codec(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Encode and decode with a lossy codec at a low bit rate (MP3 or Opus through libsndfile)."""
+    import io
+
+    import soundfile as sf
+
+    fmt, sub = [("MP3", "MPEG_LAYER_III"), ("OGG", "OPUS")][int(rng.integers(0, 2))]
+    level = float(rng.uniform(0.6, 1.0))
+    peak = float(np.max(np.abs(x))) or 1.0
+    try:
+        buf = io.BytesIO()
+        sf.write(buf, x / peak * 0.9, SAMPLE_RATE, format=fmt, subtype=sub, compression_level=level)
+    except sf.LibsndfileError:  # libsndfile refuses some levels for some encoders: take a middle one
+        buf = io.BytesIO()
+        sf.write(buf, x / peak * 0.9, SAMPLE_RATE, format="MP3", subtype="MPEG_LAYER_III", compression_level=0.8)
+    buf.seek(0)
+    y, _ = sf.read(buf, dtype="float32")
+    return _fit_length(y * peak / 0.9, len(x)).astype(np.float32)
+
+
+def tilt(x: np.ndarray, db_per_octave: float) -> np.ndarray:
+    """Microphone response tilt: a gain rising (or falling) by ``db_per_octave`` around 1 kHz."""
+    spec = np.fft.rfft(x)
+    f = np.fft.rfftfreq(len(x), 1.0 / SAMPLE_RATE)
+    octaves = np.log2(np.maximum(f, 50.0) / 1000.0)
+    spec *= 10 ** (db_per_octave * octaves / 20)
+    return np.fft.irfft(spec, len(x)).astype(np.float32)
+
+
+def add_babble(x: np.ndarray, others: list[np.ndarray], snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Add babble: the sum of other speakers' recordings (looped to length), at ``snr_db``."""
+    if not others:
+        return add_noise(x, snr_db, rng)
+    babble = np.zeros(len(x), dtype=np.float32)
+    for o in others:
+        o = o.astype(np.float32)
+        if not len(o):
+            continue
+        start = int(rng.integers(0, len(o)))
+        rep = np.tile(np.roll(o, -start), len(x) // len(o) + 1)[: len(x)]
+        babble += rep / (np.sqrt(np.mean(rep**2)) + 1e-9)
+    p_b = float(np.mean(babble**2))
+    p = speech_power(x)
+    if p <= 0 or p_b <= 0:
+        return x
+    return (x + babble * np.sqrt(p / 10 ** (snr_db / 10) / p_b)).astype(np.float32)
+
+
+def _fit_length(y: np.ndarray, n: int) -> np.ndarray:
+    return y[:n] if len(y) >= n else np.concatenate([y, np.zeros(n - len(y), dtype=y.dtype)])
+
+
+def version_clip(x: np.ndarray, kind: str, rng: np.random.Generator, babble: list[np.ndarray]) -> np.ndarray:
+    """One version of a whole clip (float32, 16 kHz) for ``kind`` in ``VERSION_KINDS``, at a random level.
+
+    speaker: speed (0.9-1.1) and, half the time, pitch (+-2 semitones): other voices.
+    room: synthetic room response, RT60 0.2-0.9 s.
+    noise: white/pink/brown noise or babble of 3-5 other speakers, 0-20 dB SNR.
+    channel: telephone band, a lossy codec at a low bit rate, or a microphone tilt of +-3 dB/octave.
+    """
+    if kind == "speaker":
+        x = speed_perturb(x, float(rng.uniform(0.9, 1.1)))
+        if rng.random() < 0.5:
+            x = pitch_shift(x, float(rng.uniform(-2.0, 2.0)))
+    elif kind == "room":
+        x = reverberate(x, float(rng.uniform(0.2, 0.9)), rng)
+    elif kind == "noise":
+        snr = float(rng.uniform(0.0, 20.0))
+        x = add_babble(x, babble, snr, rng) if babble and rng.random() < 0.5 else add_noise(x, snr, rng)
+    elif kind == "channel":
+        choice = int(rng.integers(0, 3))
+        if choice == 0:
+            x = telephone(x)
+        elif choice == 1:
+            x = lossy_codec(x, rng)
+        else:
+            x = tilt(x, float(rng.uniform(-3.0, 3.0)))
+    else:
+        raise ValueError(f"unknown version kind {kind!r}")
+    return set_peak(x, float(rng.uniform(-35.0, -1.0)))

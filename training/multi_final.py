@@ -1,0 +1,82 @@
+"""The shipped model: trained on every clip of every corpus, exported to full-integer int8 with its metadata.
+
+The metadata adds to what ``training.export.write_model`` writes: the temperature fitted on the
+cross-validation's held-out windows (the monitor applies it to every window, so the confidence it shows is
+calibrated), the arousal/valence coordinates of the labels (the monitor's `arousal` and `valence` columns), the
+corpora and their licences, and the figures of the report.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from monitor.labels import LABELS
+from training.corpora import Corpus
+from training.corpus_features import CorpusWindows
+from training.multi_fit import FitOptions, fit, predict_probs, with_softmax
+
+MODEL_VERSION = "2.0.0"
+LICENCES = {
+    "ravdess16k": "RAVDESS (Livingstone & Russo 2018, PLoS ONE 13(5): e0196391), CC BY-NC-SA 4.0",
+    "nemo": "nEMO (Christop, LREC-COLING 2024), CC BY-NC-SA 4.0",
+    "ased": "ASED v1 (Retta et al., ACM TALLIP 2022), no licence stated; research use, cite the paper",
+    "esd0020": "ESD speaker 0020 (Zhou et al., ICASSP 2021), research use",
+    "turev": "TurEV-DB, CC BY-NC-ND 4.0",
+}
+# Arousal and valence of each label, in [-1, 1] (a circumplex placement; positive arousal = high arousal).
+AFFECT = {
+    "arousal": {"neutral": -0.4, "calm": -0.7, "happy": 0.6, "sad": -0.6, "angry": 0.8, "fearful": 0.7,
+                "disgust": 0.1, "surprised": 0.7},
+    "valence": {"neutral": 0.0, "calm": 0.4, "happy": 0.8, "sad": -0.7, "angry": -0.6, "fearful": -0.6,
+                "disgust": -0.7, "surprised": 0.3},
+}
+
+
+def train_final(cw: CorpusWindows, corpora: list[Corpus], opts: FitOptions, out: Path, command: str,
+                log=print) -> dict:
+    from monitor.inference.classifier import EmotionClassifier
+    from training.export import to_int8_tflite, write_model
+    from training.multi_report import calibration, key_info
+    from training.train import FEATURES
+
+    names = [c.name for c in corpora]
+    cal = calibration(out, "main", names, key_info(cw))
+    t0 = time.perf_counter()
+    clips = np.arange(len(cw.records))
+    model = fit(cw, clips, opts, log=log, tag="final ")
+    seconds = time.perf_counter() - t0
+    probs_model = with_softmax(model)
+    orig = np.flatnonzero(cw.version == 0)
+    rng = np.random.default_rng(opts.seed)
+    path = out / "emotion.tflite"
+    extra = {
+        "version": MODEL_VERSION,
+        "licence": "CC BY-NC-SA 4.0 (inherited from RAVDESS and nEMO); the other corpora are for research use "
+        "only (see training.corpora sources); non-commercial use only",
+        "corpora": {n: LICENCES.get(n, "") for n in names},
+        "affect": AFFECT,
+        "training": {"clips": len(cw.records), "windows": int(len(cw.x)), "command": command,
+                     "options": json.loads(json.dumps(opts, default=lambda o: o.__dict__))},
+    }
+    if cal:
+        extra["temperature"] = cal["temperature"]
+    meta = write_model(to_int8_tflite(probs_model, cw.x[orig], seed=opts.seed), path, FEATURES, extra)
+    sample = orig[rng.permutation(len(orig))[:1500]]
+    clf = EmotionClassifier(path, num_threads=1)
+    q = np.stack([clf.probabilities(cw.x[r].astype(np.float32)) for r in sample])
+    f = predict_probs(model, cw.x[sample])
+    agreement = float(np.mean(q.argmax(axis=1) == f.argmax(axis=1)))
+    meta["metrics"] = {"final_model": {"size_bytes": path.stat().st_size, "clips": len(cw.records),
+                                       "epochs": opts.epochs, "seconds": round(seconds, 1),
+                                       "int8_float_agreement": round(agreement, 4),
+                                       "agreement_windows": len(sample)}}
+    if cal:
+        meta["metrics"]["calibration"] = {k: round(v, 4) for k, v in cal.items()}
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    log(f"final: {path} {path.stat().st_size / 1024:.0f} KB, int8/float agreement {agreement:.3f} "
+        f"({len(LABELS)} labels), trained in {seconds:.0f}s")
+    return meta
