@@ -221,9 +221,10 @@ def _status(pipeline: Any) -> Any:
     med, p95 = pipeline.stats.latency_summary()
     t = pipeline.transcription
     message = pipeline.source.error or ""
+    level_dbfs, in_speech = pipeline.meter
     return Status(
-        level_dbfs=pipeline.level_dbfs,
-        in_speech=pipeline.in_speech,
+        level_dbfs=level_dbfs,
+        in_speech=in_speech,
         position_s=pipeline.position_s,
         windows=pipeline.stats.events,
         dropped_blocks=pipeline.dropped_blocks,
