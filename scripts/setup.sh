@@ -10,7 +10,7 @@ dev=0
 
 apt_pkgs="python3-venv libportaudio2 libsndfile1"
 if [ "$dev" = 1 ]; then
-  apt_pkgs="$apt_pkgs pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox"
+  apt_pkgs="$apt_pkgs pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox tmux"
 fi
 if command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
   missing=""
