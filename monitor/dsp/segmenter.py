@@ -138,7 +138,8 @@ class Segmenter:
         # (level dBFS, in speech) for a level meter, one tuple so a reader on another thread sees a matching pair.
         # In an utterance the level shown is the loudest frame the VAD called speech in the last METER_HOLD_S:
         # a pause within the hangover must not show "SPEECH" beside the level of the silence.
-        self._voiced_levels: deque[tuple[int, float]] = deque()  # (stream position, level) of speech frames
+        # (stream position, level) of the last speech frames; at most one hold's worth of frames
+        self._voiced_levels: deque[tuple[int, float]] = deque(maxlen=-(-METER_HOLD // self.frame))
         self.meter: tuple[float, bool] = (-120.0, False)
 
     # --- state for dashboards -------------------------------------------------------------------
@@ -245,13 +246,12 @@ class Segmenter:
             self._close(self._pos, out)
 
     def _update_meter(self) -> None:
-        held = self._voiced_levels
-        while held and held[0][0] < self._pos - METER_HOLD:
-            held.popleft()
-        if self._in_speech and held:
-            self.meter = (max(level for _, level in held), True)
-        else:
-            self.meter = (self.vad.level_dbfs, self._in_speech)
+        if not self._in_speech:
+            self.meter = (self.vad.level_dbfs, False)
+            return
+        since = self._pos - METER_HOLD
+        held = [level for pos, level in self._voiced_levels if pos >= since]
+        self.meter = (max(held), True) if held else (self.vad.level_dbfs, True)
 
     def _emit_full(self, out: list[Window]) -> None:
         while self._next_window_start + self.window <= self._pos:
