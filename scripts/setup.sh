@@ -43,4 +43,5 @@ else
   "${pip[@]}" -e .
 fi
 .venv/bin/python -c "import monitor.cli" || { echo "setup: the install failed" >&2; exit 1; }
-echo "setup: done (.venv/bin/voice-monitor)" >&2
+echo "setup: done. Next: .venv/bin/voice-monitor --help (the commands), .venv/bin/voice-monitor demo (no microphone" \
+  "needed), or source .venv/bin/activate to type voice-monitor alone" >&2
