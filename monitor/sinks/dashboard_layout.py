@@ -60,7 +60,6 @@ class Screen:
     empty: Text  # shown when there is no transcript yet
     partial: Text | None = None  # the words of the utterance being decoded: shown after the lines if room is left
     title: str = "transcript"
-    chosen: int = -1  # which tier was drawn last (for tests)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         height = options.height or options.max_height
@@ -69,7 +68,7 @@ class Screen:
     def _fit(self, console: Console, options: ConsoleOptions, height: int) -> Group:
         entries = list(self.transcript) or ([] if self.partial is not None else [self.empty])
         tiers = self.tiers(options.max_width)
-        for i, tier in enumerate(tiers):
+        for tier in tiers:
             fixed = sum(rows(console, options, p) for p in [*tier.top, *tier.bottom])
             room = height - fixed - (PANEL_ROWS if tier.boxed else 0)
             width = options.max_width - (PANEL_COLS if tier.boxed else 0)
@@ -81,11 +80,9 @@ class Screen:
             if self.partial is not None:
                 extra, _ = newest_lines(console, [self.partial], width, room - used)
                 kept += extra
-            self.chosen = i
             body = Text("\n").join(kept)
             part = Panel(body, title=self.title, title_align="left") if tier.boxed else body
             return Group(*tier.top, part, *tier.bottom)
         # Not even the last tier fits: the newest line and what is left of the bottom parts, cut to the height.
-        self.chosen = len(tiers)
         kept, _ = newest_lines(console, entries, options.max_width, 1)
         return Group(*kept, *tiers[-1].bottom)
