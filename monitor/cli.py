@@ -1,4 +1,4 @@
-"""Command line: ``voice-monitor [live|demo|devices|score|models] ...``.
+"""Command line: ``voice-monitor [COMMAND] ...`` (the commands are listed in monitor/commands.py).
 
 Every user error (bad config, missing device, unwritable CSV, missing model) is one line on stderr and
 exit status 2, checked before anything starts.
@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from monitor import __version__
+from monitor.commands import COMMANDS, help_text, split, unknown_command
 from monitor.config import Config, load_config, override
 from monitor.errors import AudioError, MonitorError
+from monitor.invocation import command_hint
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEMO_FILE = ASSETS / "demo.flac"
-SUBCOMMANDS = ("live", "demo", "devices", "score", "models")
+SUBCOMMANDS = tuple(c.name for c in COMMANDS)
 
 
 def _live_parser(prog: str, demo: bool = False) -> argparse.ArgumentParser:
@@ -102,7 +104,7 @@ def _make_source(cfg: Config, args: argparse.Namespace, demo: bool) -> Any:
     except AudioError as exc:
         if "no microphone" in str(exc):
             raise AudioError(
-                "no microphone found on this machine; run `voice-monitor demo` to see the monitor on a sample "
+                f"no microphone found on this machine; run {command_hint('demo')} to see the monitor on a sample "
                 "recording, or use --file PATH / --stdin"
             ) from None
         raise
@@ -219,9 +221,10 @@ def _status(pipeline: Any) -> Any:
     med, p95 = pipeline.stats.latency_summary()
     t = pipeline.transcription
     message = pipeline.source.error or ""
+    level_dbfs, in_speech = pipeline.meter
     return Status(
-        level_dbfs=pipeline.level_dbfs,
-        in_speech=pipeline.in_speech,
+        level_dbfs=level_dbfs,
+        in_speech=in_speech,
         position_s=pipeline.position_s,
         windows=pipeline.stats.events,
         dropped_blocks=pipeline.dropped_blocks,
@@ -263,39 +266,34 @@ def run_devices(argv: Sequence[str]) -> int:
 
     devs = input_devices()
     if not devs:
-        print("no input devices found (no sound card or microphone); try `voice-monitor demo`")
+        print(f"no input devices found (no sound card or microphone); try {command_hint('demo')}")
         return 1
     for d in devs:
         print(f"[{d['index']:>2}] {d['name']}  ({d['max_input_channels']} ch, {int(d['default_samplerate'])} Hz)")
     return 0
 
 
+def run_demo(argv: Sequence[str]) -> int:
+    return run_live(argv, demo=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in SUBCOMMANDS else "live"
-    rest = argv[1:] if argv and argv[0] in SUBCOMMANDS else argv
+    if argv[:1] in (["-h"], ["--help"]):
+        print(help_text(), end="")
+        return 0
     try:
-        if command == "live":
-            return run_live(rest)
-        if command == "demo":
-            return run_live(rest, demo=True)
-        if command == "devices":
-            return run_devices(rest)
-        if command == "score":
-            from monitor.batch.cli import main_score
-
-            return main_score(rest)
-        if command == "models":
-            from monitor.transcription.models import main_models
-
-            return main_models(rest)
+        if (typo := unknown_command(argv)) is not None:
+            raise MonitorError(f"unknown command '{typo}'; the commands are {', '.join(SUBCOMMANDS)} "
+                               "(voice-monitor --help says what each does)")
+        command, rest = split(argv)
+        return command.load()(rest)
     except MonitorError as exc:
         print(f"voice-monitor: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("voice-monitor: interrupted", file=sys.stderr)
         return 130
-    return 2
 
 
 if __name__ == "__main__":

@@ -151,6 +151,11 @@ class Pipeline:
         return self.segmenter.in_speech
 
     @property
+    def meter(self) -> tuple[float, bool]:
+        """(level dBFS, in speech) as one pair: the level is held at the last speech frame while in speech."""
+        return self.segmenter.meter
+
+    @property
     def position_s(self) -> float:
         return self.segmenter.position_s
 

@@ -10,7 +10,7 @@ dev=0
 
 apt_pkgs="python3-venv libportaudio2 libsndfile1"
 if [ "$dev" = 1 ]; then
-  apt_pkgs="$apt_pkgs pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox"
+  apt_pkgs="$apt_pkgs pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox tmux"
 fi
 if command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
   missing=""
@@ -43,4 +43,5 @@ else
   "${pip[@]}" -e .
 fi
 .venv/bin/python -c "import monitor.cli" || { echo "setup: the install failed" >&2; exit 1; }
-echo "setup: done (.venv/bin/voice-monitor)" >&2
+echo "setup: done. Next: .venv/bin/voice-monitor --help (the commands), .venv/bin/voice-monitor demo (no microphone" \
+  "needed), or source .venv/bin/activate to type voice-monitor alone" >&2

@@ -21,6 +21,7 @@ import numpy as np
 
 from monitor.audio.ringbuffer import RingBuffer
 from monitor.errors import AudioError
+from monitor.invocation import command_hint
 from monitor.paths import FILE, FOLDER, MISSING, access_problem, path_kind
 
 PIPELINE_RATE = 16000
@@ -112,7 +113,7 @@ def resolve_device(device: str | int | None) -> dict:
     devs = input_devices()
     if not devs:
         raise AudioError(
-            "no microphone found (no input devices); try `voice-monitor demo`, --file PATH or --stdin"
+            f"no microphone found (no input devices); try {command_hint('demo')}, --file PATH or --stdin"
         )
     if device is None or device == "":
         try:

@@ -25,6 +25,9 @@ import numpy as np
 
 from monitor.dsp.vad import SAMPLE_RATE, FrameVad, VadOptions
 
+METER_HOLD_S = 1.0  # the level meter holds the loudest speech frame this long while in an utterance
+METER_HOLD = int(METER_HOLD_S * SAMPLE_RATE)
+
 
 @dataclass(frozen=True)
 class SegmenterOptions:
@@ -132,6 +135,12 @@ class Segmenter:
         self._n_utts = 0
         self.utterances: list[Utterance] = []
         self.dropped_short = 0  # utterances shorter than min_speech_s
+        # (level dBFS, in speech) for a level meter, one tuple so a reader on another thread sees a matching pair.
+        # In an utterance the level shown is the loudest frame the VAD called speech in the last METER_HOLD_S:
+        # a pause within the hangover must not show "SPEECH" beside the level of the silence.
+        # (stream position, level) of the last speech frames; at most one hold's worth of frames
+        self._voiced_levels: deque[tuple[int, float]] = deque(maxlen=-(-METER_HOLD // self.frame))
+        self.meter: tuple[float, bool] = (-120.0, False)
 
     # --- state for dashboards -------------------------------------------------------------------
     @property
@@ -161,6 +170,7 @@ class Segmenter:
         for i in range(n_frames):
             frame = data[i * self.frame : (i + 1) * self.frame]
             self._step(frame, out)
+            self._update_meter()
         self._trim()
         return out
 
@@ -200,6 +210,8 @@ class Segmenter:
         start = self._pos
         self._pos += self.frame
         speech = self.vad.is_speech(frame)
+        if speech:
+            self._voiced_levels.append((start, self.vad.level_dbfs))
         self._recent.append((start, speech))
         if not self._in_speech:
             voiced = [s for s, v in self._recent if v]
@@ -232,6 +244,14 @@ class Segmenter:
         self._emit_full(out)
         if self._pos - self._utt_start >= self.max_utt:
             self._close(self._pos, out)
+
+    def _update_meter(self) -> None:
+        if not self._in_speech:
+            self.meter = (self.vad.level_dbfs, False)
+            return
+        since = self._pos - METER_HOLD
+        held = [level for pos, level in self._voiced_levels if pos >= since]
+        self.meter = (max(held), True) if held else (self.vad.level_dbfs, True)
 
     def _emit_full(self, out: list[Window]) -> None:
         while self._next_window_start + self.window <= self._pos:

@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.events import Event
+from monitor.sinks.dashboard_layout import PANEL_COLS, Screen, Tier
 
 COLOURS: dict[str, str] = {
     "neutral": "grey70",
@@ -90,11 +91,17 @@ class Dashboard:
     # --- rendering ------------------------------------------------------------------------------
     def _header(self) -> Text:
         elapsed = time.monotonic() - self._started
-        t = Text()
+        t = Text(no_wrap=True, overflow="ellipsis")
         t.append("voice-monitor", style="bold")
         t.append(f"  device: {self.device}  model: {self.model}  text: {self.transcriber}  ")
         t.append(f"{int(elapsed // 60):02d}:{int(elapsed % 60):02d}", style="dim")
         return t
+
+    def _now(self, last: Event | None) -> Text:
+        if not last:
+            return Text("now: waiting for speech", style="dim")
+        return Text.assemble(("now: ", "bold"), (last.emotion.upper(), f"bold {colour(last.emotion)}"),
+                             f" {last.confidence:.0%}  ({last.start_s:.1f}-{last.end_s:.1f} s)")
 
     def _current(self, last: Event | None) -> Panel:
         table = Table.grid(padding=(0, 1))
@@ -106,48 +113,60 @@ class Dashboard:
             p = probs.get(lab, 0.0)
             n = int(round(p * 30))
             table.add_row(Text(lab, style=colour(lab)), Text("█" * n + "·" * (30 - n), style=colour(lab)), f"{p:4.2f}")
-        if last:
-            title = Text.assemble(("now: ", "bold"), (last.emotion.upper(), f"bold {colour(last.emotion)}"),
-                                  f" {last.confidence:.0%}  ({last.start_s:.1f}-{last.end_s:.1f} s)")
-        else:
-            title = Text("now: waiting for speech", style="dim")
-        return Panel(table, title=title, title_align="left")
+        return Panel(table, title=self._now(last), title_align="left")
 
-    def _timeline(self, events: list[Event]) -> Panel:
-        line = Text()
-        for e in events:
+    def _current_line(self, last: Event | None) -> Text:
+        """The current emotion in one line: the label and the two next most probable."""
+        t = self._now(last)
+        t.no_wrap, t.overflow = True, "ellipsis"
+        if last:
+            for lab, p in sorted(last.probabilities.items(), key=lambda kv: -kv[1])[1:3]:
+                t.append(f"  {lab} {p:.2f}", style=colour(lab))
+        return t
+
+    def _blocks(self, events: list[Event], width: int) -> Text:
+        line = Text(no_wrap=True, overflow="crop")
+        for e in events[-max(1, width // 2):]:  # the newest that fit, newest on the right
             line.append("██", style=colour(e.emotion))
         if not events:
             line.append("(no windows yet)", style="dim")
+        return line
+
+    def _timeline(self, events: list[Event], width: int) -> Panel:
         legend = Text()
+        gap = "  " if sum(len(lab) + 4 for lab in self.labels) <= width - PANEL_COLS else " "  # one row if it can
         for lab in self.labels:
             legend.append("■ ", style=colour(lab))
-            legend.append(f"{lab}  ")
-        return Panel(Group(line, legend), title="timeline (oldest → newest)", title_align="left")
+            legend.append(lab + gap)
+        return Panel(Group(self._blocks(events, width - PANEL_COLS), legend), title="timeline (oldest → newest)",
+                     title_align="left")
 
-    def _level(self, st: Status) -> Text:
+    def _timeline_line(self, events: list[Event], width: int) -> Text:
+        t = Text(no_wrap=True, overflow="crop").append("timeline ", style="dim")
+        return t.append_text(self._blocks(events, width - len(t)))
+
+    def _level(self, st: Status, width: int = 120) -> Text:
+        bar = 30 if width >= 90 else max(8, width - 52)
         db = max(-80.0, min(0.0, st.level_dbfs))
-        n = int(round((db + 80) / 80 * 30))
-        t = Text("level ")
-        t.append("▮" * n + "▯" * (30 - n), style="green" if st.in_speech else "dim")
+        n = int(round((db + 80) / 80 * bar))
+        t = Text("level ", no_wrap=True, overflow="ellipsis")
+        t.append("▮" * n + "▯" * (bar - n), style="green" if st.in_speech else "dim")
         t.append(f" {st.level_dbfs:6.1f} dBFS  ")
         t.append("● SPEECH" if st.in_speech else "○ silence", style="bold green" if st.in_speech else "dim")
         t.append(f"   stream {st.position_s:7.1f} s")
         return t
 
-    def _transcript(self, st: Status) -> Panel:
-        body = Text()
+    def _transcript_lines(self) -> list[Text]:
         with self._lock:
             lines = list(self._lines)
+        out = []
         for text, emo, start in lines:
-            body.append(f"{start:7.1f}s ", style="dim")
-            body.append(f"[{emo or '?'}] ", style=f"bold {colour(emo)}")
-            body.append(text + "\n")
-        if st.partial:
-            body.append("… " + st.partial + "\n", style="italic dim")
-        if not lines and not st.partial:
-            body.append("(no transcript yet)", style="dim")
-        return Panel(body, title="transcript", title_align="left")
+            t = Text()
+            t.append(f"{start:7.1f}s ", style="dim")
+            t.append(f"[{emo or '?'}] ", style=f"bold {colour(emo)}")
+            t.append(text)
+            out.append(t)
+        return out
 
     def _counters(self, st: Status) -> Text:
         t = Text()
@@ -162,18 +181,30 @@ class Dashboard:
             t.append(f"\n{st.message}", style="bold yellow")
         return t
 
-    def render(self) -> Group:
+    def _tiers(self, st: Status, events: list[Event], width: int) -> list[Tier]:
+        """Richest first; each keeps the counters and at least the newest transcript line."""
+        last = events[-1] if events else None
+        head, level, counters = self._header(), self._level(st, width), self._counters(st)
+        bars, now = self._current(last), self._current_line(last)
+        timeline, timeline_line = self._timeline(events, width), self._timeline_line(events, width)
+        return [
+            Tier([head, bars, timeline, level], boxed=True, min_lines=3, bottom=[counters]),
+            Tier([head, bars, timeline_line, level], boxed=True, min_lines=2, bottom=[counters]),
+            Tier([head, now, timeline, level], boxed=True, min_lines=3, bottom=[counters]),
+            Tier([head, now, timeline_line, level], boxed=True, min_lines=1, bottom=[counters]),
+            Tier([head, now, timeline_line, level], boxed=False, min_lines=1, bottom=[counters]),
+            Tier([now], boxed=False, min_lines=1, bottom=[counters]),
+            Tier([], boxed=False, min_lines=1, bottom=[counters]),
+        ]
+
+    def render(self) -> Screen:
+        """The whole dashboard, laid out for the height and width it is drawn at (see dashboard_layout)."""
         st = self.status()
         with self._lock:
             events = list(self._events)
-        return Group(
-            self._header(),
-            self._current(events[-1] if events else None),
-            self._timeline(events),
-            self._level(st),
-            self._transcript(st),
-            self._counters(st),
-        )
+        partial = Text("… " + st.partial, style="italic dim") if st.partial else None
+        return Screen(lambda width: self._tiers(st, events, width), self._transcript_lines(),
+                      Text("(no transcript yet)", style="dim"), partial=partial)
 
     def start(self, console: Console | None = None, refresh_hz: float = 4.0) -> None:
         self._live = Live(console=console, get_renderable=self.render, refresh_per_second=refresh_hz,

@@ -6,6 +6,7 @@ import importlib.util
 import os
 
 from monitor.errors import TranscriberError
+from monitor.invocation import command_hint
 from monitor.transcription.base import Transcriber
 from monitor.transcription.models import how_to_get_model, locate_vosk_model
 
@@ -54,7 +55,7 @@ def make_transcriber(
     # auto
     loc = locate_vosk_model(vosk_model_path)
     if loc is None:
-        return sphinx("pocketsphinx (no Vosk model found: run `voice-monitor models fetch`)")
+        return sphinx(f"pocketsphinx (no Vosk model found: run {command_hint('models fetch')})")
     if importlib.util.find_spec("vosk") is None:
         if loc.source != "cache":
             raise TranscriberError(f"a Vosk model is configured ({loc.path}) but the vosk package is not installed: "
@@ -66,5 +67,5 @@ def make_transcriber(
         if loc.source != "cache":
             raise
         return sphinx(f"pocketsphinx (the Vosk model {loc.path.name} is broken: delete it and run "
-                      f"`voice-monitor models fetch --force`)")
+                      f"{command_hint('models fetch --force')})")
     return t, f"vosk ({loc.path.name})"

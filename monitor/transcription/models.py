@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.errors import TranscriberError
+from monitor.invocation import command_hint
 from monitor.paths import FILE, FOLDER, MISSING, access_problem, path_kind
 
 DEFAULT_MODEL = "vosk-model-small-en-us-0.15"
@@ -52,7 +53,7 @@ def search_dirs() -> list[Path]:
 def how_to_get_model(dest: Path | None = None) -> str:
     dest = dest or cache_dir()
     return (
-        f"run `voice-monitor models fetch`, or download {MODEL_URL.format(name=DEFAULT_MODEL)} by hand and unzip it "
+        f"run {command_hint('models fetch')}, or download {MODEL_URL.format(name=DEFAULT_MODEL)} by hand and unzip it "
         f"into {dest}/ (giving {dest / DEFAULT_MODEL}/), or set {ENV_VAR} / [transcriber] vosk_model_path"
     )
 
