@@ -14,6 +14,13 @@ non-speech and keeps ``post_pad_ms`` after its last speech frame. Windows:
   centre it, zero-padded) if its speech (first to last speech frame) lasts at least ``min_speech_s``;
   otherwise, if at least ``min_speech_s`` of it is not yet covered, a last full window ending at the
   utterance's end.
+
+The start of a stream: a frame is speech only when it stands above the noise floor (``monitor.dsp.vad``), and a
+stream that is speech from its first sample (a clip cut to its speech) has no quieter frame before it to
+measure against. So the frames of the first ``floor_warmup_s`` are decided together, once that much audio (or
+the whole stream, if shorter) has arrived, against the floor of all of them; from then on each frame is decided
+as it arrives. Live, this delays only what ends in the first ``floor_warmup_s``: a full window cannot be cut
+before ``window_s`` anyway.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ class SegmenterOptions:
     hangover_ms: int = 450
     onset_frames: int = 3
     max_utterance_s: float = 30.0  # a longer utterance is closed and a new one started
+    floor_warmup_s: float = 3.0  # the stream's first frames are judged against the floor of this much audio
 
     def validate(self) -> None:
         self.vad.validate()
@@ -51,6 +59,8 @@ class SegmenterOptions:
             raise ValueError("onset_frames must be >= 1")
         if self.max_utterance_s < self.window_s:
             raise ValueError("max_utterance_s must be >= window_s")
+        if not 0 <= self.floor_warmup_s <= self.vad.floor_window_s:
+            raise ValueError("floor_warmup_s must be >= 0 and <= the VAD's floor_window_s")
 
 
 @dataclass
@@ -115,6 +125,8 @@ class Segmenter:
         self.hangover_frames = max(1, -(-o.hangover_ms // o.vad.frame_ms))
         self.max_utt = int(round(o.max_utterance_s * SAMPLE_RATE))
         self._pending = np.zeros(0, dtype=np.int16)  # samples not yet forming a whole frame
+        self._warmup_frames = int(round(o.floor_warmup_s * SAMPLE_RATE)) // self.frame
+        self._held: list[np.ndarray] | None = [] if self._warmup_frames > 0 else None  # frames of the warm-up
         self._pos = 0  # stream position (samples) of the next frame
         # Audio kept: everything from _buf_start on, at least pre_pad back, the whole utterance while in one.
         self._buf = np.zeros(0, dtype=np.int16)
@@ -160,7 +172,12 @@ class Segmenter:
         out: list[Window] = []
         for i in range(n_frames):
             frame = data[i * self.frame : (i + 1) * self.frame]
-            self._step(frame, out)
+            if self._held is None:
+                self._step(frame, self.vad.is_speech(frame), out)
+                continue
+            self._held.append(frame.copy())
+            if len(self._held) >= self._warmup_frames:
+                self._end_warmup(out)
         self._trim()
         return out
 
@@ -182,6 +199,8 @@ class Segmenter:
     def flush(self) -> list[Window]:
         """End of stream: close an open utterance and return its last windows."""
         out: list[Window] = []
+        if self._held is not None:
+            self._end_warmup(out)
         if self._in_speech:
             self._close(min(self._last_speech_end + self.post_pad, self._pos), out)
         return out
@@ -196,10 +215,14 @@ class Segmenter:
         self._windows_in_utt += 1
         self._covered_until = max(self._covered_until, end)
 
-    def _step(self, frame: np.ndarray, out: list[Window]) -> None:
+    def _end_warmup(self, out: list[Window]) -> None:
+        held, self._held = self._held or [], None
+        for frame, speech in zip(held, self.vad.are_speech(held), strict=True):
+            self._step(frame, speech, out)
+
+    def _step(self, frame: np.ndarray, speech: bool, out: list[Window]) -> None:
         start = self._pos
         self._pos += self.frame
-        speech = self.vad.is_speech(frame)
         self._recent.append((start, speech))
         if not self._in_speech:
             voiced = [s for s, v in self._recent if v]

@@ -4,7 +4,9 @@ webrtcvad alone finds speech well in quiet recordings (RAVDESS clips peaking bel
 steady broadband noise "speech" in every frame. So a frame counts as speech only when webrtcvad says so AND
 its energy stands ``margin_db`` above the noise floor, the minimum frame energy over the last
 ``floor_window_s`` seconds (frames below ``min_level_dbfs`` are left out of it). Steady noise sits on its
-own floor and is rejected; digital silence is below ``min_level_dbfs`` and is rejected. Both tests are
+own floor and is rejected; digital silence is below ``min_level_dbfs`` and is rejected. ``is_speech`` is
+causal (the floor of the frames up to this one); ``are_speech`` judges a run of frames against the floor of all
+of them, which the segmenter uses for the start of a stream (see ``SegmenterOptions.floor_warmup_s``). Both tests are
 relative, and frames are scaled (up by at most ``max_gain_db``, down by at most ``max_cut_db``) so that the
 loudest recent frame sits at ``target_dbfs`` before webrtcvad sees them: quiet and loud recordings of the
 same speech are cut into the same windows.
@@ -68,15 +70,19 @@ class FrameVad:
         self.level_dbfs = -120.0
         self.noise_floor_dbfs = -120.0
 
-    def is_speech(self, frame: np.ndarray) -> bool:
+    def observe(self, frame: np.ndarray) -> float:
+        """Record a frame's level in the noise-floor and peak history; return the level."""
         level = frame_level_dbfs(frame)
         self.level_dbfs = level
-        if level < self.options.min_level_dbfs:
-            return False  # digital silence: neither speech nor part of the noise floor
-        self._levels.append(level)
-        self._peaks.append(level)
-        self.noise_floor_dbfs = min(self._levels)
-        if level < self.noise_floor_dbfs + self.options.margin_db:
+        if level >= self.options.min_level_dbfs:  # digital silence is neither speech nor noise floor
+            self._levels.append(level)
+            self._peaks.append(level)
+            self.noise_floor_dbfs = min(self._levels)
+        return level
+
+    def decide(self, frame: np.ndarray, level: float) -> bool:
+        """Is a frame already ``observe``d speech, judged against the current floor and peak?"""
+        if level < self.options.min_level_dbfs or level < self.noise_floor_dbfs + self.options.margin_db:
             return False
         # webrtcvad's decisions depend on the absolute level: scale every frame by the same rule (quiet
         # speech up, loud speech down), so a recording decides the same at any level.
@@ -86,3 +92,14 @@ class FrameVad:
             scaled = frame.astype(np.float32) * np.float32(10 ** (gain_db / 20))
             frame = np.clip(scaled, -32768, 32767).astype(np.int16)
         return bool(self._vad.is_speech(frame.tobytes(), SAMPLE_RATE))
+
+    def is_speech(self, frame: np.ndarray) -> bool:
+        """Causal decision: the frame against the floor of the frames before it and itself."""
+        return self.decide(frame, self.observe(frame))
+
+    def are_speech(self, frames: list[np.ndarray]) -> list[bool]:
+        """Decisions for consecutive frames against the floor and peak of all of them (and those before):
+        what the segmenter uses for the first seconds of a stream, which may have no quiet frame before the
+        speech."""
+        levels = [self.observe(f) for f in frames]
+        return [self.decide(f, lv) for f, lv in zip(frames, levels, strict=True)]
