@@ -16,7 +16,8 @@ on three versions of each clip:
 Each version is segmented twice, with the stream's first frames judged causally as before (``before``:
 ``floor_warmup_s = 0``) and against the floor of the first 3 s (``after``: the default ``floor_warmup_s``).
 Per corpus, version and rule: clips with no window / clips. A corpus folder that is missing is skipped with a
-note. ``--min-speech`` sets ``min_speech_s`` (default 0.6, the monitor's): turev holds single words, most of
+note. Last column: clips as they are whose windows are the same (start and end to the sample) under both rules.
+``--min-speech`` sets ``min_speech_s`` (default 0.6, the monitor's): turev holds single words, most of
 them shorter than 0.6 s of speech.
 """
 
@@ -89,7 +90,7 @@ def main() -> None:
     totals = {c: 0 for c in cols}
     n_total = 0
     print(f"min_speech_s = {args.min_speech}; cells: clips with no window / clips")
-    print(f"{'':<12}{'':>10}" + "".join(f"{v + ' ' + r:>18}" for v, r in cols))
+    print(f"{'':<12}{'':>10}" + "".join(f"{v + ' ' + r:>18}" for v, r in cols) + f"{'as is same':>18}")
     for name in CORPORA:
         root = Path(args.data) / name
         if not root.is_dir():
@@ -98,17 +99,22 @@ def main() -> None:
         files = corpus_files(root)
         files = random.Random(args.seed).sample(files, min(args.per_corpus, len(files)))
         empty = dict.fromkeys(cols, 0)
+        same = 0
         seconds = dict.fromkeys(versions, 0.0)
         for path in files:
             audio, _ = read_audio(path)
             for v, make in versions.items():
                 clip = make(audio)
                 seconds[v] += len(clip) / SAMPLE_RATE
-                for r, options in rules.items():
-                    empty[(v, r)] += not segment_audio(clip, options)
+                found = {r: [(w.start_sample, w.end_sample) for w in segment_audio(clip, o)] for r, o in rules.items()}
+                for r in rules:
+                    empty[(v, r)] += not found[r]
+                if v == "as is":
+                    same += found["before"] == found["after"]
         n_total += len(files)
         lengths = "/".join(f"{seconds[v] / len(files):.1f}" for v in versions)
-        print(f"{name:<12}{lengths + ' s':>10}" + "".join(f"{_cell(empty[c], len(files)):>18}" for c in cols))
+        cells = "".join(f"{_cell(empty[c], len(files)):>18}" for c in cols)
+        print(f"{name:<12}{lengths + ' s':>10}" + cells + f"{_cell(same, len(files)):>18}")
         for c in cols:
             totals[c] += empty[c]
     print(f"{'all':<12}{'':>10}" + "".join(f"{_cell(totals[c], n_total):>18}" for c in cols))

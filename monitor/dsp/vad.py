@@ -80,13 +80,18 @@ class FrameVad:
             self.noise_floor_dbfs = min(self._levels)
         return level
 
-    def decide(self, frame: np.ndarray, level: float) -> bool:
-        """Is a frame already ``observe``d speech, judged against the current floor and peak?"""
+    def peak_dbfs(self) -> float:
+        """The loudest recorded frame of the peak history (-120 before any)."""
+        return max(self._peaks) if self._peaks else -120.0
+
+    def decide(self, frame: np.ndarray, level: float, peak_dbfs: float) -> bool:
+        """Is a frame already ``observe``d speech: above the current floor, then webrtcvad on the frame scaled
+        for ``peak_dbfs`` (the loudest frame up to it)?"""
         if level < self.options.min_level_dbfs or level < self.noise_floor_dbfs + self.options.margin_db:
             return False
         # webrtcvad's decisions depend on the absolute level: scale every frame by the same rule (quiet
         # speech up, loud speech down), so a recording decides the same at any level.
-        gain_db = self.options.target_dbfs - max(self._peaks)
+        gain_db = self.options.target_dbfs - peak_dbfs
         gain_db = min(max(gain_db, -self.options.max_cut_db), self.options.max_gain_db)
         if abs(gain_db) > 0.01:
             scaled = frame.astype(np.float32) * np.float32(10 ** (gain_db / 20))
@@ -95,11 +100,12 @@ class FrameVad:
 
     def is_speech(self, frame: np.ndarray) -> bool:
         """Causal decision: the frame against the floor of the frames before it and itself."""
-        return self.decide(frame, self.observe(frame))
+        level = self.observe(frame)
+        return self.decide(frame, level, self.peak_dbfs())
 
     def are_speech(self, frames: list[np.ndarray]) -> list[bool]:
-        """Decisions for consecutive frames against the floor and peak of all of them (and those before):
-        what the segmenter uses for the first seconds of a stream, which may have no quiet frame before the
-        speech."""
-        levels = [self.observe(f) for f in frames]
-        return [self.decide(f, lv) for f, lv in zip(frames, levels, strict=True)]
+        """Decisions for consecutive frames against the noise floor of all of them (and those before): what the
+        segmenter uses for the first seconds of a stream, which may have no quiet frame before the speech. The
+        scaling for webrtcvad stays causal (the loudest frame up to each), as in ``is_speech``."""
+        seen = [(f, self.observe(f), self.peak_dbfs()) for f in frames]
+        return [self.decide(f, level, peak) for f, level, peak in seen]
