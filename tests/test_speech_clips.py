@@ -68,6 +68,25 @@ def test_judging_the_start_causally_loses_them(clips):
     assert len(lost) >= 3, lost
 
 
+def test_a_stream_that_begins_at_its_floor_is_cut_as_before(clips):
+    """RAVDESS clips as they are whose room tone at the start sits at the floor of their first 3 s (first 90 ms
+    within 9 dB of its 10th-percentile frame): the warm-up decides them frame by frame, as the causal rule did,
+    so their windows do not move by a sample."""
+    at_floor = 0
+    for path in clips:
+        audio = load_clip(path)
+        frames = audio[: 3 * SR].astype(np.float64).reshape(-1, 480)
+        level = 10 * np.log10(np.mean(frames**2, axis=1) / 32768**2 + 1e-12)
+        if level[:3].max() >= np.percentile(level, 10) + 9:
+            continue
+        at_floor += 1
+        old = segment_audio(audio, SegmenterOptions(floor_warmup_s=0.0))
+        assert [(w.start_sample, w.end_sample) for w in segment_audio(audio)] == [
+            (w.start_sample, w.end_sample) for w in old
+        ], path.name
+    assert at_floor >= 5
+
+
 def test_windows_of_speech_from_the_first_sample_do_not_depend_on_the_block_size(clips):
     cut = speech_clips(clips)
     # One clip shorter than the warm-up, and back-to-back speech that runs past it.
@@ -159,6 +178,7 @@ def test_opus_corpus_clips_cut_to_their_speech(classifier):
                 n += 1
                 empty_after += not scorer.analyze(audio).events
                 empty_before += not segment_audio(audio, SegmenterOptions(floor_warmup_s=0.0))
-        # One ased clip (f2-03-01-02-26, loud, 17 dB from its quietest to its loudest frame) stays without.
-        assert n >= 30 and empty_after <= 0.06 * n, f"{folder.name}: {empty_after} of {n} cut clips without windows"
-        assert empty_before > empty_after, folder.name
+        # A few ased clips stay without: loud, under 20 dB from their quietest to their loudest frame, or with
+        # under 0.6 s of speech on either side of a pause.
+        assert n >= 30 and empty_after <= 0.12 * n, f"{folder.name}: {empty_after} of {n} cut clips without windows"
+        assert empty_before >= 2 * empty_after, (folder.name, empty_before, empty_after)

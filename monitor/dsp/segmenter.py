@@ -18,9 +18,9 @@ non-speech and keeps ``post_pad_ms`` after its last speech frame. Windows:
 The start of a stream: a frame is speech only when it stands above the noise floor (``monitor.dsp.vad``), and a
 stream that is speech from its first sample (a clip cut to its speech) has no quieter frame before it to
 measure against. So the frames of the first ``floor_warmup_s`` are decided together, once that much audio (or
-the whole stream, if shorter) has arrived, against the floor of all of them; from then on each frame is decided
-as it arrives. Live, this delays only what ends in the first ``floor_warmup_s``: a full window cannot be cut
-before ``window_s`` anyway.
+the whole stream, if shorter) has arrived: if they begin in speech, against the floor of all of them, else one by
+one as before (``FrameVad.are_speech``); from then on each frame is decided as it arrives. Live, this delays
+only what ends in the first ``floor_warmup_s``: a full window cannot be cut before ``window_s`` anyway.
 """
 
 from __future__ import annotations
