@@ -1,10 +1,10 @@
 """The Rich live dashboard. It renders on its own clock (Rich's refresh thread), from a snapshot of state
 that the worker updates; rendering never blocks the pipeline.
 
-Parts: a header (device, model, transcriber, elapsed time), the current emotion with bars for all labels and
-its arousal and valence (each a bar from -1 to +1 out of the centre), a rolling timeline of recent windows as
-coloured blocks, the input level and VAD state, transcript lines tagged with their emotion, and counters
-(windows, dropped blocks and windows, latency, transcriber lag).
+Parts: a header (device, model, transcriber, elapsed time), the current emotion with bars for all labels,
+a rolling timeline of recent windows as coloured blocks, the input level and VAD state, transcript lines
+tagged with their emotion, and counters (windows, dropped blocks and windows, latency, transcriber lag).
+The line naming the current emotion also gives its arousal and valence (``affect_text``).
 """
 
 from __future__ import annotations
@@ -39,16 +39,13 @@ def colour(label: str) -> str:
     return COLOURS.get(label, "white")
 
 
-def axis_bar(value: float | None, half: int = 15) -> Text:
-    """A bar for a value in [-1, 1]: filled from the centre mark towards the value's side."""
-    if value is None:
-        return Text("·" * half + "|" + "·" * half, style="dim")
-    n = int(round(min(1.0, abs(value)) * half))
-    left = "·" * (half - n) + ("█" * n if value < 0 else "")
-    right = ("█" * n if value > 0 else "") + "·" * (half - n)
-    left = left.ljust(half, "·")
-    right = right.ljust(half, "·")
-    return Text(left + "|" + right, style="bold")
+def affect_text(event: Event) -> Text:
+    """The window's arousal and valence, for the line that names the current emotion."""
+    t = Text()
+    for name, value in (("arousal", event.arousal), ("valence", event.valence)):
+        t.append(f"  {name} ")
+        t.append(f"{value:+.2f}", style="bold")
+    return t
 
 
 @dataclass
@@ -114,22 +111,15 @@ class Dashboard:
         table.add_column(width=10)
         table.add_column(width=32)
         table.add_column(justify="right", width=5)
-        table.add_column(width=10)
         probs = last.probabilities if last else {}
         for lab in self.labels:
             p = probs.get(lab, 0.0)
             n = int(round(p * 30))
             table.add_row(Text(lab, style=colour(lab)), Text("█" * n + "·" * (30 - n), style=colour(lab)), f"{p:4.2f}")
-        for name, value, low, high in (
-            ("arousal", last.arousal if last else None, "low", "high"),
-            ("valence", last.valence if last else None, "unpleasant", "pleasant"),
-        ):
-            side = "" if value is None or abs(value) < 0.05 else (high if value > 0 else low)
-            table.add_row(Text(name, style="bold"), axis_bar(value), f"{value:+.2f}" if value is not None else "",
-                          Text(side, style="dim"))
         if last:
             title = Text.assemble(("now: ", "bold"), (last.emotion.upper(), f"bold {colour(last.emotion)}"),
                                   f" {last.confidence:.0%}  ({last.start_s:.1f}-{last.end_s:.1f} s)")
+            title.append_text(affect_text(last))
         else:
             title = Text("now: waiting for speech", style="dim")
         return Panel(table, title=title, title_align="left")
