@@ -182,3 +182,19 @@ def test_opus_corpus_clips_cut_to_their_speech(classifier):
         # under 0.6 s of speech on either side of a pause.
         assert n >= 30 and empty_after <= 0.12 * n, f"{folder.name}: {empty_after} of {n} cut clips without windows"
         assert empty_before >= 2 * empty_after, (folder.name, empty_before, empty_after)
+
+
+def test_the_level_shown_follows_the_audio_during_the_warm_up(clips):
+    """The first 3 s are decided together, but the dashboard's level meter must not freeze meanwhile."""
+    from monitor.dsp.vad import frame_level_dbfs
+
+    audio = np.concatenate([cut_to_speech(load_clip(c)) for c in clips[:3]])  # speech from sample 0, > 3 s
+    assert len(audio) > 48000
+    seg = Segmenter()
+    seen = []
+    for i in range(0, 48000, 4800):
+        block = audio[i : i + 4800]
+        seg.feed(block)
+        assert seg.level_dbfs == pytest.approx(frame_level_dbfs(block[len(block) // 480 * 480 - 480 :][:480]))
+        seen.append(seg.level_dbfs)
+    assert len(set(seen)) > 3 and max(seen) > -60

@@ -174,10 +174,11 @@ class Segmenter:
             frame = data[i * self.frame : (i + 1) * self.frame]
             if self._held is None:
                 self._step(frame, self.vad.is_speech(frame), out)
-                continue
-            self._held.append(frame.copy())
-            if len(self._held) >= self._warmup_frames:
-                self._end_warmup(out)
+            else:
+                self._held.append(frame.copy())
+                self.vad.measure(frame)  # the level meter moves during the warm-up too
+                if len(self._held) >= self._warmup_frames:
+                    self._end_warmup(out)
         self._trim()
         return out
 

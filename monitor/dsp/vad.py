@@ -72,10 +72,14 @@ class FrameVad:
         self.level_dbfs = -120.0
         self.noise_floor_dbfs = -120.0
 
+    def measure(self, frame: np.ndarray) -> float:
+        """A frame's level, shown as ``level_dbfs``; not recorded in the floor or peak history."""
+        self.level_dbfs = frame_level_dbfs(frame)
+        return self.level_dbfs
+
     def observe(self, frame: np.ndarray) -> float:
         """Record a frame's level in the noise-floor and peak history; return the level."""
-        level = frame_level_dbfs(frame)
-        self.level_dbfs = level
+        level = self.measure(frame)
         if level >= self.options.min_level_dbfs:  # digital silence is neither speech nor noise floor
             self._levels.append(level)
             self._peaks.append(level)
