@@ -198,3 +198,20 @@ def test_the_level_shown_follows_the_audio_during_the_warm_up(clips):
         assert seg.level_dbfs == pytest.approx(frame_level_dbfs(block[len(block) // 480 * 480 - 480 :][:480]))
         seen.append(seg.level_dbfs)
     assert len(set(seen)) > 3 and max(seen) > -60
+
+
+def test_the_speech_state_shown_moves_during_the_warm_up(clips):
+    """A clip as it is (room tone, then speech within the first 3 s): the dashboard's SPEECH state comes on while
+    the warm-up's windows are still held back, and the windows then come out as the causal rule cut them."""
+    audio = load_clip(clips[2])
+    seg = Segmenter()
+    lit = None
+    windows = []
+    for i in range(0, len(audio), 480):
+        windows += seg.feed(audio[i : i + 480])
+        if seg.in_speech and lit is None:
+            lit = i / SR
+    windows += seg.flush()
+    assert lit is not None and lit < 2.0
+    old = segment_audio(audio, SegmenterOptions(floor_warmup_s=0.0))
+    assert [(w.start_sample, w.end_sample) for w in windows] == [(w.start_sample, w.end_sample) for w in old]

@@ -5,8 +5,8 @@ steady broadband noise "speech" in every frame. So a frame counts as speech only
 its energy stands ``margin_db`` above the noise floor, the minimum frame energy over the last
 ``floor_window_s`` seconds (frames below ``min_level_dbfs`` are left out of it). Steady noise sits on its
 own floor and is rejected; digital silence is below ``min_level_dbfs`` and is rejected. ``is_speech`` is
-causal (the floor of the frames up to this one); ``are_speech`` judges a run of frames that begins in speech
-against the floor of all of them, which the segmenter uses for the start of a stream
+causal (the floor of the frames up to this one); ``judge_run`` judges a run of frames that begins in speech
+(``begins_above_floor``) against the floor of all of them, which the segmenter uses for the start of a stream
 (``SegmenterOptions.floor_warmup_s``). Both tests are
 relative, and frames are scaled (up by at most ``max_gain_db``, down by at most ``max_cut_db``) so that the
 loudest recent frame sits at ``target_dbfs`` before webrtcvad sees them: quiet and loud recordings of the
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 SAMPLE_RATE = 16000
-LEAD_MS = 90  # the start of a run that tells whether it begins in speech (``FrameVad.are_speech``)
+LEAD_MS = 90  # the start of a run that tells whether it begins in speech (``FrameVad.begins_above_floor``)
 
 
 @dataclass(frozen=True)
@@ -109,21 +109,19 @@ class FrameVad:
         level = self.observe(frame)
         return self.decide(frame, level, self.peak_dbfs())
 
-    def are_speech(self, frames: list[np.ndarray]) -> list[bool]:
-        """Decisions for consecutive frames, the first of a stream (the segmenter's warm-up).
-
-        If the run begins at its noise floor (its first ``LEAD_MS`` hold no frame ``margin_db`` above the 10th
-        percentile of the run's frame levels, which one odd quiet frame does not move), the causal rule has its
-        quiet frame from the start: each frame is decided as by ``is_speech``, exactly as after the warm-up. If it
-        begins above it (speech from the first sample, as in a clip cut to its speech), the causal rule would have
-        nothing quieter to measure the first frames against: every frame of the run is judged against the floor
-        (the quietest frame) and scaled by the peak of the whole run instead. Steady noise begins at its floor."""
+    def begins_above_floor(self, frames: list[np.ndarray]) -> bool:
+        """Do consecutive frames (the first seconds of a stream) begin in speech rather than at their noise floor:
+        does a frame of their first ``LEAD_MS`` stand ``margin_db`` above their 10th-percentile frame (a floor that
+        one odd quiet frame does not move)? Steady noise, hum and a quiet lead-in begin at their floor."""
         levels = [frame_level_dbfs(f) for f in frames]
         valid = [lv for lv in levels if lv >= self.options.min_level_dbfs]
         lead = valid[: max(1, LEAD_MS // self.options.frame_ms)]
-        if not lead or max(lead) < float(np.percentile(valid, 10)) + self.options.margin_db:
-            return [self.is_speech(f) for f in frames]
-        for f in frames:
-            self.observe(f)
+        return bool(lead) and max(lead) >= float(np.percentile(valid, 10)) + self.options.margin_db
+
+    def judge_run(self, frames: list[np.ndarray]) -> list[bool]:
+        """Decisions for consecutive frames, every one against the floor (quietest frame) of all of them and
+        scaled for webrtcvad by their loudest: for a stream that begins in speech, where the causal rule has
+        nothing quieter to measure its first frames against."""
+        levels = [self.observe(f) for f in frames]
         peak = self.peak_dbfs()
         return [self.decide(f, level, peak) for f, level in zip(frames, levels, strict=True)]
