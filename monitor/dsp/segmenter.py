@@ -179,11 +179,11 @@ class Segmenter:
             frame = data[i * self.frame : (i + 1) * self.frame]
             if not self._warming:
                 self._step(frame, self.vad.is_speech(frame), out)
-                continue
-            self._warm_frames.append(frame.copy())
-            self._step(frame, self.vad.is_speech(frame), self._warm_windows)
-            if len(self._warm_frames) >= self._warmup_frames:
-                self._end_warmup(out)
+            else:
+                self._warm_frames.append(frame.copy())
+                self._step(frame, self.vad.is_speech(frame), self._warm_windows)
+                if len(self._warm_frames) >= self._warmup_frames:
+                    self._end_warmup(out)
         self._trim()
         return out
 
