@@ -30,5 +30,7 @@ class WindowAnalyzer:
             emotion=pred.label,
             confidence=pred.confidence,
             probabilities=pred.probabilities,
+            arousal=pred.arousal,
+            valence=pred.valence,
             latency_s=latency,
         )

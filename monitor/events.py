@@ -26,7 +26,8 @@ class Event:
 
     ``start_s``/``end_s`` are stream seconds (from the first sample of the source); ``wall_start`` is the
     wall-clock time (Unix seconds) at which the window's first sample was captured. ``latency_s`` is the
-    time from the window being cut to its emotion being known.
+    time from the window being cut to its emotion being known. ``arousal`` and ``valence`` (in [-1, 1]) come from
+    the probabilities (``monitor.affect``).
     """
 
     index: int
@@ -37,6 +38,8 @@ class Event:
     emotion: str
     confidence: float
     probabilities: dict[str, float]
+    arousal: float = 0.0
+    valence: float = 0.0
     latency_s: float = 0.0
     text: str = ""
     words: tuple[Word, ...] = field(default_factory=tuple)

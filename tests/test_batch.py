@@ -152,7 +152,7 @@ def test_folder_gives_one_row_per_file_with_errors_where_due(folder_run, labels)
     assert len(rows) == len(by_path), "a file was scored twice"
     assert set(by_path) == set(expected), "README.txt and the hidden ._ file are skipped, every audio name is scored"
     columns = ["path", "duration_s", "speech_s", "windows", "emotion", "confidence"]
-    assert list(rows[0]) == columns + [f"p_{lab}" for lab in labels] + ["text", "error"]
+    assert list(rows[0]) == columns + [f"p_{lab}" for lab in labels] + ["arousal", "valence", "text", "error"]
     reference = sf.info(str(clips()[2])).duration
     for rel, kind in expected.items():
         row = by_path[rel]
@@ -178,7 +178,7 @@ def test_windows_output_matches_file_rows(folder_run, labels) -> None:
     _, rows, windows, root, expected = folder_run
     assert list(windows[0]) == ["path", "start_s", "end_s", "emotion", "confidence"] + [
         f"p_{lab}" for lab in labels
-    ] + ["text"]
+    ] + ["arousal", "valence", "text"]
     for row in rows:
         mine = [w for w in windows if w["path"] == row["path"]]
         assert len(mine) == int(row["windows"] or 0), row["path"]

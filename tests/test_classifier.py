@@ -160,3 +160,44 @@ def test_not_a_tflite_is_refused(model_copy: Path) -> None:
     edit_metadata(model_copy, lambda m: m.update(tflite_sha256=sha256_file(model_copy)))
     with pytest.raises(ModelError, match="not a loadable TFLite model"):
         EmotionClassifier(model_copy)
+
+
+def _windows_features(shipped: EmotionClassifier) -> list[np.ndarray]:
+    feats = []
+    for clip in CLIPS[:4]:
+        audio, _ = read_audio(clip)
+        feats += [log_mel(w.audio, shipped.features) for w in segment_audio(audio)]
+    return feats
+
+
+def test_temperature_in_the_metadata_calibrates_the_real_model(shipped: EmotionClassifier, model_copy: Path) -> None:
+    """The shipped .tflite with a temperature added to a copy of its metadata (the checksum covers the .tflite
+    only): softmax(log p / T) of the uncalibrated probabilities, same top label, flatter for T > 1."""
+    assert shipped.temperature is None
+    feats = _windows_features(shipped)
+    raw = [shipped.probabilities(f) for f in feats]
+    step = shipped._interp.get_output_details()[0]["quantization"][0]
+    for t in (1.0, 2.0, 0.5):
+        edit_metadata(model_copy, lambda m, t=t: m.update(temperature=t))
+        calibrated = EmotionClassifier(model_copy)
+        assert calibrated.temperature == t
+        for f, p in zip(feats, raw, strict=True):
+            q = calibrated.probabilities(f)
+            z = np.log(np.maximum(p.astype(np.float64), step / 2)) / t
+            expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+            assert q.sum() == pytest.approx(1.0, abs=1e-5)
+            assert np.allclose(q, p if t == 1.0 else expected, atol=1e-6)
+            assert int(np.argmax(q)) == int(np.argmax(p))
+            if t == 2.0:
+                assert q.max() < p.max() - 1e-3 or p.max() > 0.999
+            if t == 0.5:
+                assert q.max() > p.max() + 1e-3 or p.max() > 0.999
+        pred = calibrated.predict_features(feats[0])
+        assert pred.confidence == pytest.approx(float(calibrated.probabilities(feats[0]).max()))
+
+
+@pytest.mark.parametrize("bad", [0, -1.5, "2", True, float("inf")])
+def test_bad_temperature_is_refused(model_copy: Path, bad) -> None:
+    edit_metadata(model_copy, lambda m: m.update(temperature=bad))
+    with pytest.raises(ModelError, match="temperature must be a number > 0"):
+        EmotionClassifier(model_copy)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
+from monitor.affect import older_columns, older_version_message
 from monitor.batch.score import FileResult
 from monitor.errors import ConfigError
 
@@ -35,13 +36,15 @@ def file_columns(labels: Sequence[str]) -> list[str]:
         "emotion",
         "confidence",
         *prob_columns(labels),
+        "arousal",
+        "valence",
         "text",
         "error",
     ]
 
 
 def window_columns(labels: Sequence[str]) -> list[str]:
-    return ["path", "start_s", "end_s", "emotion", "confidence", *prob_columns(labels), "text"]
+    return ["path", "start_s", "end_s", "emotion", "confidence", *prob_columns(labels), "arousal", "valence", "text"]
 
 
 def _r(x: float | None, digits: int) -> float | None:
@@ -59,6 +62,8 @@ def file_row(result: FileResult, labels: Sequence[str]) -> Row:
     }
     for lab in labels:
         row[f"p_{lab}"] = _r(result.probabilities.get(lab), 4)
+    row["arousal"] = _r(result.arousal, 4)
+    row["valence"] = _r(result.valence, 4)
     row["text"] = result.text
     row["error"] = result.error
     return row
@@ -76,6 +81,8 @@ def window_rows(result: FileResult, labels: Sequence[str]) -> list[Row]:
         }
         for lab in labels:
             row[f"p_{lab}"] = _r(e.probabilities.get(lab), 4)
+        row["arousal"] = _r(e.arousal, 4)
+        row["valence"] = _r(e.valence, 4)
         row["text"] = e.text
         rows.append(row)
     return rows
@@ -171,6 +178,10 @@ def _cut_partial_line(path: str) -> None:
         f.truncate(0)
 
 
+def _older(flag: str, path: str) -> str:
+    return older_version_message(f"{flag} {path}", f"move it away or choose another {flag} path")
+
+
 def read_rows(path: str, fmt: str, columns: Sequence[str], flag: str) -> list[Row]:
     """The rows of an existing output file, checked against the columns this run writes."""
     _cut_partial_line(path)
@@ -180,6 +191,8 @@ def read_rows(path: str, fmt: str, columns: Sequence[str], flag: str) -> list[Ro
             reader = csv.DictReader(f)
             if reader.fieldnames is None:
                 return []
+            if older_columns(reader.fieldnames, columns):
+                raise ConfigError(_older(flag, path))
             if list(reader.fieldnames) != list(columns):
                 raise ConfigError(
                     f"{flag} {path}: its columns differ from this run's (another model or format?); "
@@ -194,6 +207,8 @@ def read_rows(path: str, fmt: str, columns: Sequence[str], flag: str) -> list[Ro
                     row = json.loads(line)
                 except json.JSONDecodeError:
                     raise ConfigError(f"{flag} {path}: line {n} is not JSON; is it a CSV file?") from None
+                if isinstance(row, dict) and older_columns(list(row), columns):
+                    raise ConfigError(_older(flag, path))
                 if not isinstance(row, dict) or list(row) != list(columns):
                     raise ConfigError(
                         f"{flag} {path}: line {n} has other fields than this run writes; "

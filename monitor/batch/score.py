@@ -68,6 +68,8 @@ class FileResult:
     emotion: str = ""
     confidence: float | None = None
     probabilities: dict[str, float] = field(default_factory=dict)  # mean over the speech windows
+    arousal: float | None = None  # mean over the speech windows (None without windows)
+    valence: float | None = None
     text: str = ""
     error: str = ""
     failed: bool = False
@@ -201,6 +203,8 @@ class FileScorer:
             return result
         result.emotion, result.confidence = dominant
         result.probabilities = {lab: float(np.mean([e.probabilities[lab] for e in events])) for lab in self.labels}
+        result.arousal = float(np.mean([e.arousal for e in events]))
+        result.valence = float(np.mean([e.valence for e in events]))
         return result
 
 

@@ -14,16 +14,26 @@ non-speech and keeps ``post_pad_ms`` after its last speech frame. Windows:
   centre it, zero-padded) if its speech (first to last speech frame) lasts at least ``min_speech_s``;
   otherwise, if at least ``min_speech_s`` of it is not yet covered, a last full window ending at the
   utterance's end.
+
+The start of a stream: a frame is speech only when it stands above the noise floor (``monitor.dsp.vad``), and a
+stream that is speech from its first sample (a clip cut to its speech) has no quieter frame before it to
+measure against. So every frame is decided as it arrives, as always, but the windows and speech of the first
+``floor_warmup_s`` are held back until that much audio (or the whole stream, if shorter) has arrived. Then, if
+the stream began above its floor (``FrameVad.begins_above_floor``), those seconds are segmented again from the
+start with every frame judged against the floor of all of them (``FrameVad.judge_run``), and what that gives
+replaces what was held; else what was held is released unchanged. Live, this delays only the windows of what
+ends in the first ``floor_warmup_s`` (a full window cannot be cut before ``window_s`` anyway); the level and
+speech state shown move as before.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from monitor.dsp.vad import SAMPLE_RATE, FrameVad, VadOptions
+from monitor.dsp.vad import SAMPLE_RATE, FrameVad, VadOptions, frame_level_dbfs
 
 METER_HOLD_S = 1.0  # the level meter holds the loudest speech frame this long while in an utterance
 METER_HOLD = int(METER_HOLD_S * SAMPLE_RATE)
@@ -41,6 +51,7 @@ class SegmenterOptions:
     hangover_ms: int = 450
     onset_frames: int = 3
     max_utterance_s: float = 30.0  # a longer utterance is closed and a new one started
+    floor_warmup_s: float = 3.0  # the stream's first frames are judged against the floor of this much audio
 
     def validate(self) -> None:
         self.vad.validate()
@@ -54,6 +65,8 @@ class SegmenterOptions:
             raise ValueError("onset_frames must be >= 1")
         if self.max_utterance_s < self.window_s:
             raise ValueError("max_utterance_s must be >= window_s")
+        if not 0 <= self.floor_warmup_s <= self.vad.floor_window_s:
+            raise ValueError("floor_warmup_s must be >= 0 and <= the VAD's floor_window_s")
 
 
 @dataclass
@@ -118,6 +131,10 @@ class Segmenter:
         self.hangover_frames = max(1, -(-o.hangover_ms // o.vad.frame_ms))
         self.max_utt = int(round(o.max_utterance_s * SAMPLE_RATE))
         self._pending = np.zeros(0, dtype=np.int16)  # samples not yet forming a whole frame
+        self._warmup_frames = int(round(o.floor_warmup_s * SAMPLE_RATE)) // self.frame
+        self._warming = self._warmup_frames > 0
+        self._warm_frames: list[np.ndarray] = []  # the frames of the warm-up, for a second pass
+        self._warm_windows: list[Window] = []  # the windows of the warm-up, held back
         self._pos = 0  # stream position (samples) of the next frame
         # Audio kept: everything from _buf_start on, at least pre_pad back, the whole utterance while in one.
         self._buf = np.zeros(0, dtype=np.int16)
@@ -169,13 +186,21 @@ class Segmenter:
         out: list[Window] = []
         for i in range(n_frames):
             frame = data[i * self.frame : (i + 1) * self.frame]
-            self._step(frame, out)
+            if not self._warming:
+                self._step(frame, self.vad.is_speech(frame), out)
+            else:
+                self._warm_frames.append(frame.copy())
+                self._step(frame, self.vad.is_speech(frame), self._warm_windows)
+                if len(self._warm_frames) >= self._warmup_frames:
+                    self._end_warmup(out)
             self._update_meter()
         self._trim()
         return out
 
     def take_speech(self) -> list[SpeechChunk]:
         """The speech audio produced since the last call, merged into one chunk per utterance and call."""
+        if self._warming:
+            return []  # held back with the warm-up's windows
         groups: list[tuple[SpeechChunk, list[np.ndarray]]] = []
         for c in self._speech:
             if groups and groups[-1][0].utterance == c.utterance and not groups[-1][0].end:
@@ -192,6 +217,8 @@ class Segmenter:
     def flush(self) -> list[Window]:
         """End of stream: close an open utterance and return its last windows."""
         out: list[Window] = []
+        if self._warming:
+            self._end_warmup(out)
         if self._in_speech:
             self._close(min(self._last_speech_end + self.post_pad, self._pos), out)
         return out
@@ -206,12 +233,29 @@ class Segmenter:
         self._windows_in_utt += 1
         self._covered_until = max(self._covered_until, end)
 
-    def _step(self, frame: np.ndarray, out: list[Window]) -> None:
+    def _end_warmup(self, out: list[Window]) -> None:
+        frames, held = self._warm_frames, self._warm_windows
+        self._warming, self._warm_frames, self._warm_windows = False, [], []
+        vad = FrameVad(self.options.vad)
+        if not vad.begins_above_floor(frames):
+            out.extend(held)
+            return
+        # Segment the warm-up again from the start of the stream, every frame against the floor of all of them;
+        # that state then carries on. Nothing was trimmed from the buffer during the warm-up.
+        again = Segmenter(replace(self.options, floor_warmup_s=0.0), speech_chunks=self._keep_speech)
+        again.vad = vad
+        again._buf, again._buf_start = self._buf, self._buf_start
+        for frame, speech in zip(frames, vad.judge_run(frames), strict=True):
+            again._step(frame, speech, out)
+        options, pending = self.options, self._pending
+        self.__dict__.update(again.__dict__)
+        self.options, self._pending = options, pending
+
+    def _step(self, frame: np.ndarray, speech: bool, out: list[Window]) -> None:
         start = self._pos
         self._pos += self.frame
-        speech = self.vad.is_speech(frame)
         if speech:
-            self._voiced_levels.append((start, self.vad.level_dbfs))
+            self._voiced_levels.append((start, frame_level_dbfs(frame)))
         self._recent.append((start, speech))
         if not self._in_speech:
             voiced = [s for s, v in self._recent if v]
@@ -280,6 +324,8 @@ class Segmenter:
         self._recent.clear()
 
     def _trim(self) -> None:
+        if self._warming:
+            return  # a second pass over the warm-up needs all of it
         if self._in_speech:
             # Needed: the next full window, and a last window ending up to a hangover before now.
             tail = self._pos - self.window - self.hangover_frames * self.frame

@@ -4,7 +4,10 @@ webrtcvad alone finds speech well in quiet recordings (RAVDESS clips peaking bel
 steady broadband noise "speech" in every frame. So a frame counts as speech only when webrtcvad says so AND
 its energy stands ``margin_db`` above the noise floor, the minimum frame energy over the last
 ``floor_window_s`` seconds (frames below ``min_level_dbfs`` are left out of it). Steady noise sits on its
-own floor and is rejected; digital silence is below ``min_level_dbfs`` and is rejected. Both tests are
+own floor and is rejected; digital silence is below ``min_level_dbfs`` and is rejected. ``is_speech`` is
+causal (the floor of the frames up to this one); ``judge_run`` judges a run of frames that begins in speech
+(``begins_above_floor``) against the floor of all of them, which the segmenter uses for the start of a stream
+(``SegmenterOptions.floor_warmup_s``). Both tests are
 relative, and frames are scaled (up by at most ``max_gain_db``, down by at most ``max_cut_db``) so that the
 loudest recent frame sits at ``target_dbfs`` before webrtcvad sees them: quiet and loud recordings of the
 same speech are cut into the same windows.
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 SAMPLE_RATE = 16000
+LEAD_MS = 90  # the start of a run that tells whether it begins in speech (``FrameVad.begins_above_floor``)
 
 
 @dataclass(frozen=True)
@@ -68,21 +72,56 @@ class FrameVad:
         self.level_dbfs = -120.0
         self.noise_floor_dbfs = -120.0
 
-    def is_speech(self, frame: np.ndarray) -> bool:
-        level = frame_level_dbfs(frame)
-        self.level_dbfs = level
-        if level < self.options.min_level_dbfs:
-            return False  # digital silence: neither speech nor part of the noise floor
-        self._levels.append(level)
-        self._peaks.append(level)
-        self.noise_floor_dbfs = min(self._levels)
-        if level < self.noise_floor_dbfs + self.options.margin_db:
+    def measure(self, frame: np.ndarray) -> float:
+        """A frame's level, shown as ``level_dbfs``; not recorded in the floor or peak history."""
+        self.level_dbfs = frame_level_dbfs(frame)
+        return self.level_dbfs
+
+    def observe(self, frame: np.ndarray) -> float:
+        """Record a frame's level in the noise-floor and peak history; return the level."""
+        level = self.measure(frame)
+        if level >= self.options.min_level_dbfs:  # digital silence is neither speech nor noise floor
+            self._levels.append(level)
+            self._peaks.append(level)
+            self.noise_floor_dbfs = min(self._levels)
+        return level
+
+    def peak_dbfs(self) -> float:
+        """The loudest recorded frame of the peak history (-120 before any)."""
+        return max(self._peaks) if self._peaks else -120.0
+
+    def decide(self, frame: np.ndarray, level: float, peak_dbfs: float) -> bool:
+        """Is a frame already ``observe``d speech: above the current floor, then webrtcvad on the frame scaled
+        for ``peak_dbfs`` (the loudest frame up to it)?"""
+        if level < self.options.min_level_dbfs or level < self.noise_floor_dbfs + self.options.margin_db:
             return False
         # webrtcvad's decisions depend on the absolute level: scale every frame by the same rule (quiet
         # speech up, loud speech down), so a recording decides the same at any level.
-        gain_db = self.options.target_dbfs - max(self._peaks)
+        gain_db = self.options.target_dbfs - peak_dbfs
         gain_db = min(max(gain_db, -self.options.max_cut_db), self.options.max_gain_db)
         if abs(gain_db) > 0.01:
             scaled = frame.astype(np.float32) * np.float32(10 ** (gain_db / 20))
             frame = np.clip(scaled, -32768, 32767).astype(np.int16)
         return bool(self._vad.is_speech(frame.tobytes(), SAMPLE_RATE))
+
+    def is_speech(self, frame: np.ndarray) -> bool:
+        """Causal decision: the frame against the floor of the frames before it and itself."""
+        level = self.observe(frame)
+        return self.decide(frame, level, self.peak_dbfs())
+
+    def begins_above_floor(self, frames: list[np.ndarray]) -> bool:
+        """Do consecutive frames (the first seconds of a stream) begin in speech rather than at their noise floor:
+        does a frame of their first ``LEAD_MS`` stand ``margin_db`` above their 10th-percentile frame (a floor that
+        one odd quiet frame does not move)? Steady noise, hum and a quiet lead-in begin at their floor."""
+        levels = [frame_level_dbfs(f) for f in frames]
+        valid = [lv for lv in levels if lv >= self.options.min_level_dbfs]
+        lead = valid[: max(1, LEAD_MS // self.options.frame_ms)]
+        return bool(lead) and max(lead) >= float(np.percentile(valid, 10)) + self.options.margin_db
+
+    def judge_run(self, frames: list[np.ndarray]) -> list[bool]:
+        """Decisions for consecutive frames, every one against the floor (quietest frame) of all of them and
+        scaled for webrtcvad by their loudest: for a stream that begins in speech, where the causal rule has
+        nothing quieter to measure its first frames against."""
+        levels = [self.observe(f) for f in frames]
+        peak = self.peak_dbfs()
+        return [self.decide(f, level, peak) for f, level in zip(frames, levels, strict=True)]

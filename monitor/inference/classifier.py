@@ -4,6 +4,11 @@ A model is two files side by side: ``NAME.tflite`` and ``NAME.json``. The metada
 feature parameters (``monitor.dsp.features.FeatureParams``) and the SHA-256 of the .tflite it describes. The
 classifier refuses, with a one-line ModelError, a model whose metadata is missing, malformed, made for other
 features or another file, or whose tensors do not match.
+
+Optional metadata keys: ``"temperature": T`` (a number > 0, fitted on validation folds) calibrates the
+confidence: the probabilities become ``softmax(log(p) / T)``, which is temperature scaling of the logits since
+the int8 model outputs a softmax (T > 1 flattens, T < 1 sharpens; the most probable label never changes).
+``"affect"``: the model's own arousal/valence coordinates per label (``monitor.affect``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from monitor.affect import AffectMap
 from monitor.dsp.features import FeatureParams, log_mel
 from monitor.errors import ModelError
 from monitor.inference.runtime import load_interpreter
@@ -39,6 +45,18 @@ class Prediction:
     label: str
     confidence: float
     probabilities: dict[str, float]
+    arousal: float = 0.0
+    valence: float = 0.0
+
+
+def read_temperature(meta: dict) -> float | None:
+    """The metadata's ``temperature`` (None if absent); ValueError unless it is a number > 0."""
+    t = meta.get("temperature")
+    if t is None:
+        return None
+    if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t < float("inf"):
+        raise ValueError(f"temperature must be a number > 0, not {t!r}")
+    return float(t)
 
 
 def metadata_path(model_path: Path) -> Path:
@@ -95,6 +113,11 @@ class EmotionClassifier:
             expected_sha = str(meta["tflite_sha256"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{metadata_path(path)}: incomplete metadata ({exc}); re-export the model") from None
+        try:
+            self.temperature = read_temperature(meta)
+            self.affect = AffectMap.from_metadata(meta, labels)
+        except ValueError as exc:
+            raise ModelError(f"{metadata_path(path)}: {exc}; fix or re-export the metadata") from None
         if features.kind != FeatureParams.kind:
             raise ModelError(
                 f"{path}: made for features {features.kind!r}, this monitor computes {FeatureParams.kind!r}"
@@ -146,12 +169,24 @@ class EmotionClassifier:
             p = raw.astype(np.float32)
         p = np.clip(p, 0.0, None)
         total = float(p.sum())
-        return p / total if total > 0 else np.full(len(p), 1.0 / len(p), dtype=np.float32)
+        p = p / total if total > 0 else np.full(len(p), 1.0 / len(p), dtype=np.float32)
+        if self.temperature is not None and self.temperature != 1.0:
+            p = self._calibrate(p)
+        return p
+
+    def _calibrate(self, p: np.ndarray) -> np.ndarray:
+        """softmax(log(p) / T). An int8 output of 0 means p below half a quantisation step: taken as that."""
+        floor = 0.5 * self._out_scale if self._out_scale else 1e-6
+        z = np.log(np.maximum(p.astype(np.float64), floor)) / self.temperature
+        e = np.exp(z - z.max())
+        return (e / e.sum()).astype(np.float32)
 
     def predict_features(self, feats: np.ndarray) -> Prediction:
         p = self.probabilities(feats)
         best = int(np.argmax(p))
-        return Prediction(self.labels[best], float(p[best]), dict(zip(self.labels, map(float, p), strict=True)))
+        probabilities = dict(zip(self.labels, map(float, p), strict=True))
+        arousal, valence = self.affect.of(probabilities)
+        return Prediction(self.labels[best], float(p[best]), probabilities, arousal, valence)
 
     def predict(self, audio: np.ndarray) -> Prediction:
         """16 kHz mono audio of one window (padded or cut to the window by the features)."""

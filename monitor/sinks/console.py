@@ -13,7 +13,7 @@ def format_event(event: Event) -> str:
     clock = datetime.fromtimestamp(event.wall_start).strftime("%H:%M:%S")
     line = (
         f"{clock} {event.start_s:8.2f}-{event.end_s:8.2f}s  {event.emotion:<9} {event.confidence:4.2f}"
-        f"  ({event.latency_s * 1000:.0f} ms)"
+        f"  arousal {event.arousal:+.2f} valence {event.valence:+.2f}  ({event.latency_s * 1000:.0f} ms)"
     )
     if event.text:
         line += f"  | {event.text}"

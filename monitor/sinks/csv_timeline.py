@@ -1,7 +1,7 @@
 """CSV timeline: one row per window, flushed row by row, appending safely to an existing file.
 
 Columns (documented in the README): index, utterance, start_s, end_s, time, emotion, confidence,
-p_<label> for every label, latency_ms, text.
+p_<label> for every label, arousal, valence, latency_ms, text.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from monitor.affect import older_columns, older_version_message
 from monitor.errors import MonitorError
 from monitor.events import Event
 
@@ -22,7 +23,7 @@ def timeline_columns(labels: Sequence[str]) -> list[str]:
     return (
         ["index", "utterance", "start_s", "end_s", "time", "emotion", "confidence"]
         + [f"p_{lab}" for lab in labels]
-        + ["latency_ms", "text"]
+        + ["arousal", "valence", "latency_ms", "text"]
     )
 
 
@@ -38,7 +39,7 @@ def event_row(event: Event, labels: Sequence[str]) -> list[str]:
             f"{event.confidence:.4f}",
         ]
         + [f"{event.probabilities.get(lab, 0.0):.4f}" for lab in labels]
-        + [f"{event.latency_s * 1000:.1f}", event.text]
+        + [f"{event.arousal:.4f}", f"{event.valence:.4f}", f"{event.latency_s * 1000:.1f}", event.text]
     )
 
 
@@ -62,6 +63,8 @@ def open_timeline(path: str | Path, labels: Sequence[str]) -> tuple[TextIO, csv.
             raise MonitorError(f"CSV path {p} is a folder; give a file name (or use --csv-dir for a folder)")
         if p.exists() and p.stat().st_size > 0:
             header = _read_header(p)
+            if header is not None and older_columns(header, columns):
+                raise MonitorError(older_version_message(p, "move it away or choose another --csv path"))
             if header != columns:
                 raise MonitorError(
                     f"{p} exists with other columns; choose another --csv path or move the old file away"

@@ -4,6 +4,7 @@ that the worker updates; rendering never blocks the pipeline.
 Parts: a header (device, model, transcriber, elapsed time), the current emotion with bars for all labels,
 a rolling timeline of recent windows as coloured blocks, the input level and VAD state, transcript lines
 tagged with their emotion, and counters (windows, dropped blocks and windows, latency, transcriber lag).
+The line naming the current emotion also gives its arousal and valence (``affect_text``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ COLOURS: dict[str, str] = {
 
 def colour(label: str) -> str:
     return COLOURS.get(label, "white")
+
+
+def affect_text(event: Event) -> Text:
+    """The window's arousal and valence, for the line that names the current emotion."""
+    t = Text()
+    for name, value in (("arousal", event.arousal), ("valence", event.valence)):
+        t.append(f"  {name} ")
+        t.append(f"{value:+.2f}", style="bold")
+    return t
 
 
 @dataclass
@@ -101,7 +111,7 @@ class Dashboard:
         if not last:
             return Text("now: waiting for speech", style="dim")
         return Text.assemble(("now: ", "bold"), (last.emotion.upper(), f"bold {colour(last.emotion)}"),
-                             f" {last.confidence:.0%}  ({last.start_s:.1f}-{last.end_s:.1f} s)")
+                             f" {last.confidence:.0%}  ({last.start_s:.1f}-{last.end_s:.1f} s)", affect_text(last))
 
     def _current(self, last: Event | None) -> Panel:
         table = Table.grid(padding=(0, 1))
