@@ -183,6 +183,8 @@ def write_problem(target: str, exc: OSError) -> str:
         problem, fix = f"the file has reached the size limit ({exc.strerror})", "raise the limit or free space"
     else:
         problem, fix = exc.strerror or str(exc), "fix that"
+    if target == "standard output":
+        return f"cannot write {target}: {problem}"
     return f"cannot write {target}: {problem}; the rows written so far are whole: {fix} and rerun with --resume"
 
 
