@@ -90,6 +90,8 @@ def _walk(
         audio, link = is_audio_name(entry.name), False
         try:
             link = entry.is_symlink()
+            if not (audio or link or entry.is_dir(follow_symlinks=False)):
+                continue  # a file of another kind: no stat for it (the entry's type is known from the listing)
             st = os.stat(path)
         except FileNotFoundError:  # listed a moment ago: a symbolic link to nothing
             if link or audio:
