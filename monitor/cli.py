@@ -18,7 +18,7 @@ from typing import Any
 from monitor import __version__
 from monitor.commands import COMMANDS, help_text, split, unknown_command
 from monitor.config import Config, load_config, override
-from monitor.errors import AudioError, MonitorError
+from monitor.errors import AudioError, CommandParser, MonitorError, error_line
 from monitor.invocation import command_hint
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -27,7 +27,7 @@ SUBCOMMANDS = tuple(c.name for c in COMMANDS)
 
 
 def _live_parser(prog: str, demo: bool = False) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog=prog,
         description="Stream the shipped sample recording through the live pipeline in real time."
         if demo
@@ -210,7 +210,7 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
             transcription.engine.close()
     _summary(pipeline, sinks, time.monotonic() - started, interrupted)
     if pipeline.error or source.error:
-        print(f"voice-monitor: {pipeline.error or source.error}", file=sys.stderr)
+        print(error_line(str(pipeline.error or source.error)), file=sys.stderr)
         return 1
     return 0
 
@@ -261,7 +261,7 @@ def _summary(pipeline: Any, sinks: Sequence[Any], elapsed: float, interrupted: b
 
 
 def run_devices(argv: Sequence[str]) -> int:
-    argparse.ArgumentParser(prog="voice-monitor devices", description="List audio input devices.").parse_args(argv)
+    CommandParser(prog="voice-monitor devices", description="List audio input devices.").parse_args(argv)
     from monitor.audio.sources import input_devices
 
     devs = input_devices()
@@ -289,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command, rest = split(argv)
         return command.load()(rest)
     except MonitorError as exc:
-        print(f"voice-monitor: {exc}", file=sys.stderr)
+        print(error_line(str(exc)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("voice-monitor: interrupted", file=sys.stderr)

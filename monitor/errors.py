@@ -1,5 +1,11 @@
 """User-facing errors: each carries one line that names the problem and what to do."""
 
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
 
 class MonitorError(Exception):
     """An error the CLI reports as a single line (no traceback)."""
@@ -19,3 +25,19 @@ class ModelError(MonitorError):
 
 class TranscriberError(MonitorError):
     """A speech recogniser that cannot start: no model, a bad model path, a missing engine."""
+
+
+ERROR_PREFIX = "voice-monitor: error: "
+
+
+def error_line(message: str) -> str:
+    """The one line every command prints for an error: ``voice-monitor: error: <what and what to do>``."""
+    return ERROR_PREFIX + message
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse with the same error prefix as every other error (argparse's own is ``PROG: error:``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, error_line(message) + "\n")

@@ -301,7 +301,8 @@ def test_exit_status_and_one_line_errors(tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 2 and proc.stderr.startswith("error: model ") and len(proc.stderr.splitlines()) == 1
+    assert proc.returncode == 2 and proc.stderr.startswith("voice-monitor: error: model ")
+    assert len(proc.stderr.splitlines()) == 1
     proc = score_cli(good, "--out", str(tmp_path / "no_such_dir" / "out.csv"), cwd=tmp_path)
     assert proc.returncode == 2 and "cannot write" in proc.stderr
     no_traceback(proc.stderr)
@@ -318,12 +319,14 @@ def test_model_failing_in_the_workers_leaves_existing_output_alone(tmp_path: Pat
     data[len(data) // 2] ^= 0xFF
     broken.write_bytes(bytes(data))
     shutil.copy(MODEL.with_suffix(".json"), broken.with_suffix(".json"))
-    (tmp_path / "out.csv").write_text("earlier results\n")
+    earlier = "path,emotion,confidence\nearlier.wav,calm,0.9\n"  # an earlier run's rows (score may replace them)
+    (tmp_path / "out.csv").write_text(earlier)
     cmd = [sys.executable, str(SCRIPT), str(clips()[0]), "-o", "out.csv", "--model", str(broken)]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.startswith("error: ") and "checksum" in proc.stderr and len(proc.stderr.splitlines()) == 1
-    assert (tmp_path / "out.csv").read_text() == "earlier results\n"
+    assert proc.stderr.startswith("voice-monitor: error: ") and "checksum" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+    assert (tmp_path / "out.csv").read_text() == earlier
 
 
 def test_unreadable_file_gets_an_error_row(tmp_path: Path) -> None:
@@ -508,7 +511,10 @@ def test_discover_folders_globs_and_duplicates(tmp_path: Path) -> None:
     (tmp_path / "a" / "dangling.wav").symlink_to(tmp_path / "gone.wav")
     found = discover([str(tmp_path / "a"), str(tmp_path / "a" / "pipe.wav"), str(tmp_path / "a" / "dangling.wav")])
     assert [Path(f).name for f in found.files] == ["1.wav", "2.FLAC"]
-    assert [m.error for m in found.missing] == ["not a regular file", "a broken symbolic link"]
+    assert {Path(m.path).name: m.error for m in found.missing} == {
+        "pipe.wav": "not a regular file",
+        "dangling.wav": "a broken symbolic link",
+    }  # once each: found by the walk and named again
 
 
 # --- transcription (monitor.transcription) and the voice-monitor entry point --------------------------------
@@ -530,7 +536,7 @@ def test_unavailable_transcriber_is_a_one_line_usage_error(tmp_path: Path) -> No
     args = [str(clips()[0]), "--transcriber", "vosk", "--vosk-model", str(tmp_path / "no-model")]
     proc = score_cli(*args, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("voice-monitor: error: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert proc.stdout == ""
 
 

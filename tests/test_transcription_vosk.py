@@ -420,7 +420,7 @@ def test_models_cli_errors_are_one_line(tmp_path, capsys):
     blocker.write_text("x")
     assert main_models(["fetch", "--dest", str(blocker / "sub")]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err
+    assert err.startswith("voice-monitor: error: ") and "\n" not in err
 
 
 def test_package_import_loads_no_engine():

@@ -6,6 +6,7 @@ state between blocks, so the output does not depend on the block size. ``read_au
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,13 @@ class StreamConverter:
         return float_to_int16(x)
 
 
+def decode_problem(exc: Exception) -> str:
+    """libsndfile's own reason ("Format not recognised."), without soundfile's "Error opening <file object>: "
+    around it (the file is opened by object, so that prefix would quote a Python object in the message)."""
+    reason = getattr(exc, "error_string", None) or str(exc).split("\n")[0]
+    return re.sub(r"^Error opening <[^>]*>: ", "", str(reason)).strip()
+
+
 def read_audio(path: str | Path) -> tuple[np.ndarray, float]:
     """Read any file libsndfile can read -> (16 kHz mono int16, duration in seconds of the original).
 
@@ -74,8 +82,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, float]:
     except OSError as exc:
         raise AudioError(f"{p}: cannot read ({exc.strerror or exc})") from None
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        reason = str(exc).split("\n")[0]
-        raise AudioError(f"{p}: not a readable audio file ({reason})") from None
+        raise AudioError(f"{p}: not a readable audio file ({decode_problem(exc)})") from None
     if data.shape[0] == 0:
         raise AudioError(f"{p}: the file holds no audio samples")
     duration = data.shape[0] / rate

@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitor.batch.discover import discover
+from monitor.batch.lifeline import parent_token
 from monitor.batch.outputs import (
     FORMATS,
     RowWriter,
+    check_overwrite,
     done_paths,
     file_columns,
     file_row,
@@ -44,7 +46,7 @@ from monitor.batch.score import (
     one_line,
     score_in_worker,
 )
-from monitor.errors import ConfigError, ModelError, MonitorError
+from monitor.errors import CommandParser, ConfigError, ModelError, MonitorError, error_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # One BLAS thread per worker: the workers are the parallelism. A threaded OpenBLAS makes the mel filterbank
@@ -64,6 +66,7 @@ class RunOptions:
     jobs: int = 1
     resume: bool = False
     retry_failed: bool = False  # with resume: rows of unreadable files are dropped and those files rescored
+    force: bool = False  # overwrite an --out/--windows file that score did not write
     progress: str = "auto"  # auto (bar on a terminal, plain lines otherwise) | plain | none
     config: str | None = None  # config.toml: VAD and window settings, model and Vosk model paths
     profile: str | None = None
@@ -97,7 +100,7 @@ def default_jobs() -> int:
 
 
 def build_parser(prog: str = "voice-monitor score") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog=prog,
         description="Score audio files and folders (recursively; globs allowed): one row per file with its\n"
         "dominant emotion, optionally one row per 3 s window. Same pipeline as the live monitor.",
@@ -140,6 +143,9 @@ def build_parser(prog: str = "voice-monitor score") -> argparse.ArgumentParser:
         "--progress", choices=("auto", "plain", "none"), default="auto",
         help="progress on stderr: a bar on a terminal, plain lines otherwise (auto), or none",
     )  # fmt: skip
+    p.add_argument(
+        "--force", action="store_true", help="overwrite --out/--windows files that score did not write"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="same as --progress none, and no summary")
     return p
 
@@ -171,6 +177,7 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
         jobs=a.jobs,
         resume=a.resume,
         retry_failed=a.retry_failed,
+        force=a.force,
         progress="none" if a.quiet else a.progress,
         score=score,
     )
@@ -318,7 +325,8 @@ class _Pool:
             # so a Ctrl-C while they start cannot print their tracebacks; the parent alone handles it.
             with _worker_environment(), _sigint_ignored():
                 ex = ProcessPoolExecutor(
-                    self.jobs, mp_context=self.ctx, initializer=init_worker, initargs=(self.options,)
+                    self.jobs, mp_context=self.ctx, initializer=init_worker,
+                    initargs=(self.options, parent_token()),
                 )
                 ex.submit(int)  # launches every worker now (non-fork contexts start all at the first submit)
             self.executor = ex
@@ -370,10 +378,17 @@ class _Outputs:
     def write(self, window_rows: list[dict], file_row: dict) -> None:
         """The file's windows first, then its row: a file row always has its windows written."""
         self.open()
-        if self.windows is not None:
-            self.windows.write(window_rows)
         assert self.out is not None
-        self.out.write([file_row])
+        if self.windows is None:
+            self.out.write([file_row])
+            return
+        before = self.windows.size
+        self.windows.write(window_rows)
+        try:
+            self.out.write([file_row])
+        except MonitorError:  # e.g. the disk filled up: no window rows without their file row
+            self.windows.rollback(before)
+            raise
 
     def close(self) -> None:
         for w in (self.windows, self.out):
@@ -404,6 +419,10 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
     check_writable(opts.out, "--out")
     if opts.windows:
         check_writable(opts.windows, "--windows")
+    if not opts.resume:
+        check_overwrite(opts.out, "--out", opts.force)
+        if opts.windows:
+            check_overwrite(opts.windows, "--windows", opts.force)
     todo = [f for f in found.files if not is_done(f)]
     missing = [m for m in found.missing if not is_done(m.path)]
     summary.skipped = summary.files - len(todo) - len(missing)
@@ -530,10 +549,10 @@ def main_score(argv: list[str], prog: str = "voice-monitor score") -> int:
     try:
         summary = run(opts)
     except WorkerInitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(str(exc)), file=sys.stderr)
         return EXIT_USAGE
     except MonitorError as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
+        print(error_line(one_line(exc)), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -545,7 +564,7 @@ def main_score(argv: list[str], prog: str = "voice-monitor score") -> int:
     except Exception as exc:  # a bug: still one line (set VOICE_MONITOR_DEBUG=1 for the traceback)
         if os.environ.get("VOICE_MONITOR_DEBUG"):
             raise
-        print(f"error: internal error ({type(exc).__name__}: {one_line(exc)}); please report it", file=sys.stderr)
+        print(error_line(f"internal error ({type(exc).__name__}: {one_line(exc)}); please report it"), file=sys.stderr)
         return EXIT_USAGE
     if not quiet:
         print(_format_summary(summary), file=sys.stderr)

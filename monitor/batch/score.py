@@ -24,6 +24,7 @@ import numpy as np
 
 from monitor.align import dominant_emotion, words_in_window
 from monitor.analysis import WindowAnalyzer
+from monitor.batch.lifeline import ParentToken, die_with
 from monitor.batch.reader import AudioBlocks
 from monitor.dsp.segmenter import Segmenter, SegmenterOptions
 from monitor.dsp.vad import SAMPLE_RATE
@@ -83,8 +84,12 @@ class FileResult:
 
 
 def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """Our own messages whole, with a line break (from a file name) shown as \\n; a library's first line."""
+    if isinstance(exc, MonitorError):
+        text = str(exc).strip().replace("\r", "\\r").replace("\n", "\\n")
+        return text or type(exc).__name__
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def peak_rss_bytes() -> int:
@@ -231,12 +236,25 @@ def _native_stderr_silenced() -> Iterator[None]:
         os.close(saved)
 
 
-def init_worker(options: ScoreOptions) -> None:
-    """Pool initializer: build the pipeline once per worker. Ctrl-C is the parent's business."""
+def _silence_native_stderr() -> None:
+    """Send the worker's fd 2 to /dev/null for good: decoders such as libmpg123 print their complaints about
+    a damaged file there ("Note: Illegal Audio-MPEG-Header ..."), over the progress bar and through ``-q``.
+    Whatever a worker has to say reaches the parent as a result or an exception; VOICE_MONITOR_DEBUG=1 keeps
+    the worker's stderr."""
+    if os.environ.get("VOICE_MONITOR_DEBUG"):
+        return
+    with contextlib.suppress(OSError), open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
+
+
+def init_worker(options: ScoreOptions, parent: ParentToken | None = None) -> None:
+    """Pool initializer: die with the scoring process (``parent``), build the pipeline once per worker.
+    Ctrl-C is the parent's business."""
     import signal
 
     global _SCORER, _INIT_ERROR
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with(parent)
     try:
         with _native_stderr_silenced():
             _SCORER = FileScorer(options)
@@ -244,6 +262,7 @@ def init_worker(options: ScoreOptions) -> None:
         _INIT_ERROR = one_line(exc)
     except Exception as exc:
         _INIT_ERROR = f"could not start a worker ({type(exc).__name__}: {one_line(exc)})"
+    _silence_native_stderr()
 
 
 class WorkerInitError(MonitorError):

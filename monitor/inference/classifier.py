@@ -25,6 +25,7 @@ from monitor.affect import AffectMap
 from monitor.dsp.features import FeatureParams, log_mel
 from monitor.errors import ModelError
 from monitor.inference.runtime import load_interpreter
+from monitor.labels import LABELS
 from monitor.paths import FILE, MISSING, access_problem, path_kind
 
 METADATA_FORMAT = "voice-monitor-emotion/1"
@@ -97,7 +98,25 @@ def read_metadata(model_path: Path) -> dict:
         raise ModelError(f"{meta_path}: not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != METADATA_FORMAT:
         raise ModelError(f"{meta_path}: metadata format is not {METADATA_FORMAT!r}; re-export the model")
+    check_labels(meta.get("labels"), meta_path)
     return meta
+
+
+def check_labels(labels: object, meta_path: Path) -> None:
+    """ModelError unless ``labels`` are monitor.labels.LABELS in the order the models are trained with: the
+    checksum covers only the .tflite, and reversed or renamed labels would mislabel every window."""
+    if labels == list(LABELS):
+        return
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        found = "not a list of label names"
+    elif sorted(labels) == sorted(LABELS):
+        found = "the right names in another order"
+    else:
+        found = f"{', '.join(labels[:8])}{', ...' if len(labels) > 8 else ''}"
+    raise ModelError(
+        f"{meta_path}: its labels ({found}) are not the monitor's labels in the trained order "
+        f"({', '.join(LABELS)}); re-export the model (training.train)"
+    )
 
 
 class EmotionClassifier:

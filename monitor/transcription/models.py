@@ -13,7 +13,6 @@ could not be checked against a download here (no network), so the archive and la
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib.util
 import os
@@ -27,7 +26,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.errors import TranscriberError
+from monitor.errors import CommandParser, TranscriberError, error_line
 from monitor.invocation import command_hint
 from monitor.paths import FILE, FOLDER, MISSING, access_problem, path_kind
 
@@ -298,7 +297,7 @@ def _engines_report() -> list[str]:
 
 def main_models(argv: list[str]) -> int:
     """``voice-monitor models fetch [--dest DIR]`` and ``voice-monitor models list``."""
-    parser = argparse.ArgumentParser(prog="voice-monitor models", description="Manage speech-recognition models.")
+    parser = CommandParser(prog="voice-monitor models", description="Manage speech-recognition models.")
     sub = parser.add_subparsers(dest="command", required=True)
     fetch = sub.add_parser("fetch", help=f"download the small English Vosk model ({DEFAULT_MODEL}, about 40 MB)")
     fetch.add_argument("--dest", default=None, help=f"folder to unpack into (default {cache_dir()})")
@@ -316,5 +315,5 @@ def main_models(argv: list[str]) -> int:
             print(line)
         return 0
     except TranscriberError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(str(e)), file=sys.stderr)
         return 1
