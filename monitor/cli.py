@@ -1,4 +1,4 @@
-"""Command line: ``voice-monitor [live|demo|devices|score|models] ...``.
+"""Command line: ``voice-monitor [live|demo|devices|score|models|serve|report] ...``.
 
 Every user error (bad config, missing device, unwritable CSV, missing model) is one line on stderr and
 exit status 2, checked before anything starts.
@@ -21,7 +21,7 @@ from monitor.errors import AudioError, MonitorError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEMO_FILE = ASSETS / "demo.flac"
-SUBCOMMANDS = ("live", "demo", "devices", "score", "models")
+SUBCOMMANDS = ("live", "demo", "devices", "score", "models", "serve", "report")
 
 
 def _live_parser(prog: str, demo: bool = False) -> argparse.ArgumentParser:
@@ -289,6 +289,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from monitor.transcription.models import main_models
 
             return main_models(rest)
+        if command == "serve":
+            from monitor.web.cli import main_serve
+
+            return main_serve(rest)
+        if command == "report":
+            from monitor.web.report import main_report
+
+            return main_report(rest)
     except MonitorError as exc:
         print(f"voice-monitor: {exc}", file=sys.stderr)
         return 2

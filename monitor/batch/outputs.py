@@ -89,6 +89,11 @@ def _one_line_text(v: Any) -> Any:
     return v.replace("\r", " ").replace("\n", " ") if isinstance(v, str) else v
 
 
+def json_row(row: Row, columns: Sequence[str]) -> Row:
+    """The object one JSON line holds: ``columns`` in order, text on one line (also the web API's rows)."""
+    return {c: _one_line_text(row.get(c)) for c in columns}
+
+
 class RowWriter:
     """Writes rows of fixed ``columns`` to ``target`` ("-" is stdout), each row whole and flushed."""
 
@@ -121,7 +126,7 @@ class RowWriter:
     def _format(self, row: Row) -> str:
         if self.fmt == "csv":
             return self._csv_line(row.get(c) for c in self.columns)
-        return json.dumps({c: _one_line_text(row.get(c)) for c in self.columns}, ensure_ascii=False) + "\n"
+        return json.dumps(json_row(row, self.columns), ensure_ascii=False) + "\n"
 
     def _write(self, lines: list[str]) -> None:
         text = "".join(lines)
