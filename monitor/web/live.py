@@ -77,9 +77,10 @@ class LiveSession:
 
     def status(self) -> Message:
         p = self.pipeline
-        med, p95 = p.stats.latency_summary()
-        return {"type": "status", "position_s": round(p.position_s, 2), "level_dbfs": round(p.level_dbfs, 1),
-                "in_speech": p.in_speech, "windows": p.stats.events, "dropped_blocks": p.dropped_blocks,
+        med, _ = p.stats.latency_summary()
+        return {"type": "status", "position_s": round(p.position_s, 2),
+                "level_dbfs": round(max(-120.0, p.level_dbfs), 1), "in_speech": p.in_speech,
+                "windows": p.stats.events, "dropped_blocks": p.dropped_blocks,
                 "dropped_windows": p.stats.dropped_windows, "latency_ms": round(med, 1),
                 "error": p.error or self.source.error or ""}
 

@@ -109,7 +109,7 @@
     if (s.emotion) {
       const em = ui.head.appendChild(V.el("span", { class: "emotion-big emotion" }, s.emotion));
       em.style.color = V.color(s.emotion, labels);
-      ui.head.appendChild(V.el("span", { class: "muted" }, `confidence ${V.fmt(s.confidence)} · ${s.windows} windows · ${V.fmt(s.duration_s, 1)} s (speech ${V.fmt(s.speech_s, 1)} s)`));
+      ui.head.appendChild(V.el("span", { class: "muted" }, `confidence ${V.fmt(s.confidence)} · ${s.windows} window${s.windows === 1 ? "" : "s"} · ${V.fmt(s.duration_s, 1)} s (speech ${V.fmt(s.speech_s, 1)} s)`));
     } else {
       ui.head.appendChild(V.el("span", { class: "error" }, s.error || "no speech found"));
     }
@@ -118,7 +118,7 @@
     const probs = Object.fromEntries(labels.map((l) => [l, s["p_" + l]]));
     V.bars(grid.appendChild(V.el("div", { class: "probs" })), probs, labels);
     const chart = grid.appendChild(V.el("div", { class: "chart" }));
-    if (rows.length) V.timeline(chart, rows, labels);
+    if (rows.length) V.timeline(chart, rows, labels, { end: s.duration_s });
     if (s.text) ui.c.appendChild(V.el("p", { class: "text" }, "“" + s.text + "”"));
     if (rows.length) V.transcript(ui.c.appendChild(V.el("div", { class: "vm-transcript-box" })), rows, labels, wcols);
     const dl = ui.c.appendChild(V.el("div", { class: "downloads" }));

@@ -60,7 +60,7 @@
     return (v) => (signed ? (v + 1) / 2 : v);
   }
 
-  /* The timeline: one line per emotion (probability at the middle of each window), a band above with each
+  /* The timeline: one line per emotion (its probability over each window), a band above with each
      window's emotion, optional arousal/valence dashed. Redrawn whole each call (cheap for thousands). */
   function timeline(container, rows, labels, opts) {
     opts = opts || {};
@@ -70,7 +70,7 @@
     const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "vm-chart", role: "img",
       "aria-label": "emotion probabilities over time" });
     const t0 = opts.start !== undefined ? opts.start : Math.min(0, ...rows.map((r) => num(r.start_s)).filter((v) => !isNaN(v)));
-    let t1 = Math.max(t0 + (opts.minSpan || 3), ...rows.map((r) => num(r.end_s)).filter((v) => !isNaN(v)));
+    const t1 = Math.max(t0 + (opts.minSpan || 3), num(opts.end) || 0, ...rows.map((r) => num(r.end_s)).filter((v) => !isNaN(v)));
     const x = (t) => m.l + ((t - t0) / (t1 - t0)) * iw;
     const y = (p) => m.t + (1 - p) * ih;
     for (const p of [0, 0.25, 0.5, 0.75, 1]) {
@@ -96,15 +96,22 @@
       rect.appendChild(tip);
       root.appendChild(rect);
     }
-    const mid = (r) => (num(r.start_s) + num(r.end_s)) / 2;
+    // Each window is a level from its start to its end; windows that touch or overlap are joined, a pause
+    // between them breaks the line.
     const line = (col, stroke, dash, map) => {
-      const pts = sorted.map((r) => [mid(r), num(r[col])]).filter(([t, p]) => !isNaN(t) && !isNaN(p));
-      if (!pts.length) return;
-      const d = pts.map(([t, p]) => `${x(t).toFixed(1)},${y(map ? map(p) : p).toFixed(1)}`).join(" ");
-      const attrs = { points: d, fill: "none", stroke, "stroke-width": 2, class: "vm-line", "data-column": col };
+      let d = "", prevEnd = -Infinity;
+      for (const r of sorted) {
+        const a = num(r.start_s), b = num(r.end_s), v = num(r[col]);
+        if (isNaN(a) || isNaN(b) || isNaN(v)) continue;
+        const yy = y(map ? map(v) : v).toFixed(1);
+        const xa = x(Math.max(a, prevEnd)).toFixed(1);
+        d += (a - prevEnd > 0.25 ? ` M${xa},${yy}` : ` L${xa},${yy}`) + ` L${x(b).toFixed(1)},${yy}`;
+        prevEnd = Math.max(prevEnd, b);
+      }
+      if (!d) return;
+      const attrs = { d: d.trim(), fill: "none", stroke, "stroke-width": 2, class: "vm-line", "data-column": col };
       if (dash) attrs["stroke-dasharray"] = "5 4";
-      root.appendChild(svg("polyline", attrs));
-      if (pts.length === 1) root.appendChild(svg("circle", { cx: x(pts[0][0]), cy: y(map ? map(pts[0][1]) : pts[0][1]), r: 3, fill: stroke }));
+      root.appendChild(svg("path", attrs));
     };
     for (const lab of labels) line("p_" + lab, color(lab, labels));
     for (const col of ["arousal", "valence"]) if (rows.some((r) => !isNaN(num(r[col])))) line(col, "#222", true, unit(rows, col));
