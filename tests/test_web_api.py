@@ -17,6 +17,8 @@ import httpx
 import pytest
 from conftest import DATA, REPO, VOICE_MONITOR
 from web_server import start_server
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 CONFIG = """
 [web]
@@ -148,6 +150,16 @@ def test_a_token_is_required_when_set(tmp_path):
         assert httpx.get(s.url, timeout=10).status_code == 401
         assert httpx.get(s.url + "?token=s3cret", timeout=10).status_code == 200
         assert httpx.get(s.url + "api/health", timeout=10).json()["token_required"] is True
+        assert httpx.get(s.url + "api/mic/events", timeout=10).status_code == 401
+        ws = s.url.replace("http://", "ws://") + "ws/record"
+        with pytest.raises(InvalidStatus) as refused:
+            connect(ws, open_timeout=30)
+        assert refused.value.response.status_code == 403
+        with connect(ws + "?token=s3cret", open_timeout=30) as ok_ws:
+            assert json.loads(ok_ws.recv(timeout=60))["type"] == "hello"
+            ok_ws.send("stop")
+            while json.loads(ok_ws.recv(timeout=60))["type"] != "end":
+                pass
     finally:
         s.stop()
 
