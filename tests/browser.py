@@ -46,3 +46,13 @@ def wait_for(driver, condition, timeout: float = 60.0, message: str = ""):
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition, message)
+
+
+def screenshot(driver, name: str, folder: Path) -> Path:
+    """A PNG of the page in ``folder``; with WEB_SCREENSHOTS=1 also as docs/NAME (the README's pictures), so
+    an ordinary test run leaves the repository as it was."""
+    shot = folder / name
+    driver.save_screenshot(str(shot))
+    if os.environ.get("WEB_SCREENSHOTS") == "1":
+        shutil.copyfile(shot, Path(__file__).resolve().parents[1] / "docs" / name)
+    return shot

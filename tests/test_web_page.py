@@ -1,19 +1,18 @@
 """The page in a real headless Chromium against a real server: it loads without console errors, an upload
 shows the emotion, probabilities, timeline chart and windows, a bad file shows its error and the next upload
 works, and the Record tab streams Chromium's fake microphone (a RAVDESS clip) and shows windows as they come.
-Screenshots go to docs/ (shown in the README)."""
+Screenshots: WEB_SCREENSHOTS=1 writes them to docs/ (shown in the README)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import soundfile as sf
-from browser import chromium, console_errors, wait_for
-from conftest import DATA, REPO, load_clip
+from browser import chromium, console_errors, screenshot, wait_for
+from conftest import DATA, load_clip
 from selenium.webdriver.common.by import By
 from web_server import start_server
 
-DOCS = REPO / "docs"
 CLIP = DATA / "03-01-05-02-01-01-02.flac"
 
 
@@ -47,7 +46,7 @@ def test_page_loads_without_console_errors(server, browser):
     assert console_errors(browser) == []
 
 
-def test_upload_shows_emotion_probabilities_and_timeline(server, browser):
+def test_upload_shows_emotion_probabilities_and_timeline(server, browser, tmp_path):
     browser.get(server.url)
     browser.find_element(By.ID, "file-input").send_keys(f"{CLIP}\n{DATA / '03-01-03-02-02-01-03.flac'}")
     wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".file-card .emotion")) == 2, 120,
@@ -63,8 +62,7 @@ def test_upload_shows_emotion_probabilities_and_timeline(server, browser):
     assert any(r.find_element(By.CSS_SELECTOR, ".vm-words").text for r in rows), "no words under the windows"
     assert card.find_element(By.CSS_SELECTOR, ".dl-csv") and card.find_element(By.CSS_SELECTOR, ".dl-json")
     assert console_errors(browser) == []
-    DOCS.mkdir(exist_ok=True)
-    browser.save_screenshot(str(DOCS / "web-files.png"))
+    screenshot(browser, "web-files.png", tmp_path)
 
 
 def test_a_bad_file_shows_an_error_and_the_next_upload_works(server, browser, tmp_path):
@@ -101,8 +99,7 @@ def test_record_with_the_fake_microphone_shows_windows_while_it_plays(server, tm
         assert driver.find_element(By.CSS_SELECTOR, "#rec-view .live-emotion").text != "–"
         wait_for(driver, lambda d: any(w.find_element(By.CSS_SELECTOR, ".vm-words").text for w in windows(d)), 60,
                  "no words appeared under the windows")
-        DOCS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(DOCS / "web-record.png"))
+        screenshot(driver, "web-record.png", tmp_path)
         driver.find_element(By.ID, "rec-stop").click()
         wait_for(driver, lambda d: d.find_elements(By.ID, "rec-csv"), 60, "stop gave no CSV")
         rows = int(driver.find_element(By.ID, "rec-view").get_attribute("data-csv-rows"))

@@ -12,11 +12,9 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile as sf
-from browser import chromium, console_errors, wait_for
+from browser import chromium, console_errors, screenshot, wait_for
 from conftest import DATA, REPO, VOICE_MONITOR, load_clip
 from selenium.webdriver.common.by import By
-
-DOCS = REPO / "docs"
 
 
 def run(*args: str, cwd=REPO, code: str | None = None) -> subprocess.CompletedProcess:
@@ -71,8 +69,7 @@ def test_report_from_the_live_monitor_csv(live_csv, tmp_path):
         for label, n in summary.items():
             assert int(n) == sum(r["emotion"] == label for r in rows)
         assert console_errors(driver) == []
-        DOCS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(DOCS / "web-report.png"))
+        screenshot(driver, "web-report.png", tmp_path)
     finally:
         driver.quit()
 

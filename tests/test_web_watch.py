@@ -9,8 +9,8 @@ import threading
 
 import httpx
 import pytest
-from browser import chromium, console_errors, wait_for
-from conftest import DATA, REPO, load_clip, virtual_mic_tools
+from browser import chromium, console_errors, screenshot, wait_for
+from conftest import DATA, load_clip, virtual_mic_tools
 from selenium.webdriver.common.by import By
 from web_server import start_server
 
@@ -63,7 +63,7 @@ def test_watch_the_server_microphone(mic_server, tmp_path):
         wait_for(driver, lambda d: len(rows(d)) > seen, 60, "no new window appeared while the clips played")
         assert "pulse" in driver.find_element(By.CSS_SELECTOR, "#watch-view .live-meta").text
         assert console_errors(driver) == []
-        driver.save_screenshot(str(REPO / "docs" / "web-watch.png"))
+        screenshot(driver, "web-watch.png", tmp_path)
     finally:
         driver.quit()
 
