@@ -113,7 +113,7 @@ def create_app(state: ServerState) -> Starlette:
         except UploadError as exc:
             return _error(exc.status, exc.message)
         try:
-            scored = await run_in_threadpool(state.scoring.score, upload.path, upload.name)
+            scored = await state.scoring.score(upload.path, upload.name)
         finally:
             upload.discard()
         if scored.failed:
