@@ -176,3 +176,32 @@ def test_another_address_gets_a_generated_token(tmp_path):
         assert r.status_code == 200
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize("toml,words", [
+    ("[web]\nmax_parallel = 0\n", "[web] max_parallel must be >= 1"),
+    ("[web]\nmax_upload_mb = -1\n", "[web] max_upload_mb must be > 0"),
+    ("[web]\nport = 70000\n", "[web] port must be 0..65535"),
+    ("[web]\nhots = \"x\"\n", "unknown key 'hots' in [web]"),
+])
+def test_bad_web_settings_are_one_line_errors(tmp_path, toml, words):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(toml)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(REPO)
+    proc = subprocess.run([*VOICE_MONITOR, "serve", "--config", str(cfg)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and words in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_busy_port_is_a_one_line_error(server):
+    port = server.url.rsplit(":", 1)[1].strip("/")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(REPO)
+    proc = subprocess.run([*VOICE_MONITOR, "serve", "--port", port, "--transcriber", "none"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr and "pick another --port" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert httpx.get(server.url + "api/health", timeout=10).status_code == 200

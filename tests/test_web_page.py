@@ -108,3 +108,28 @@ def test_record_with_the_fake_microphone_shows_windows_while_it_plays(server, tm
         assert console_errors(driver) == []
     finally:
         driver.quit()
+
+
+DROP = """
+const [names, payloads] = arguments;
+const dt = new DataTransfer();
+names.forEach((n, i) => dt.items.add(new File([Uint8Array.from(atob(payloads[i]), c => c.charCodeAt(0))], n)));
+const zone = document.getElementById("drop");
+zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: dt, bubbles: true, cancelable: true}));
+zone.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+"""
+
+
+def test_dropping_several_files_scores_each(server, browser):
+    import base64
+
+    clips = sorted(DATA.glob("*.flac"))[:3]
+    browser.get(server.url)
+    wait_for(browser, lambda d: "model" in d.find_element(By.ID, "server-info").text)
+    browser.execute_script(DROP, [p.name for p in clips], [base64.b64encode(p.read_bytes()).decode() for p in clips])
+    wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".file-card .emotion")) == 3, 120,
+             "the dropped files were not all scored")
+    names = {c.find_element(By.CSS_SELECTOR, ".name").text for c in cards(browser)}
+    assert names == {p.name for p in clips}
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".file-card svg.vm-chart")) == 3
+    assert console_errors(browser) == []

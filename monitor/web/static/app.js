@@ -202,7 +202,15 @@
       return;
     }
     const ctx = new AudioContext();
-    await ctx.audioWorklet.addModule("/static/mic-worklet.js");
+    try {
+      await ctx.audioWorklet.addModule("/static/mic-worklet.js");
+    } catch (e) {
+      stream.getTracks().forEach((t) => t.stop());
+      ctx.close();
+      recStatus("this browser cannot process audio here (AudioWorklet): " + e.message, true);
+      $("rec-start").disabled = false;
+      return;
+    }
     const node = new AudioWorkletNode(ctx, "pcm16k");
     const src = ctx.createMediaStreamSource(stream);
     const mute = ctx.createGain();
@@ -221,7 +229,13 @@
       if (m.type === "end") { finished(m); return; }
       view.handle(m);
     };
-    ws.onclose = () => { if (rec && rec.ws === ws) { cleanup(); $("rec-start").disabled = false; $("rec-stop").disabled = true; } };
+    ws.onclose = (e) => {
+      if (!rec || rec.ws !== ws) return;  // ended normally (finished() ran)
+      if ($("rec-status").className !== "error") recStatus(`the server closed the recording (${e.reason || "connection lost"})`, true);
+      cleanup();
+      $("rec-start").disabled = false;
+      $("rec-stop").disabled = true;
+    };
   }
 
   function stopRecording() {
