@@ -275,6 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = argv[0] if argv and argv[0] in SUBCOMMANDS else "live"
     rest = argv[1:] if argv and argv[0] in SUBCOMMANDS else argv
     try:
+        if command == "live" and "--web" in rest:  # the live session on the web page: serve --mic
+            from monitor.web.cli import main_serve
+
+            return main_serve(["--mic", *(a for a in rest if a != "--web")], prog="voice-monitor live --web")
         if command == "live":
             return run_live(rest)
         if command == "demo":

@@ -1,9 +1,10 @@
-"""``voice-monitor serve --mic``: the server's own microphone (a real PulseAudio virtual microphone, real
-PortAudio) runs the live pipeline, and its windows reach a Server-Sent Events client and the page's Watch tab
-in a real headless Chromium while the clips play."""
+"""``voice-monitor live --web`` (= ``serve --mic``): the server's own microphone (a real PulseAudio virtual
+microphone, real PortAudio) runs the live pipeline, its windows reach a Server-Sent Events client and the page's
+Watch tab in a real headless Chromium while the clips play, and a stop drains the session into its CSV."""
 
 from __future__ import annotations
 
+import csv
 import json
 import threading
 
@@ -17,7 +18,8 @@ from web_server import start_server
 
 @pytest.fixture
 def mic_server(virtual_mic, tmp_path):
-    server = start_server(tmp_path / "srv", "--mic", "--device", "pulse", "--transcriber", "none",
+    server = start_server(tmp_path / "srv", "--device", "pulse", "--transcriber", "none",
+                          "--csv", str(tmp_path / "mic.csv"), command=("live", "--web"),
                           env={k: virtual_mic.env[k] for k in ("XDG_RUNTIME_DIR", "HOME", "PULSE_SERVER")})
     clips = [load_clip(p) for p in sorted(DATA.glob("*.flac"))]
     schedule = [(1.0 + 5.0 * i, c) for i, c in enumerate(clips)]
@@ -66,6 +68,12 @@ def test_watch_the_server_microphone(mic_server, tmp_path):
         screenshot(driver, "web-watch.png", tmp_path)
     finally:
         driver.quit()
+    mic_server.stop()  # SIGTERM: uvicorn shuts down gracefully, then exits by the signal it got
+    assert mic_server.proc.returncode in (0, -15), mic_server.output()
+    with (tmp_path / "mic.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) >= seen + 1 and rows[0]["emotion"] == windows[0]["emotion"]
+    assert f"windows; CSV {tmp_path / 'mic.csv'} ({len(rows)} rows)" in mic_server.output()
 
 
 def test_no_microphone_session_without_mic(tmp_path):

@@ -37,8 +37,8 @@ class Server:
 
 
 def start_server(tmp: Path, *args: str, config: str = "", env: dict[str, str] | None = None,
-                 timeout: float = 60.0) -> Server:
-    """``voice-monitor serve --port 0 ARGS`` with ``config`` (TOML text) as its config file."""
+                 timeout: float = 60.0, command: tuple[str, ...] = ("serve",)) -> Server:
+    """``voice-monitor serve --port 0 ARGS`` (or another ``command``) with ``config`` (TOML) as its config file."""
     tmp.mkdir(parents=True, exist_ok=True)
     cfg = tmp / "config.toml"
     cfg.write_text(config)
@@ -46,7 +46,7 @@ def start_server(tmp: Path, *args: str, config: str = "", env: dict[str, str] | 
     full_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     full_env.update(PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", **(env or {}))
     with log.open("wb") as out:
-        proc = subprocess.Popen([*VOICE_MONITOR, "serve", "--port", "0", "--config", str(cfg), *args],
+        proc = subprocess.Popen([*VOICE_MONITOR, *command, "--port", "0", "--config", str(cfg), *args],
                                 cwd=tmp, env=full_env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     url = ""

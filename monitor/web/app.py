@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import secrets
+import sys
 import tempfile
 import threading
 from collections.abc import AsyncIterator
@@ -168,8 +169,11 @@ def create_app(state: ServerState) -> Starlette:
             yield
         finally:
             if "session" in mic:
-                await run_in_threadpool(mic["session"].stop, True)
+                end = await run_in_threadpool(mic["session"].stop, True)
                 mic["hub"].close()
+                csv_note = f"; CSV {mic['session'].csv.path} ({end['rows']} rows)" if end["rows"] is not None else ""
+                print(f"voice-monitor serve: microphone session stopped after {end['position_s']:.1f} s: "
+                      f"{end['windows']} windows{csv_note}", file=sys.stderr, flush=True)
 
     routes = [
         Route("/", page),
@@ -254,7 +258,9 @@ async def _start_mic(state: ServerState, mic: dict[str, Any]) -> None:
     a = state.cfg.audio
     hub = Hub(asyncio.get_running_loop())
     source = MicSource(a.device or None, block_ms=a.block_ms, ring_seconds=a.ring_seconds)
-    session = await run_in_threadpool(LiveSession, state.cfg, source, hub.publish, state.cfg.output.csv or None)
+    out = state.cfg.output
+    session = await run_in_threadpool(LiveSession, state.cfg, source, hub.publish, out.csv or None,
+                                      out.csv_dir or None)
     hub.hello = session.hello()
     session.start()
     mic.update(hub=hub, session=session, ticker=asyncio.create_task(_tick(session, hub)))

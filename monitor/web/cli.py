@@ -16,9 +16,9 @@ MISSING_EXTRA = ("the web page needs the web extra: run `scripts/setup.sh` again
                  "`.venv/bin/pip install -e '.[web]'`")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "voice-monitor serve") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="voice-monitor serve",
+        prog=prog,
         description="A local web page: drop files to score them, record from the browser's microphone, "
         "watch the server's microphone (--mic). Binds 127.0.0.1 unless told otherwise; any other address "
         "needs a token (--token, or one is generated and printed).",
@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", metavar="T", help="require this token (default: [web] token; generated off loopback)")
     p.add_argument("--mic", action="store_true", help="also run the server's own microphone, shown under Watch")
     p.add_argument("--device", metavar="NAME|INDEX", help="with --mic: the input device")
+    p.add_argument("--csv", metavar="PATH", help="with --mic: append its timeline to this CSV file")
+    p.add_argument("--csv-dir", metavar="DIR", help="with --mic: one CSV per day in DIR")
     p.add_argument("--config", metavar="PATH", help="config file (default: ./config.toml or the repository's)")
     p.add_argument("--profile", metavar="NAME", help="apply [profile.NAME] from the config")
     p.add_argument("--model", metavar="PATH", help="emotion model .tflite")
@@ -65,8 +67,10 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def main_serve(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(list(argv))
+def main_serve(argv: Sequence[str], prog: str = "voice-monitor serve") -> int:
+    args = build_parser(prog).parse_args(list(argv))
+    if (args.csv or args.csv_dir) and not args.mic:
+        raise ConfigError("--csv and --csv-dir go with --mic (the server's microphone session)")
     try:
         import python_multipart  # noqa: F401
         import starlette  # noqa: F401
@@ -83,6 +87,8 @@ def main_serve(argv: Sequence[str]) -> int:
     cfg = override(cfg, "model", path=args.model)
     cfg = override(cfg, "transcriber", engine=args.transcriber, vosk_model_path=args.vosk_model)
     cfg = override(cfg, "audio", device=args.device)
+    if args.csv or args.csv_dir:
+        cfg = override(cfg, "output", csv=args.csv or "", csv_dir=args.csv_dir or "")
     w = cfg.web
     token = w.token
     if not token and not is_loopback(w.host):
@@ -93,8 +99,12 @@ def main_serve(argv: Sequence[str]) -> int:
     check_transcriber(score)
     if args.mic:
         from monitor.audio.sources import resolve_device
+        from monitor.web.live import make_csv
 
         resolve_device(cfg.audio.device or None)  # no microphone: say so now, not from inside the server
+        sink = make_csv(labels, cfg.output.csv or None, cfg.output.csv_dir or None)  # unwritable: say so now
+        if sink is not None:
+            sink.close()
     state = ServerState(cfg, UploadScoring(score, labels, w.max_parallel), token=token, mic=args.mic,
                         model=(score.model_path or "models/emotion.tflite").rsplit("/", 1)[-1],
                         text=cfg.transcriber.engine)

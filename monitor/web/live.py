@@ -12,15 +12,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from monitor.config import Config
 from monitor.events import Event
-from monitor.sinks.csv_timeline import CsvTimeline, event_row, timeline_columns
+from monitor.sinks.csv_timeline import CsvTimeline, DailyCsvTimeline, event_row, timeline_columns
 
 Message = dict[str, Any]
 KEPT = ("window", "row", "transcript")  # what a late listener is shown again
+
+
+def make_csv(labels: Sequence[str], csv_path: str | None, csv_dir: str | None) -> Any:
+    """The live monitor's CSV sink for ``csv_path`` (one file) or ``csv_dir`` (one per day), else None."""
+    if csv_path:
+        return CsvTimeline(csv_path, labels)
+    if csv_dir:
+        return DailyCsvTimeline(csv_dir, labels)
+    return None
 
 
 class _RowSink:
@@ -38,7 +47,7 @@ class _RowSink:
 
 class LiveSession:
     def __init__(self, cfg: Config, source: Any, publish: Callable[[Message], None],
-                 csv_path: str | None = None) -> None:
+                 csv_path: str | None = None, csv_dir: str | None = None) -> None:
         from monitor.cli import _make_transcription
         from monitor.inference.classifier import EmotionClassifier
         from monitor.pipeline import Pipeline
@@ -49,7 +58,7 @@ class LiveSession:
         self.labels = classifier.labels
         self.columns = timeline_columns(self.labels)
         sinks: list[Any] = [_RowSink(self)]
-        self.csv = CsvTimeline(csv_path, self.labels) if csv_path else None
+        self.csv = make_csv(self.labels, csv_path, csv_dir)
         if self.csv is not None:
             sinks.append(self.csv)
         self.transcription, self.text_note = _make_transcription(cfg, start_anyway=True, realtime=True)
