@@ -121,3 +121,41 @@ def test_without_the_web_extra(live_csv, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("voice-monitor: the web page needs the web extra: run `scripts/setup.sh` again, or "
                                    "`.venv/bin/pip install -e '.[web]'`")
+
+
+def test_optional_columns_are_shown_when_the_rows_have_them(live_csv, tmp_path):
+    """Rows with arousal/valence (another model) and speaker (speaker turns) columns: the same chart code shows
+    them (dashed lines, table columns) without knowing them in advance; rows without them show none."""
+    with live_csv.open() as f:
+        reader = csv.DictReader(f)
+        columns = [*reader.fieldnames[:7], "arousal", "valence", "speaker", *reader.fieldnames[7:]]
+        rows = list(reader)
+    for i, r in enumerate(rows):
+        r.update(arousal=f"{0.2 + 0.1 * i:.2f}", valence=f"{-0.5 + 0.2 * i:.2f}", speaker=f"S{i % 2 + 1}")
+    extended = tmp_path / "extended.csv"
+    with extended.open("w", newline="") as f:
+        w = csv.DictWriter(f, columns)
+        w.writeheader()
+        w.writerows(rows)
+    out = tmp_path / "extended.html"
+    assert run("report", str(extended), "-o", str(out)).returncode == 0
+    driver = open_report(tmp_path, out)
+    try:
+        heads = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "table.vm-transcript th")]
+        assert heads == ["time", "emotion", "conf.", "arousal", "valence", "speaker", "words"]
+        cells = driver.find_elements(By.CSS_SELECTOR, "tr.vm-window")[1].find_elements(By.TAG_NAME, "td")
+        assert [c.text for c in cells[3:6]] == ["0.30", "-0.30", "S2"]
+        dashed = driver.find_elements(By.CSS_SELECTOR, "svg.vm-chart path.vm-line[stroke-dasharray]")
+        assert sorted(p.get_attribute("data-column") for p in dashed) == ["arousal", "valence"]
+        assert console_errors(driver) == []
+    finally:
+        driver.quit()
+    plain = tmp_path / "plain.html"
+    assert run("report", str(live_csv), "-o", str(plain)).returncode == 0
+    driver = open_report(tmp_path, plain)
+    try:
+        heads = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "table.vm-transcript th")]
+        assert heads == ["time", "emotion", "conf.", "words"]
+        assert not driver.find_elements(By.CSS_SELECTOR, "svg.vm-chart path.vm-line[stroke-dasharray]")
+    finally:
+        driver.quit()
