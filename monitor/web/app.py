@@ -207,6 +207,9 @@ async def _record_session(ws: WebSocket, state: ServerState, rate: int, channels
         except MonitorError as exc:
             await _ws_fail(ws, str(exc))
             return
+        except Exception as exc:  # a bug must cost this recording only, with a message
+            await _ws_fail(ws, f"the recording could not start (internal error: {type(exc).__name__}: {exc})")
+            return
         queue = hub.listen(replay=False)
         await ws.send_json(session.hello())
         session.start()
