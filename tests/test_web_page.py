@@ -11,14 +11,14 @@ import soundfile as sf
 from browser import chromium, console_errors, screenshot, wait_for
 from conftest import DATA, load_clip
 from selenium.webdriver.common.by import By
-from web_server import start_server
+from web_server import SLOW_MACHINE, start_server
 
 CLIP = DATA / "03-01-05-02-01-01-02.flac"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    s = start_server(tmp_path_factory.mktemp("page"), "--transcriber", "pocketsphinx")
+    s = start_server(tmp_path_factory.mktemp("page"), "--transcriber", "pocketsphinx", config=SLOW_MACHINE)
     yield s
     s.stop()
 

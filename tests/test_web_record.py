@@ -11,14 +11,14 @@ import time
 import numpy as np
 import pytest
 from conftest import DATA, load_clip
-from web_server import start_server
+from web_server import SLOW_MACHINE, start_server
 from websockets.sync.client import connect
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     s = start_server(tmp_path_factory.mktemp("rec"), "--transcriber", "pocketsphinx",
-                     config="[web]\nmax_recordings = 1\n")
+                     config=SLOW_MACHINE + "[web]\nmax_recordings = 1\n")
     yield s
     s.stop()
 
