@@ -205,3 +205,21 @@ def test_a_busy_port_is_a_one_line_error(server):
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr and "pick another --port" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert httpx.get(server.url + "api/health", timeout=10).status_code == 200
+
+
+def test_other_sites_cannot_use_a_loopback_server(server):
+    """DNS rebinding (a page of another site whose name now points at 127.0.0.1) and cross-site WebSockets."""
+    r = httpx.post(server.url + "api/score", files={"file": (CLIP, (DATA / CLIP).read_bytes())}, timeout=60,
+                   headers={"Host": "evil.example:80"})
+    assert r.status_code == 403 and "127.0.0.1 or localhost" in r.json()["error"]
+    assert httpx.get(server.url, headers={"Host": "evil.example"}, timeout=10).status_code == 403
+    assert httpx.get(server.url.replace("127.0.0.1", "localhost"), timeout=10).status_code == 200
+    ws = server.url.replace("http://", "ws://") + "ws/record"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(ws, origin="http://evil.example", open_timeout=30)
+    assert refused.value.response.status_code == 403
+    with connect(ws, origin=server.url.rstrip("/"), open_timeout=30) as same_site:
+        assert json.loads(same_site.recv(timeout=60))["type"] == "hello"
+        same_site.send("stop")
+        while json.loads(same_site.recv(timeout=60))["type"] != "end":
+            pass

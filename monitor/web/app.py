@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -37,6 +38,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from monitor import __version__
 from monitor.config import Config
 from monitor.errors import MonitorError
+from monitor.web.cli import is_loopback
 from monitor.web.live import Hub, LiveSession
 from monitor.web.scoring import UploadScoring
 from monitor.web.uploads import UploadError, receive_upload
@@ -62,8 +64,25 @@ def _token_of(conn: HTTPConnection) -> str:
     return conn.query_params.get("token", "")
 
 
+def _host_name(value: str) -> str:
+    """The host of a Host header or an Origin's netloc, without its port ("[::1]:8765" -> "::1")."""
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
 def _auth_error(conn: HTTPConnection, state: ServerState) -> tuple[int, str] | None:
+    """Why ``conn`` is refused (status, message), or None. Without a token (a loopback server) the Host must be
+    a loopback name, so a web page on another site cannot reach the server through DNS rebinding; a WebSocket
+    must come from a page of this server (browsers do not apply CORS to WebSockets)."""
+    origin = conn.headers.get("origin", "")
+    if conn.scope["type"] == "websocket" and origin and origin != "null":
+        if urlsplit(origin).netloc.lower() != conn.headers.get("host", "").lower():
+            return 403, "a WebSocket from another site's page is refused"
     if not state.token:
+        if not is_loopback(_host_name(conn.headers.get("host", "").lower())):
+            return 403, ("this server answers only as 127.0.0.1 or localhost; to reach it from elsewhere, "
+                         "use --host and a token")
         return None
     given = _token_of(conn)
     if not given:
