@@ -287,6 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise MonitorError(f"unknown command '{typo}'; the commands are {', '.join(SUBCOMMANDS)} "
                                "(voice-monitor --help says what each does)")
         command, rest = split(argv)
+        if command.name == "live" and "--web" in rest:  # the live session on the web page: serve --mic
+            from monitor.web.cli import main_serve
+
+            return main_serve(["--mic", *(a for a in rest if a != "--web")], prog="voice-monitor live --web")
         return command.load()(rest)
     except MonitorError as exc:
         print(error_line(str(exc)), file=sys.stderr)

@@ -35,6 +35,10 @@ COMMANDS: tuple[Command, ...] = (
             "monitor.batch.cli:main_score"),
     Command("models", "download the small English Vosk model, or list the speech-to-text engines",
             "monitor.transcription.models:main_models"),
+    Command("serve", "a local web page: drop files, record in the browser, watch the microphone (web extra)",
+            "monitor.web.cli:main_serve"),
+    Command("report", "one self-contained HTML report (chart, transcript, summary) from a timeline CSV",
+            "monitor.web.report:main_report"),
 )
 
 BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}

@@ -1,6 +1,6 @@
 """config.toml -> typed, validated settings. A wrong key or value is a one-line ConfigError naming it.
 
-Layout: one table per section ([audio], [vad], [windows], [model], [transcriber], [output], [pipeline]).
+Layout: one table per section ([audio], [vad], [windows], [model], [transcriber], [output], [pipeline], [web]).
 ``[profile.NAME]`` tables hold overrides with the same sections (``[profile.pi.model]`` ...), applied by
 ``--profile NAME``. Command-line flags override both.
 """
@@ -79,6 +79,16 @@ class PipelineConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    host: str = "127.0.0.1"  # another address needs a token (given, or generated and printed at start)
+    port: int = 8765
+    token: str = ""  # "" = none on 127.0.0.1, a generated one on any other address
+    max_upload_mb: float = 200.0  # a larger upload is refused (413) while it streams in
+    max_parallel: int = 2  # files scored at once; other uploads wait their turn
+    max_recordings: int = 2  # browser recordings running at once; another is refused until one stops
+
+
+@dataclass(frozen=True)
 class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     vad: VadConfig = field(default_factory=VadConfig)
@@ -87,6 +97,7 @@ class Config:
     transcriber: TranscriberConfig = field(default_factory=TranscriberConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
     def segmenter_options(self, window_s: float = 3.0) -> SegmenterOptions:
         v = self.vad
@@ -132,6 +143,11 @@ class Config:
             (self.output.history >= 1, "[output] history must be >= 1"),
             (not (self.output.csv and self.output.csv_dir), "[output] set csv or csv_dir, not both"),
             (self.pipeline.queue_windows >= 1, "[pipeline] queue_windows must be >= 1"),
+            (bool(self.web.host.strip()), "[web] host must not be empty"),
+            (0 <= self.web.port <= 65535, "[web] port must be 0..65535"),
+            (self.web.max_upload_mb > 0, "[web] max_upload_mb must be > 0"),
+            (self.web.max_parallel >= 1, "[web] max_parallel must be >= 1"),
+            (self.web.max_recordings >= 1, "[web] max_recordings must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -147,6 +163,7 @@ _SECTION_TYPES = {
     "transcriber": TranscriberConfig,
     "output": OutputConfig,
     "pipeline": PipelineConfig,
+    "web": WebConfig,
 }
 
 

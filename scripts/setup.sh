@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up voice-monitor in ./.venv on Debian/Ubuntu (Python 3.11+).
-#   scripts/setup.sh          runtime: the monitor only (no TensorFlow, no librosa)
-#   scripts/setup.sh --dev    + training (TensorFlow, librosa) and test tools (pytest, ruff, a virtual microphone)
+#   scripts/setup.sh          runtime: the monitor and its web page (no TensorFlow, no librosa)
+#   scripts/setup.sh --dev    + training (TensorFlow, librosa) and test tools (pytest, ruff, a virtual microphone,
+#                             headless Chromium for the web page's tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +11,7 @@ dev=0
 
 apt_pkgs="python3-venv libportaudio2 libsndfile1"
 if [ "$dev" = 1 ]; then
-  apt_pkgs="$apt_pkgs pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox tmux"
+  apt_pkgs="$apt_pkgs pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox tmux chromium chromium-driver"
 fi
 if command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
   missing=""
@@ -38,9 +39,9 @@ fi
 pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${pip[@]}" --upgrade pip
 if [ "$dev" = 1 ]; then
-  "${pip[@]}" -e ".[train,test]"
+  "${pip[@]}" -e ".[web,train,test]"
 else
-  "${pip[@]}" -e .
+  "${pip[@]}" -e ".[web]"
 fi
 .venv/bin/python -c "import monitor.cli" || { echo "setup: the install failed" >&2; exit 1; }
 echo "setup: done. Next: .venv/bin/voice-monitor --help (the commands), .venv/bin/voice-monitor demo (no microphone" \

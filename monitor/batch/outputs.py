@@ -98,6 +98,11 @@ def _one_line_text(v: Any) -> Any:
     return v.replace("\r", " ").replace("\n", " ") if isinstance(v, str) else v
 
 
+def json_row(row: Row, columns: Sequence[str]) -> Row:
+    """The object one JSON line holds: ``columns`` in order, text on one line (also the web API's rows)."""
+    return {c: row.get(c) if c == "path" else _one_line_text(row.get(c)) for c in columns}
+
+
 class RowWriter:
     """Writes rows of fixed ``columns`` to ``target`` ("-" is stdout), each row whole and flushed.
 
@@ -135,7 +140,7 @@ class RowWriter:
 
     def _format(self, row: Row) -> str:
         # The path is kept exactly (CSV quotes a newline in it, JSON escapes it): --resume must match it.
-        values = {c: row.get(c) if c == "path" else _one_line_text(row.get(c)) for c in self.columns}
+        values = json_row(row, self.columns)
         if self.fmt == "csv":
             return self._csv_line(values.values())
         return json.dumps(values, ensure_ascii=False) + "\n"
