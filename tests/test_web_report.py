@@ -58,7 +58,7 @@ def test_report_from_the_live_monitor_csv(live_csv, tmp_path):
     assert chart_js.replace("</", "<\\/") in text, "the report does not inline the page's chart code"
     driver = open_report(tmp_path, out)
     try:
-        assert len(driver.find_elements(By.CSS_SELECTOR, "svg.vm-chart path.vm-line")) == 8
+        assert len(driver.find_elements(By.CSS_SELECTOR, "svg.vm-chart path.vm-line:not([stroke-dasharray])")) == 8
         assert len(driver.find_elements(By.CSS_SELECTOR, "svg.vm-chart rect.vm-band")) == len(rows)
         windows = driver.find_elements(By.CSS_SELECTOR, "tr.vm-window")
         assert [w.find_element(By.CSS_SELECTOR, ".vm-emotion").text for w in windows] == [r["emotion"] for r in rows]
@@ -119,8 +119,8 @@ def test_without_the_web_extra(live_csv, tmp_path):
     assert proc.returncode == 0, proc.stderr
     proc = run("serve", "--port", "0", code=BLOCK_WEB)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("voice-monitor: the web page needs the web extra: run `scripts/setup.sh` again, or "
-                                   "`.venv/bin/pip install -e '.[web]'`")
+    assert proc.stderr.strip() == ("voice-monitor: error: the web page needs the web extra: run `scripts/setup.sh` "
+                                   "again, or `.venv/bin/pip install -e '.[web]'`")
 
 
 def test_optional_columns_are_shown_when_the_rows_have_them(live_csv, tmp_path):
@@ -128,13 +128,19 @@ def test_optional_columns_are_shown_when_the_rows_have_them(live_csv, tmp_path):
     them (dashed lines, table columns) without knowing them in advance; rows without them show none."""
     with live_csv.open() as f:
         reader = csv.DictReader(f)
-        columns = [*reader.fieldnames[:7], "arousal", "valence", "speaker", *reader.fieldnames[7:]]
+        base = [c for c in reader.fieldnames if c not in ("arousal", "valence", "speaker")]
+        columns = [*base[:7], "arousal", "valence", "speaker", *base[7:]]
         rows = list(reader)
     for i, r in enumerate(rows):
         r.update(arousal=f"{0.2 + 0.1 * i:.2f}", valence=f"{-0.5 + 0.2 * i:.2f}", speaker=f"S{i % 2 + 1}")
     extended = tmp_path / "extended.csv"
     with extended.open("w", newline="") as f:
         w = csv.DictWriter(f, columns)
+        w.writeheader()
+        w.writerows(rows)
+    without = tmp_path / "without.csv"  # the columns of a version without arousal/valence and speakers
+    with without.open("w", newline="") as f:
+        w = csv.DictWriter(f, base, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
     out = tmp_path / "extended.html"
@@ -151,7 +157,7 @@ def test_optional_columns_are_shown_when_the_rows_have_them(live_csv, tmp_path):
     finally:
         driver.quit()
     plain = tmp_path / "plain.html"
-    assert run("report", str(live_csv), "-o", str(plain)).returncode == 0
+    assert run("report", str(without), "-o", str(plain)).returncode == 0
     driver = open_report(tmp_path, plain)
     try:
         heads = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "table.vm-transcript th")]
