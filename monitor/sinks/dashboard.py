@@ -3,7 +3,8 @@ that the worker updates; rendering never blocks the pipeline.
 
 Parts: a header (device, model, transcriber, elapsed time), the current emotion with bars for all labels,
 a rolling timeline of recent windows as coloured blocks, the input level and VAD state, transcript lines
-tagged with their emotion, and counters (windows, dropped blocks and windows, latency, transcriber lag).
+tagged with their speaker (with speaker turns on) and emotion, a per-speaker emotion summary, and counters
+(windows, dropped blocks and windows, latency, transcriber lag).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.events import Event
+from monitor.speakers.summary import SpeakerSummary
 
 COLOURS: dict[str, str] = {
     "neutral": "grey70",
@@ -73,7 +75,9 @@ class Dashboard:
         self.transcriber = transcriber
         self.status = status or Status
         self._events: deque[Event] = deque(maxlen=history)
-        self._lines: deque[tuple[str, str, float]] = deque(maxlen=transcript_lines)
+        self._lines: deque[tuple[str, str, float, str]] = deque(maxlen=transcript_lines)
+        self._speakers = SpeakerSummary()
+        self.resolve: Callable[[str], str] = str  # maps a merged speaker's label to the survivor's
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._live: Live | None = None
@@ -82,10 +86,11 @@ class Dashboard:
     def on_event(self, event: Event) -> None:
         with self._lock:
             self._events.append(event)
+            self._speakers.add(event)
 
     def on_transcript(self, line) -> None:  # monitor.pipeline.TranscriptLine
         with self._lock:
-            self._lines.append((line.text, line.emotion, line.start_s))
+            self._lines.append((line.text, line.emotion, line.start_s, getattr(line, "speaker", "")))
 
     # --- rendering ------------------------------------------------------------------------------
     def _header(self) -> Text:
@@ -139,8 +144,10 @@ class Dashboard:
         body = Text()
         with self._lock:
             lines = list(self._lines)
-        for text, emo, start in lines:
+        for text, emo, start, speaker in lines:
             body.append(f"{start:7.1f}s ", style="dim")
+            if speaker:
+                body.append(f"{self.resolve(speaker)} ", style="bold")
             body.append(f"[{emo or '?'}] ", style=f"bold {colour(emo)}")
             body.append(text + "\n")
         if st.partial:
@@ -148,6 +155,19 @@ class Dashboard:
         if not lines and not st.partial:
             body.append("(no transcript yet)", style="dim")
         return Panel(body, title="transcript", title_align="left")
+
+    def _speaker_panel(self) -> Panel | None:
+        with self._lock:
+            rows = self._speakers.rows(self.resolve)
+        if not rows:
+            return None
+        table = Table.grid(padding=(0, 2))
+        for label, n, shares in rows:
+            mix = Text()
+            for emo, share in shares[:4]:
+                mix.append(f"{emo} {share:.0%}  ", style=colour(emo))
+            table.add_row(Text(label, style="bold"), f"{n} windows", mix)
+        return Panel(table, title="speakers", title_align="left")
 
     def _counters(self, st: Status) -> Text:
         t = Text()
@@ -166,14 +186,16 @@ class Dashboard:
         st = self.status()
         with self._lock:
             events = list(self._events)
-        return Group(
+        parts = [
             self._header(),
             self._current(events[-1] if events else None),
             self._timeline(events),
             self._level(st),
             self._transcript(st),
+            self._speaker_panel(),
             self._counters(st),
-        )
+        ]
+        return Group(*(p for p in parts if p is not None))
 
     def start(self, console: Console | None = None, refresh_hz: float = 4.0) -> None:
         self._live = Live(console=console, get_renderable=self.render, refresh_per_second=refresh_hz,

@@ -1,0 +1,114 @@
+"""Online clustering of speaker embeddings into speakers S1, S2, ... (the same code per file and per session).
+
+- The first embedding long enough (``min_embed_s``) opens S1.
+- Each next one goes to the nearest speaker (cosine distance to its centroid) if that is within ``threshold``;
+  farther from every speaker, it opens a new one, unless ``max_speakers`` are open: then it takes the nearest.
+- Centroids are running means of their embeddings (an embedding counts once, normalised).
+- Merging: after every update, two speakers whose centroids have come within ``merge_threshold`` of each other
+  become one. The older label (the smaller number) survives and takes the other's embeddings; the younger
+  label is retired and never reused, so a label always means the same voice and numbers never shift. Rows
+  already written (live CSV) keep the retired label; ``resolve`` maps it to the survivor (batch scoring
+  relabels a file's windows with it before writing them).
+- Short windows (audio under ``min_embed_s``) give noisy embeddings: they take the nearest known speaker
+  without moving its centroid and never open a speaker; before any speaker exists they stay unlabelled ("").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SpeakerOptions:
+    enabled: bool = True
+    threshold: float = 0.40  # cosine distance to every centroid beyond which a voice opens a new speaker
+    merge_threshold: float = 0.15  # two centroids closer than this merge
+    max_speakers: int = 8
+    min_embed_s: float = 1.3  # shorter windows take the nearest speaker, never open or move one
+
+    def validate(self) -> None:
+        if not 0 < self.threshold < 2:
+            raise ValueError("[speakers] threshold must be between 0 and 2 (a cosine distance)")
+        if not 0 <= self.merge_threshold < 2:
+            raise ValueError("[speakers] merge_threshold must be between 0 and 2 (a cosine distance)")
+        if self.max_speakers < 1:
+            raise ValueError("[speakers] max_speakers must be >= 1")
+        if self.min_embed_s < 0:
+            raise ValueError("[speakers] min_embed_s must be >= 0")
+
+
+@dataclass
+class _Speaker:
+    label: str
+    total: np.ndarray  # sum of its (unit) embeddings
+    count: int
+
+    @property
+    def centroid(self) -> np.ndarray:
+        return self.total / max(float(np.linalg.norm(self.total)), 1e-12)
+
+
+@dataclass
+class SpeakerTracker:
+    """State of one file or session. ``assign`` returns the label for one embedding."""
+
+    options: SpeakerOptions = field(default_factory=SpeakerOptions)
+    speakers: list[_Speaker] = field(default_factory=list)
+    merged: dict[str, str] = field(default_factory=dict)  # retired label -> the label it merged into
+    opened: int = 0  # labels handed out so far (S1..S<opened>)
+
+    def resolve(self, label: str) -> str:
+        """The label that ``label`` stands for now (itself, or the survivor of the merges it went through)."""
+        while label in self.merged:
+            label = self.merged[label]
+        return label
+
+    @property
+    def labels(self) -> list[str]:
+        return [s.label for s in self.speakers]
+
+    def _nearest(self, emb: np.ndarray) -> tuple[int, float]:
+        sims = np.array([float(np.dot(s.centroid, emb)) for s in self.speakers])
+        best = int(np.argmax(sims))
+        return best, 1.0 - float(sims[best])
+
+    def assign(self, emb: np.ndarray | None, duration_s: float) -> str:
+        if emb is None:
+            return ""
+        emb = np.asarray(emb, dtype=np.float64)
+        short = duration_s < self.options.min_embed_s
+        if not self.speakers:
+            return "" if short else self._open(emb)
+        best, dist = self._nearest(emb)
+        if short:
+            return self.speakers[best].label
+        if dist > self.options.threshold and len(self.speakers) < self.options.max_speakers:
+            return self._open(emb)
+        spk = self.speakers[best]
+        spk.total = spk.total + emb
+        spk.count += 1
+        label = spk.label
+        self._merge()
+        return self.resolve(label)
+
+    def _open(self, emb: np.ndarray) -> str:
+        self.opened += 1
+        label = f"S{self.opened}"
+        self.speakers.append(_Speaker(label, emb.copy(), 1))
+        return label
+
+    def _merge(self) -> None:
+        while len(self.speakers) > 1:
+            cents = np.stack([s.centroid for s in self.speakers])
+            dist = 1.0 - cents @ cents.T
+            np.fill_diagonal(dist, np.inf)
+            i, j = np.unravel_index(int(np.argmin(dist)), dist.shape)
+            if dist[i, j] >= self.options.merge_threshold:
+                return
+            keep, drop = sorted((int(i), int(j)))  # speakers stay in label order: the older survives
+            self.speakers[keep].total = self.speakers[keep].total + self.speakers[drop].total
+            self.speakers[keep].count += self.speakers[drop].count
+            self.merged[self.speakers[drop].label] = self.speakers[keep].label
+            del self.speakers[drop]
