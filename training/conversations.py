@@ -143,8 +143,18 @@ def build(name: str, kind: str, voices: list[Voice], turns: int, rng: random.Ran
 
 
 def _pick(pool: list[Voice], rng: random.Random, n: int, want) -> list[Voice] | None:
-    for _ in range(200):
-        vs = rng.sample(pool, n)
+    """``n`` voices that satisfy ``want``. Each voice comes from a corpus drawn first, uniformly (ASED's 65
+    speakers would otherwise fill most conversations), all from one corpus half of the time."""
+    corpora = sorted({v.corpus for v in pool})
+    for _ in range(500):
+        if rng.random() < 0.5:
+            corpus = rng.choice(corpora)
+            same = [v for v in pool if v.corpus == corpus]
+            if len(same) < n:
+                continue
+            vs = rng.sample(same, n)
+        else:
+            vs = [rng.choice([v for v in pool if v.corpus == rng.choice(corpora)]) for _ in range(n)]
         if len({v.name for v in vs}) == n and want(vs):
             return vs
     return None

@@ -1,9 +1,17 @@
 """Online clustering of speaker embeddings into speakers S1, S2, ... (the same code per file and per session).
 
 - The first embedding long enough (``min_embed_s``) opens S1.
-- Each next one goes to the nearest speaker (cosine distance to its centroid) if that is within ``threshold``;
-  farther from every speaker, it opens a new one, unless ``max_speakers`` are open: then it takes the nearest.
+- Each next one goes to the nearest speaker if its distance from that speaker's centre is within
+  ``threshold``; farther from every speaker, it opens a new one, unless ``max_speakers`` are open: then it
+  takes the nearest.
 - Centroids are running means of their embeddings (an embedding counts once, normalised).
+- Distances are corrected for how many embeddings a centroid holds. One speaker's embeddings scatter around
+  a centre (model: centre + independent noise of variance ``spread`` relative to it), so the cosine between a
+  new embedding and the mean of n of them is lower than its cosine with the centre by a factor
+  ``sqrt(1 + spread / n)``, and the cosine between two single embeddings by ``1 + spread``. Without the
+  correction a voice is judged far from a young speaker (one embedding: two noises) and near an old one: the
+  same threshold over-splits early and under-splits late. Both the assignment and the merge compare
+  estimated centres. ``spread`` 0 turns the correction off.
 - Merging: after every update, two speakers whose centroids have come within ``merge_threshold`` of each other
   become one. The older label (the smaller number) survives and takes the other's embeddings; the younger
   label is retired and never reused, so a label always means the same voice and numbers never shift. Rows
@@ -23,18 +31,21 @@ import numpy as np
 @dataclass(frozen=True)
 class SpeakerOptions:
     enabled: bool = True
-    threshold: float = 0.40  # cosine distance to every centroid beyond which a voice opens a new speaker
-    merge_threshold: float = 0.15  # two centroids closer than this merge
+    threshold: float = 0.45  # distance from every speaker's centre beyond which a voice opens a new speaker
+    merge_threshold: float = 0.05  # two speakers whose centres come closer than this merge
     max_speakers: int = 8
-    min_embed_s: float = 1.3  # shorter windows take the nearest speaker, never open or move one
+    min_embed_s: float = 0.8  # shorter windows take the nearest speaker, never open or move one
+    spread: float = 0.0  # within-speaker variance of the embeddings (sigma^2), see the module's docstring; 0: off
 
     def validate(self) -> None:
         if not 0 < self.threshold < 2:
             raise ValueError("[speakers] threshold must be between 0 and 2 (a cosine distance)")
-        if not 0 <= self.merge_threshold < 2:
-            raise ValueError("[speakers] merge_threshold must be between 0 and 2 (a cosine distance)")
+        if not 0 <= self.merge_threshold < self.threshold:
+            raise ValueError("[speakers] merge_threshold must be >= 0 and below threshold")
         if self.max_speakers < 1:
             raise ValueError("[speakers] max_speakers must be >= 1")
+        if self.spread < 0:
+            raise ValueError("[speakers] spread must be >= 0")
         if self.min_embed_s < 0:
             raise ValueError("[speakers] min_embed_s must be >= 0")
 
@@ -69,10 +80,16 @@ class SpeakerTracker:
     def labels(self) -> list[str]:
         return [s.label for s in self.speakers]
 
+    def _shrink(self, count: np.ndarray | int) -> np.ndarray:
+        """How much a mean of ``count`` embeddings lowers cosine similarities: ``sqrt(1 + spread / count)``."""
+        return np.sqrt(1.0 + self.options.spread / np.asarray(count, dtype=np.float64))
+
     def _nearest(self, emb: np.ndarray) -> tuple[int, float]:
-        sims = np.array([float(np.dot(s.centroid, emb)) for s in self.speakers])
+        """The nearest speaker and the distance of ``emb`` from its estimated centre (see ``spread``)."""
+        counts = np.array([s.count for s in self.speakers])
+        sims = np.array([float(np.dot(s.centroid, emb)) for s in self.speakers]) * self._shrink(counts)
         best = int(np.argmax(sims))
-        return best, 1.0 - float(sims[best])
+        return best, 1.0 - float(sims[best]) * float(self._shrink(1))
 
     def assign(self, emb: np.ndarray | None, duration_s: float) -> str:
         if emb is None:
@@ -102,7 +119,8 @@ class SpeakerTracker:
     def _merge(self) -> None:
         while len(self.speakers) > 1:
             cents = np.stack([s.centroid for s in self.speakers])
-            dist = 1.0 - cents @ cents.T
+            shrink = self._shrink(np.array([s.count for s in self.speakers]))
+            dist = 1.0 - (cents @ cents.T) * np.outer(shrink, shrink)
             np.fill_diagonal(dist, np.inf)
             i, j = np.unravel_index(int(np.argmin(dist)), dist.shape)
             if dist[i, j] >= self.options.merge_threshold:
