@@ -4,7 +4,8 @@
 
 Prints figures only (no pass/fail). Everything runs on one thread (BLAS held to one thread); ``--cpu N`` pins
 the process to CPU N. Utterances: 3.0 s windows cut from the repository's clips (each clip looped to 3 s),
-embedded one at a time as the worker does (two 1.6 s partials). In the same run, for a ratio that does not
+embedded one at a time as the worker does (two 1.6 s partials); wall time and the thread's CPU time (less
+disturbed by other processes on a shared machine). In the same run, for a ratio that does not
 depend on how busy the machine is: the emotion model (features + int8 TFLite) on the same windows. Memory:
 resident set size (VmRSS) before the encoder is loaded, after loading it, and after the embeddings (peak: VmHWM).
 """
@@ -66,13 +67,15 @@ def main() -> int:
     for u in utterances[:3]:
         encoder.embed(u)  # warm-up
 
-    embed_ms, emotion_ms, assign_ms = [], [], []
+    embed_ms, embed_cpu_ms, emotion_ms, assign_ms = [], [], [], []
     tracker = SpeakerTracker(SpeakerOptions())
     for i in range(args.n):
         u = utterances[i % len(utterances)]
+        c0 = time.thread_time()
         t0 = time.perf_counter()
         emb = encoder.embed(u)
         t1 = time.perf_counter()
+        embed_cpu_ms.append((time.thread_time() - c0) * 1e3)
         tracker.assign(emb, len(u) / 16000)
         t2 = time.perf_counter()
         clf.predict(u)
@@ -90,6 +93,7 @@ def main() -> int:
     print(f"{args.n} utterances of 3.0 s, one at a time; {pinned}, OPENBLAS_NUM_THREADS="
           f"{os.environ['OPENBLAS_NUM_THREADS']}; encoder {encoder.meta['dtype']} weights, computed in float32")
     print(line("speaker embedding", embed_ms))
+    print(line("speaker embedding, CPU time", embed_cpu_ms))
     print(line("clustering (assign)", assign_ms))
     print(line("emotion (features + TFLite)", emotion_ms))
     ratio = statistics.median(embed_ms) / statistics.median(emotion_ms)
