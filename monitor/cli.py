@@ -164,7 +164,7 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
         from monitor.speakers.encoder import SpeakerEncoder
         from monitor.speakers.turns import SpeakerTurns
 
-        speakers = SpeakerTurns(SpeakerEncoder(), cfg.speaker_options())
+        speakers = SpeakerTurns(SpeakerEncoder(lda=cfg.speakers.lda), cfg.speaker_options())
     headless = not cfg.output.dashboard
     sinks = _make_sinks(cfg, classifier.labels, headless)
     transcription = None

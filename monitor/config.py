@@ -83,11 +83,12 @@ class PipelineConfig:
 @dataclass(frozen=True)
 class SpeakersConfig:
     enabled: bool = True  # speaker turns (S1, S2, ...) in the timeline; false = no speaker column, no cost
-    threshold: float = 0.45
-    merge_threshold: float = 0.05
+    threshold: float = 0.70
+    merge_threshold: float = 0.60
     max_speakers: int = 8
     min_embed_s: float = 0.8
     spread: float = 0.0
+    lda: bool = True
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,9 @@ class Config:
 
     def speaker_options(self) -> SpeakerOptions:
         s = self.speakers
-        return SpeakerOptions(s.enabled, s.threshold, s.merge_threshold, s.max_speakers, s.min_embed_s, s.spread)
+        return SpeakerOptions(
+            s.enabled, s.threshold, s.merge_threshold, s.max_speakers, s.min_embed_s, s.spread, s.lda
+        )
 
     def segmenter_options(self, window_s: float = 3.0) -> SegmenterOptions:
         v = self.vad

@@ -14,6 +14,7 @@ from conftest import DATA, VOICE_MONITOR, load_clip
 
 from monitor.batch.score import FileScorer, ScoreOptions
 from monitor.dsp.segmenter import segment_audio
+from monitor.errors import MonitorError
 from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
 from monitor.speakers.turns import SpeakerTurns
@@ -118,8 +119,8 @@ def test_silence_makes_no_speaker(encoder, tmp_path):
 
 
 def test_tracker_merges_into_the_older_label_and_short_windows_never_open_a_speaker(encoder):
-    a = [encoder.embed(load_clip(c)) for c in actor_clips(1)]
-    b = [encoder.embed(load_clip(c)) for c in actor_clips(4)]
+    a = [encoder.vector(load_clip(c)) for c in actor_clips(1)]
+    b = [encoder.vector(load_clip(c)) for c in actor_clips(4)]
     tracker = SpeakerTracker(SpeakerOptions(min_embed_s=1.3))
     assert tracker.assign(a[0], 0.9) == ""  # short, no speaker yet: unlabelled
     assert tracker.assign(a[0], 3.0) == "S1"
@@ -172,3 +173,17 @@ def test_bad_speakers_config_is_one_line(tmp_path):
     proc = subprocess.run(VOICE_MONITOR + ["live", "--config", str(cfg), "--stdin"], input=b"", capture_output=True)
     err = proc.stderr.decode().strip()
     assert proc.returncode == 2 and len(err.splitlines()) == 1 and "[speakers] threshold" in err, err
+
+
+def test_lda_speaker_space_is_optional_and_checked(encoder, tmp_path):
+    clip = load_clip(DATA / REFERENCE_CLIPS[0])
+    raw = SpeakerEncoder(lda=False)
+    assert np.array_equal(raw.vector(clip), raw.embed(clip))
+    v = encoder.vector(clip)
+    assert v.shape == (48,) and abs(float(np.linalg.norm(v)) - 1) < 1e-5
+    broken = tmp_path / "speaker_lda.npz"
+    broken.write_bytes(b"not a numpy file")
+    (tmp_path / "speaker_lda.json").write_text("{}")
+    with pytest.raises(MonitorError, match="speaker_lda.npz cannot be read") as err:
+        SpeakerEncoder(lda_path=broken)
+    assert "\n" not in str(err.value)

@@ -38,9 +38,10 @@ from training.conversations import RATE, Conversation, conversations, load_voice
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = {
-    "spread": [0.0, 0.3, 0.5, 0.7],
-    "threshold": [0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45],
-    "merge_threshold": [0.05, 0.10, 0.15, 0.20, 0.25],
+    "lda": [False, True],
+    "spread": [0.0, 0.3],
+    "threshold": [0.2, 0.3, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+    "merge_threshold": [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
     "min_embed_s": [0.8, 1.3],
 }
 
@@ -48,7 +49,8 @@ GRID = {
 @dataclass
 class Embedded:
     conv: Conversation
-    windows: list[tuple[int, int, np.ndarray | None, float]]  # start, end (samples), embedding, seconds
+    windows: list[tuple[int, int, np.ndarray | None, float]]  # start, end (samples), raw embedding, seconds
+    projected: list[np.ndarray | None]  # the same in the LDA speaker space (SpeakerEncoder.project)
 
 
 @dataclass
@@ -69,9 +71,8 @@ def embed_all(convs: list[Conversation], encoder: SpeakerEncoder, seg: Segmenter
     out = []
     for c in convs:
         wins = segment_audio(c.audio, seg)
-        out.append(
-            Embedded(c, [(w.start_sample, w.end_sample, encoder.embed(w.audio), len(w.audio) / RATE) for w in wins])
-        )
+        windows = [(w.start_sample, w.end_sample, encoder.embed(w.audio), len(w.audio) / RATE) for w in wins]
+        out.append(Embedded(c, windows, [encoder.project(w[2]) for w in windows]))
     return out
 
 
@@ -82,7 +83,8 @@ def _best_map(counts: np.ndarray) -> dict[int, int]:
 
 def evaluate(e: Embedded, options: SpeakerOptions) -> Result:
     tracker = SpeakerTracker(options)
-    labels = [tracker.assign(emb, dur) for _, _, emb, dur in e.windows]
+    vectors = e.projected if options.lda else [w[2] for w in e.windows]
+    labels = [tracker.assign(v, w[3]) for v, w in zip(vectors, e.windows, strict=True)]
     labels = [tracker.resolve(lab) if lab else "" for lab in labels]
     voices = sorted(e.conv.voices)
     found = sorted({lab for lab in labels if lab})
@@ -207,16 +209,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0 = time.perf_counter()
     tune_voices, held_voices = split(load_voices(data))
-    encoder = SpeakerEncoder()
+    encoder = SpeakerEncoder(lda=True)  # fitted on the tuning voices only (training/fit_speaker_lda.py)
     seg = SegmenterOptions()
     tune = embed_all(conversations(tune_voices, args.per_kind, args.seed, "tune"), encoder, seg)
     held = embed_all(conversations(held_voices, args.per_kind, args.seed + 1, "held"), encoder, seg)
     print(f"{len(tune)} tuning and {len(held)} held-out conversations embedded in {time.perf_counter() - t0:.0f} s")
     best, best_score = SpeakerOptions(), -1.0
-    for sp, th, mt, me in itertools.product(*GRID.values()):
+    for lda, sp, th, mt, me in itertools.product(*GRID.values()):
         if mt >= th:
             continue
-        opts = replace(SpeakerOptions(), spread=sp, threshold=th, merge_threshold=mt, min_embed_s=me)
+        opts = replace(SpeakerOptions(), lda=lda, spread=sp, threshold=th, merge_threshold=mt, min_embed_s=me)
         score = objective(summarize([evaluate(e, opts) for e in tune]))
         if score > best_score:
             best, best_score = opts, score

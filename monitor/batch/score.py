@@ -134,7 +134,8 @@ class FileScorer:
         self.options.validate()
         self.classifier = classifier or EmotionClassifier(self.options.model_path, self.options.num_threads)
         self.analyzer = WindowAnalyzer(self.classifier)
-        self.encoder = SpeakerEncoder() if self.options.speakers.enabled else None
+        speakers = self.options.speakers
+        self.encoder = SpeakerEncoder(lda=speakers.lda) if speakers.enabled else None
         self.transcriber = make_transcriber(self.options)
 
     @property

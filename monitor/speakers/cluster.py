@@ -31,11 +31,12 @@ import numpy as np
 @dataclass(frozen=True)
 class SpeakerOptions:
     enabled: bool = True
-    threshold: float = 0.45  # distance from every speaker's centre beyond which a voice opens a new speaker
-    merge_threshold: float = 0.05  # two speakers whose centres come closer than this merge
+    threshold: float = 0.70  # distance from every speaker's centre beyond which a voice opens a new speaker
+    merge_threshold: float = 0.60  # two speakers whose centres come closer than this merge
     max_speakers: int = 8
     min_embed_s: float = 0.8  # shorter windows take the nearest speaker, never open or move one
     spread: float = 0.0  # within-speaker variance of the embeddings (sigma^2), see the module's docstring; 0: off
+    lda: bool = True  # compare voices in the LDA speaker space (SpeakerEncoder.vector), not raw embeddings
 
     def validate(self) -> None:
         if not 0 < self.threshold < 2:

@@ -30,6 +30,7 @@ from monitor.dsp.features import _analysis_window, mel_filterbank
 from monitor.errors import MonitorError
 
 DEFAULT_ENCODER = Path(__file__).resolve().parents[2] / "models" / "speaker_encoder.npz"
+DEFAULT_LDA = DEFAULT_ENCODER.with_name("speaker_lda.npz")
 FORMAT = "voice-monitor-speaker-encoder/1"
 
 SAMPLE_RATE = 16000
@@ -101,10 +102,30 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-class SpeakerEncoder:
-    """Loads the converted weights once; ``embed`` turns 16 kHz mono audio into a 256-d unit vector."""
+def _load_lda(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, projection) of the speaker space fitted by training/fit_speaker_lda.py."""
+    try:
+        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        with np.load(path) as lda:
+            mean, projection = lda["mean"].astype(np.float32), lda["projection"].astype(np.float32)
+    except FileNotFoundError as exc:
+        raise MonitorError(
+            f"speaker projection {exc.filename} not found; restore models/speaker_lda.* or set [speakers] lda = false"
+        ) from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise MonitorError(f"speaker projection {path} cannot be read ({exc}); set [speakers] lda = false") from None
+    if meta.get("sha256") and meta["sha256"] != _sha256(path):
+        raise MonitorError(f"{path} does not match the checksum in {path.with_suffix('.json').name}; restore it")
+    return mean, projection
 
-    def __init__(self, path: str | Path | None = None) -> None:
+
+class SpeakerEncoder:
+    """Loads the converted weights once; ``embed`` turns 16 kHz mono audio into the encoder's 256-d unit
+    vector, ``vector`` into the unit vector the clustering compares (the embedding in the LDA speaker space
+    when ``lda`` is on, see training/fit_speaker_lda.py; the embedding itself when off)."""
+
+    def __init__(self, path: str | Path | None = None, lda: bool = True, lda_path: str | Path | None = None) -> None:
+        self.lda = _load_lda(Path(lda_path) if lda_path else DEFAULT_LDA) if lda else None
         p = Path(path) if path else DEFAULT_ENCODER
         meta_path = p.with_suffix(".json")
         try:
@@ -192,3 +213,13 @@ class SpeakerEncoder:
         partials = np.stack([mel[s : s + PARTIAL_FRAMES] for s in starts])
         mean = self.forward(partials).mean(axis=0)
         return (mean / np.linalg.norm(mean)).astype(np.float32)
+
+    def project(self, emb: np.ndarray | None) -> np.ndarray | None:
+        """An embedding -> the unit vector the clustering compares (unchanged without the projection)."""
+        if emb is None or self.lda is None:
+            return emb
+        z = (emb - self.lda[0]) @ self.lda[1]
+        return (z / max(float(np.linalg.norm(z)), 1e-12)).astype(np.float32)
+
+    def vector(self, audio: np.ndarray) -> np.ndarray | None:
+        return self.project(self.embed(audio))

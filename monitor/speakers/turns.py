@@ -21,7 +21,7 @@ class SpeakerTurns:
 
     def label(self, audio: np.ndarray) -> str:
         """The speaker of one window's audio ("" for silence, or a short window before any speaker)."""
-        return self.tracker.assign(self.encoder.embed(audio), len(audio) / SAMPLE_RATE)
+        return self.tracker.assign(self.encoder.vector(audio), len(audio) / SAMPLE_RATE)
 
     def resolve(self, label: str) -> str:
         return self.tracker.resolve(label) if label else ""
