@@ -73,7 +73,7 @@ def main() -> int:
         u = utterances[i % len(utterances)]
         c0 = time.thread_time()
         t0 = time.perf_counter()
-        emb = encoder.embed(u)
+        emb = encoder.vector(u)  # the embedding, projected to the speaker space the clustering uses
         t1 = time.perf_counter()
         embed_cpu_ms.append((time.thread_time() - c0) * 1e3)
         tracker.assign(emb, len(u) / 16000)

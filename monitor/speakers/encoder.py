@@ -175,10 +175,11 @@ class SpeakerEncoder:
             last = n == len(self.layers) - 1
             # (steps, 4H, batch): the input's share of every gate at every step
             xp = np.ascontiguousarray((seq @ layer.w_ih + layer.bias).reshape(batch, steps, -1).transpose(1, 2, 0))
-            out = None if last else np.empty((steps, HIDDEN, batch), np.float32)
+            out = np.empty((1 if last else steps, HIDDEN, batch), np.float32)  # h of every step (last layer: h)
             h = np.zeros((HIDDEN, batch), np.float32)
             c = np.zeros((HIDDEN, batch), np.float32)
             z = np.empty((4 * HIDDEN, batch), np.float32)
+            tmp = np.empty((HIDDEN, batch), np.float32)
             for t in range(steps):
                 np.matmul(layer.w_hh_rows, h, out=z)
                 z += xp[t]
@@ -187,11 +188,12 @@ class SpeakerEncoder:
                 sig *= 0.5
                 sig += 0.5
                 c *= z[HIDDEN : 2 * HIDDEN]
-                c += z[:HIDDEN] * z[3 * HIDDEN :]
-                h = z[2 * HIDDEN : 3 * HIDDEN] * np.tanh(c)
-                if out is not None:
-                    out[t] = h
-            if out is not None:
+                np.multiply(z[:HIDDEN], z[3 * HIDDEN :], out=tmp)
+                c += tmp
+                np.tanh(c, out=tmp)
+                h = out[0 if last else t]
+                np.multiply(z[2 * HIDDEN : 3 * HIDDEN], tmp, out=h)
+            if not last:
                 seq = out.transpose(2, 0, 1).reshape(batch * steps, HIDDEN)  # back to (partial, step) rows
         emb = np.maximum(h.T @ self.linear_w + self.linear_b, 0.0)
         norms = np.linalg.norm(emb, axis=1, keepdims=True)
