@@ -8,10 +8,10 @@
 - Distances are corrected for how many embeddings a centroid holds. One speaker's embeddings scatter around
   a centre (model: centre + independent noise of variance ``spread`` relative to it), so the cosine between a
   new embedding and the mean of n of them is lower than its cosine with the centre by a factor
-  ``sqrt(1 + spread / n)``, and the cosine between two single embeddings by ``1 + spread``. Without the
-  correction a voice is judged far from a young speaker (one embedding: two noises) and near an old one: the
-  same threshold over-splits early and under-splits late. Both the assignment and the merge compare
-  estimated centres. ``spread`` 0 turns the correction off.
+  ``sqrt(1 + spread / n)``, and the cosine between two single embeddings by ``1 + spread``. Uncorrected, a
+  voice looks farther from a young speaker (one embedding: two noises) than from an old one. With a
+  correction both the assignment and the merge compare estimated centres. It is off by default (``spread``
+  0): it did not do better on the tuning conversations (models/SPEAKERS.md).
 - Merging: after every update, two speakers whose centroids have come within ``merge_threshold`` of each other
   become one. The older label (the smaller number) survives and takes the other's embeddings; the younger
   label is retired and never reused, so a label always means the same voice and numbers never shift. Rows
