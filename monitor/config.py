@@ -89,6 +89,8 @@ class SpeakersConfig:
     min_embed_s: float = 0.8
     spread: float = 0.0
     lda: bool = True
+    min_windows: int = 2
+    settle_windows: int = 8
 
 
 @dataclass(frozen=True)
@@ -104,9 +106,7 @@ class Config:
 
     def speaker_options(self) -> SpeakerOptions:
         s = self.speakers
-        return SpeakerOptions(
-            s.enabled, s.threshold, s.merge_threshold, s.max_speakers, s.min_embed_s, s.spread, s.lda
-        )
+        return SpeakerOptions(**{f.name: getattr(s, f.name) for f in fields(s)})
 
     def segmenter_options(self, window_s: float = 3.0) -> SegmenterOptions:
         v = self.vad

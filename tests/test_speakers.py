@@ -140,6 +140,17 @@ def test_tracker_merges_into_the_older_label_and_short_windows_never_open_a_spea
     assert len(capped.speakers) == 2
 
 
+def test_a_speaker_of_one_window_is_folded_into_its_nearest(encoder):
+    a = [encoder.vector(load_clip(c)) for c in actor_clips(1)]
+    odd = encoder.vector(load_clip(actor_clips(4)[0]))  # one window of another voice, never heard again
+    for settle, survivors in ((8, ["S1"]), (0, ["S1", "S2"])):
+        tracker = SpeakerTracker(SpeakerOptions(settle_windows=settle, min_windows=2))
+        labels = [tracker.assign(e, 3.0) for e in [a[0], odd, *a[1:], *a, *a]]
+        assert labels[:2] == ["S1", "S2"] and set(labels[2:]) == {"S1"}
+        assert tracker.labels == survivors
+        assert tracker.resolve("S2") == ("S1" if settle else "S2")
+
+
 def test_score_windows_carry_the_speaker_and_the_file_its_count(encoder, tmp_path):
     audio, _ = conversation(1, 4)
     path = tmp_path / "talk.flac"

@@ -43,6 +43,7 @@ GRID = {
     "threshold": [0.2, 0.3, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
     "merge_threshold": [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
     "min_embed_s": [0.8, 1.3],
+    "settle_windows": [0, 4, 8],
 }
 
 
@@ -215,10 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     held = embed_all(conversations(held_voices, args.per_kind, args.seed + 1, "held"), encoder, seg)
     print(f"{len(tune)} tuning and {len(held)} held-out conversations embedded in {time.perf_counter() - t0:.0f} s")
     best, best_score = SpeakerOptions(), -1.0
-    for lda, sp, th, mt, me in itertools.product(*GRID.values()):
-        if mt >= th:
+    for values in itertools.product(*GRID.values()):
+        setting = dict(zip(GRID, values, strict=True))
+        if setting["merge_threshold"] >= setting["threshold"]:
             continue
-        opts = replace(SpeakerOptions(), lda=lda, spread=sp, threshold=th, merge_threshold=mt, min_embed_s=me)
+        opts = replace(SpeakerOptions(), **setting)
         score = objective(summarize([evaluate(e, opts) for e in tune]))
         if score > best_score:
             best, best_score = opts, score
@@ -226,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     shipped = SpeakerOptions()
     held_results = [evaluate(e, best) for e in held]
     held_summary = summarize(held_results)
-    held_shipped = summarize([evaluate(e, shipped) for e in held])
+    shipped_results = [evaluate(e, shipped) for e in held]
+    held_shipped = summarize(shipped_results)
     oracle = oracle_accuracy(held)
     chosen = {k: getattr(best, k) for k in GRID}
     print("chosen on the tuning half:", chosen)
@@ -242,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             "held_out": held_summary,
             "held_out_shipped": held_shipped,
             "held_out_oracle_window_accuracy": oracle,
-            "conversations": [asdict(r) for r in held_results],
+            "conversations": [asdict(r) for r in held_results],  # held-out, chosen settings
+            "conversations_shipped": [asdict(r) for r in shipped_results],  # held-out, shipped defaults
             "command": "PYTHONPATH=. python -m training.speaker_eval",
             "seed": args.seed,
             "per_kind": args.per_kind,

@@ -17,6 +17,9 @@
   label is retired and never reused, so a label always means the same voice and numbers never shift. Rows
   already written (live CSV) keep the retired label; ``resolve`` maps it to the survivor (batch scoring
   relabels a file's windows with it before writing them).
+- Folding: a speaker still holding fewer than ``min_windows`` windows ``settle_windows`` windows after it
+  opened is folded into its nearest speaker, like a merge (the label is retired). Most wrong speakers are one
+  odd window of a known voice (a shout, a laugh); a new voice that keeps talking passes the bar at once.
 - Short windows (audio under ``min_embed_s``) give noisy embeddings: they take the nearest known speaker
   without moving its centroid and never open a speaker; before any speaker exists they stay unlabelled ("").
 """
@@ -37,6 +40,8 @@ class SpeakerOptions:
     min_embed_s: float = 0.8  # shorter windows take the nearest speaker, never open or move one
     spread: float = 0.0  # within-speaker variance of the embeddings (sigma^2), see the module's docstring; 0: off
     lda: bool = True  # compare voices in the LDA speaker space (SpeakerEncoder.vector), not raw embeddings
+    min_windows: int = 2  # a speaker with fewer windows than this ...
+    settle_windows: int = 8  # ... this many windows after it opened is folded into its nearest; 0: never
 
     def validate(self) -> None:
         if not 0 < self.threshold < 2:
@@ -49,6 +54,8 @@ class SpeakerOptions:
             raise ValueError("[speakers] spread must be >= 0")
         if self.min_embed_s < 0:
             raise ValueError("[speakers] min_embed_s must be >= 0")
+        if self.min_windows < 1 or self.settle_windows < 0:
+            raise ValueError("[speakers] min_windows must be >= 1 and settle_windows >= 0")
 
 
 @dataclass
@@ -70,6 +77,8 @@ class SpeakerTracker:
     speakers: list[_Speaker] = field(default_factory=list)
     merged: dict[str, str] = field(default_factory=dict)  # retired label -> the label it merged into
     opened: int = 0  # labels handed out so far (S1..S<opened>)
+    seen: int = 0  # windows assigned so far
+    born: dict[str, int] = field(default_factory=dict)  # label -> ``seen`` when it opened
 
     def resolve(self, label: str) -> str:
         """The label that ``label`` stands for now (itself, or the survivor of the merges it went through)."""
@@ -93,6 +102,12 @@ class SpeakerTracker:
         return best, 1.0 - float(sims[best]) * float(self._shrink(1))
 
     def assign(self, emb: np.ndarray | None, duration_s: float) -> str:
+        self.seen += 1
+        label = self._assign(emb, duration_s)
+        self._fold()
+        return self.resolve(label) if label else ""
+
+    def _assign(self, emb: np.ndarray | None, duration_s: float) -> str:
         if emb is None:
             return ""
         emb = np.asarray(emb, dtype=np.float64)
@@ -109,13 +124,31 @@ class SpeakerTracker:
         spk.count += 1
         label = spk.label
         self._merge()
-        return self.resolve(label)
+        return label
 
     def _open(self, emb: np.ndarray) -> str:
         self.opened += 1
         label = f"S{self.opened}"
         self.speakers.append(_Speaker(label, emb.copy(), 1))
+        self.born[label] = self.seen
         return label
+
+    def _absorb(self, keep: _Speaker, drop: _Speaker) -> None:
+        keep.total = keep.total + drop.total
+        keep.count += drop.count
+        self.merged[drop.label] = keep.label
+        self.speakers.remove(drop)
+
+    def _fold(self) -> None:
+        """Fold speakers that stayed too small (see the module's docstring) into their nearest."""
+        settle = self.options.settle_windows
+        if settle <= 0:
+            return
+        for spk in list(self.speakers):
+            young = self.seen - self.born.get(spk.label, self.seen) < settle
+            if len(self.speakers) > 1 and spk.count < self.options.min_windows and not young:
+                others = [o for o in self.speakers if o is not spk]
+                self._absorb(max(others, key=lambda o: float(o.centroid @ spk.centroid)), spk)
 
     def _merge(self) -> None:
         while len(self.speakers) > 1:
@@ -127,7 +160,4 @@ class SpeakerTracker:
             if dist[i, j] >= self.options.merge_threshold:
                 return
             keep, drop = sorted((int(i), int(j)))  # speakers stay in label order: the older survives
-            self.speakers[keep].total = self.speakers[keep].total + self.speakers[drop].total
-            self.speakers[keep].count += self.speakers[drop].count
-            self.merged[self.speakers[drop].label] = self.speakers[keep].label
-            del self.speakers[drop]
+            self._absorb(self.speakers[keep], self.speakers[drop])
