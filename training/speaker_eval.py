@@ -14,9 +14,11 @@ measures:
 - diarization error rate over 10 ms frames (missed speech + false alarm + confusion, over the reference
   speech; reference speech = each turn's span above its clip's peak - 40 dB; no collar), best frame mapping.
 
-The clustering settings are chosen on the tuning conversations (grid below; the embeddings do not depend on
-them, so they are computed once) and reported on the held-out ones. Writes models/SPEAKERS.md and
-models/speakers_eval.json.
+Voices are compared in the LDA space of models/speaker_lda.npz (fitted on the tuning voices only by
+training/fit_speaker_lda.py) or as raw embeddings (grid key ``lda``). The clustering settings are chosen on the
+tuning conversations (grid below; the embeddings do not depend on them, so they are computed once) and
+reported on the held-out ones, for the chosen settings and for the shipped defaults (SpeakerOptions()).
+Writes models/speakers_eval.json and models/speakers_eval.md (the tables); models/SPEAKERS.md is the report.
 """
 
 from __future__ import annotations
