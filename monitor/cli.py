@@ -54,6 +54,7 @@ def _live_parser(prog: str, demo: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--start-anyway", action="store_true", help="if the transcriber cannot start, go on without text")
     p.add_argument("--vad-mode", type=int, choices=[0, 1, 2, 3], help="webrtcvad aggressiveness")
     p.add_argument("--hop", type=float, metavar="SECONDS", help="hop between windows in long speech")
+    p.add_argument("--speakers", choices=["on", "off"], help="speaker turns (S1, S2, ...; default: [speakers] enabled)")
     p.add_argument("--version", action="version", version=f"voice-monitor {__version__}")
     return p
 
@@ -70,6 +71,7 @@ def _configure(args: argparse.Namespace) -> Config:
     cfg = override(cfg, "transcriber", engine=args.transcriber, vosk_model_path=args.vosk_model)
     cfg = override(cfg, "vad", aggressiveness=args.vad_mode)
     cfg = override(cfg, "windows", hop_s=args.hop)
+    cfg = override(cfg, "speakers", enabled=None if args.speakers is None else args.speakers == "on")
     if args.duration is not None and not (0 < args.duration < float("inf")):
         raise MonitorError("--duration must be a positive number of seconds")
     return cfg
@@ -80,10 +82,11 @@ def _make_sinks(cfg: Config, labels: Sequence[str], headless: bool) -> list[Any]
     from monitor.sinks.csv_timeline import CsvTimeline, DailyCsvTimeline
 
     sinks: list[Any] = []
+    speakers = cfg.speakers.enabled
     if cfg.output.csv:
-        sinks.append(CsvTimeline(cfg.output.csv, labels))
+        sinks.append(CsvTimeline(cfg.output.csv, labels, speakers=speakers))
     elif cfg.output.csv_dir:
-        sinks.append(DailyCsvTimeline(cfg.output.csv_dir, labels))
+        sinks.append(DailyCsvTimeline(cfg.output.csv_dir, labels, speakers=speakers))
     if headless:
         sinks.append(ConsoleLines())
     return sinks
@@ -158,6 +161,12 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
     # Everything that can fail on bad input is checked before anything starts.
     source = _make_source(cfg, args, demo)
     classifier = EmotionClassifier(cfg.model.path or None, num_threads=cfg.model.threads)
+    speakers = None
+    if cfg.speakers.enabled:
+        from monitor.speakers.encoder import SpeakerEncoder
+        from monitor.speakers.turns import SpeakerTurns
+
+        speakers = SpeakerTurns(SpeakerEncoder(lda=cfg.speakers.lda), cfg.speaker_options())
     headless = not cfg.output.dashboard
     sinks = _make_sinks(cfg, classifier.labels, headless)
     transcription = None
@@ -186,9 +195,12 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
         on_transcript=dashboard.on_transcript if dashboard else None,
         queue_windows=cfg.pipeline.queue_windows,
         text_wait_s=cfg.transcriber.text_wait_s,
+        speakers=speakers,
     )
     if dashboard is not None:
         dashboard.status = lambda: _status(pipeline)
+        if speakers is not None:
+            dashboard.resolve = speakers.resolve
     started = time.monotonic()
     interrupted = False
     try:
@@ -247,6 +259,9 @@ def _summary(pipeline: Any, sinks: Sequence[Any], elapsed: float, interrupted: b
         f"audio {pipeline.position_s:.1f} s; dropped blocks {pipeline.dropped_blocks}, dropped windows "
         f"{st.dropped_windows}; latency median {med:.0f} ms, p95 {p95:.0f} ms",
     ]
+    if pipeline.speakers is not None:
+        found = pipeline.speaker_summary.lines(pipeline.speakers.resolve)
+        lines.append(f"speakers: {len(found)}" + "".join(f"\n  {line}" for line in found))
     if pipeline.source.reconnects:
         lines.append(f"microphone reconnected {pipeline.source.reconnects} times")
     if pipeline.transcription is not None:

@@ -1,6 +1,7 @@
 """config.toml -> typed, validated settings. A wrong key or value is a one-line ConfigError naming it.
 
-Layout: one table per section ([audio], [vad], [windows], [model], [transcriber], [output], [pipeline], [web]).
+Layout: one table per section ([audio], [vad], [windows], [model], [transcriber], [output], [pipeline],
+[web], [speakers]).
 ``[profile.NAME]`` tables hold overrides with the same sections (``[profile.pi.model]`` ...), applied by
 ``--profile NAME``. Command-line flags override both.
 """
@@ -17,6 +18,7 @@ from monitor.dsp.segmenter import SegmenterOptions
 from monitor.dsp.vad import VadOptions
 from monitor.errors import ConfigError
 from monitor.paths import FILE, access_problem, path_kind
+from monitor.speakers.cluster import SpeakerOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "config.toml"
@@ -89,6 +91,19 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class SpeakersConfig:
+    enabled: bool = True  # speaker turns (S1, S2, ...) in the timeline; false = no speaker column, no cost
+    threshold: float = 0.70
+    merge_threshold: float = 0.60
+    max_speakers: int = 8
+    min_embed_s: float = 0.8
+    spread: float = 0.0
+    lda: bool = True
+    min_windows: int = 2
+    settle_windows: int = 8
+
+
+@dataclass(frozen=True)
 class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     vad: VadConfig = field(default_factory=VadConfig)
@@ -98,6 +113,11 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    speakers: SpeakersConfig = field(default_factory=SpeakersConfig)
+
+    def speaker_options(self) -> SpeakerOptions:
+        s = self.speakers
+        return SpeakerOptions(**{f.name: getattr(s, f.name) for f in fields(s)})
 
     def segmenter_options(self, window_s: float = 3.0) -> SegmenterOptions:
         v = self.vad
@@ -125,6 +145,7 @@ class Config:
                     raise ConfigError(f"config: [{section.name}] {f.name} must be a finite number (got {value})")
         try:
             self.segmenter_options().validate()
+            self.speaker_options().validate()
         except ValueError as exc:
             raise ConfigError(f"config: {exc}") from None
         checks = [
@@ -164,6 +185,7 @@ _SECTION_TYPES = {
     "output": OutputConfig,
     "pipeline": PipelineConfig,
     "web": WebConfig,
+    "speakers": SpeakersConfig,
 }
 
 

@@ -43,11 +43,15 @@ class Event:
     latency_s: float = 0.0
     text: str = ""
     words: tuple[Word, ...] = field(default_factory=tuple)
+    speaker: str = ""  # "S1", "S2", ... (monitor.speakers); "" where no speaker was attributed
 
     @property
     def time_iso(self) -> str:
         """Wall-clock start of the window, ISO 8601 with milliseconds and the local UTC offset."""
         return datetime.fromtimestamp(self.wall_start, tz=UTC).astimezone().isoformat(timespec="milliseconds")
+
+    def with_speaker(self, speaker: str) -> Event:
+        return replace(self, speaker=speaker)
 
     def with_words(self, words: tuple[Word, ...]) -> Event:
         return replace(self, words=words, text=" ".join(w.text for w in words))

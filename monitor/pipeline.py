@@ -29,6 +29,8 @@ from monitor.audio.sources import Source
 from monitor.dsp.segmenter import Segmenter, SegmenterOptions, Window
 from monitor.events import Event, Word
 from monitor.inference.classifier import EmotionClassifier
+from monitor.speakers.summary import SpeakerSummary, utterance_speaker
+from monitor.speakers.turns import SpeakerTurns
 
 
 class Sink(Protocol):
@@ -44,6 +46,7 @@ class TranscriptLine:
     end_s: float
     text: str
     emotion: str  # dominant emotion of the utterance's windows ("" if none)
+    speaker: str = ""  # the speaker of most of the utterance's windows ("" if speaker turns are off)
 
 
 @dataclass
@@ -80,6 +83,7 @@ class Pipeline:
         on_transcript: Callable[[TranscriptLine], None] | None = None,
         queue_windows: int = 8,
         text_wait_s: float = 8.0,
+        speakers: SpeakerTurns | None = None,
     ) -> None:
         self.source = source
         self.classifier = classifier
@@ -89,6 +93,8 @@ class Pipeline:
         self.transcription = transcription
         self.on_event = on_event
         self.on_transcript = on_transcript
+        self.speakers = speakers  # the session's speaker turns (None: off)
+        self.speaker_summary = SpeakerSummary()
         # A file read faster than real time waits for its words as long as it takes; live audio does not.
         self.text_wait_s = text_wait_s if source.realtime else float("inf")
         self._drain_s = max(text_wait_s, 1.0) if source.realtime else 3600.0
@@ -245,6 +251,9 @@ class Pipeline:
     def _analyze(self, window: Window, cut_at: float) -> None:
         wall = self.source.clock.wall(window.start_sample)
         event = self.analyzer.analyze(window, cut_at=cut_at, wall_start=wall)
+        if self.speakers is not None:
+            event = event.with_speaker(self.speakers.label(window.audio))
+            self.speaker_summary.add(event)
         self.stats.events += 1
         self.stats.latencies_ms.append(event.latency_s * 1000)
         self.stats.emotions[event.emotion] += 1
@@ -261,8 +270,12 @@ class Pipeline:
         for t in self.transcription.take_transcripts():
             self._words.extend(t.words)
             if self.on_transcript is not None and t.text:
-                dom = dominant_emotion(self._utt_events.get(t.utterance, []))
-                self.on_transcript(TranscriptLine(t.utterance, t.start_s, t.end_s, t.text, dom[0] if dom else ""))
+                events = self._utt_events.get(t.utterance, [])
+                dom = dominant_emotion(events)
+                speaker = utterance_speaker(events, self.speakers.resolve) if self.speakers is not None else ""
+                self.on_transcript(
+                    TranscriptLine(t.utterance, t.start_s, t.end_s, t.text, dom[0] if dom else "", speaker)
+                )
         if len(self._words) > 4000:
             # Keep every word a waiting row may still need.
             oldest = self._pending[0][0].start_s if self._pending else float("inf")

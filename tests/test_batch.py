@@ -151,7 +151,7 @@ def test_folder_gives_one_row_per_file_with_errors_where_due(folder_run, labels)
     by_path = {Path(r["path"]).relative_to(root).as_posix(): r for r in rows}
     assert len(rows) == len(by_path), "a file was scored twice"
     assert set(by_path) == set(expected), "README.txt and the hidden ._ file are skipped, every audio name is scored"
-    columns = ["path", "duration_s", "speech_s", "windows", "emotion", "confidence"]
+    columns = ["path", "duration_s", "speech_s", "windows", "speakers", "emotion", "confidence"]
     assert list(rows[0]) == columns + [f"p_{lab}" for lab in labels] + ["arousal", "valence", "text", "error"]
     reference = sf.info(str(clips()[2])).duration
     for rel, kind in expected.items():
@@ -161,13 +161,14 @@ def test_folder_gives_one_row_per_file_with_errors_where_due(folder_run, labels)
             assert rel.split("/")[-1] in row["error"], "the message names the file"
             assert row["emotion"] == "" and row["duration_s"] == "" and row["p_neutral"] == "", row
         elif kind == "silent":
-            assert row["emotion"] == "" and row["windows"] == "0", row
+            assert row["emotion"] == "" and row["windows"] == "0" and row["speakers"] == "0", row
             assert "no speech" in row["error"], row
             assert math.isclose(float(row["duration_s"]), 3.0, abs_tol=1e-3)
         else:
             assert row["error"] == "", row
             duration, speech, n = float(row["duration_s"]), float(row["speech_s"]), int(row["windows"])
             assert 2.5 < duration < 6 and 0.6 <= speech <= duration and n >= 1, row
+            assert row["speakers"] == "1", row  # one actor's sentence: one speaker
             check_probabilities(row, labels)
             if rel in GOOD_CONVERTED:  # any rate, channel count and format: the original duration
                 assert math.isclose(duration, reference, abs_tol=2e-3), row
@@ -176,7 +177,7 @@ def test_folder_gives_one_row_per_file_with_errors_where_due(folder_run, labels)
 
 def test_windows_output_matches_file_rows(folder_run, labels) -> None:
     _, rows, windows, root, expected = folder_run
-    assert list(windows[0]) == ["path", "start_s", "end_s", "emotion", "confidence"] + [
+    assert list(windows[0]) == ["path", "start_s", "end_s", "speaker", "emotion", "confidence"] + [
         f"p_{lab}" for lab in labels
     ] + ["arousal", "valence", "text"]
     for row in rows:
@@ -184,6 +185,7 @@ def test_windows_output_matches_file_rows(folder_run, labels) -> None:
         assert len(mine) == int(row["windows"] or 0), row["path"]
         for w in mine:
             check_probabilities(w, labels)
+            assert w["speaker"] == "S1", w
             assert 0.0 <= float(w["start_s"]) < float(w["end_s"]) <= float(row["duration_s"]) + 1e-3
         if mine:  # the file's probabilities are the mean over its windows
             for lab in labels:

@@ -95,12 +95,13 @@ def test_stdin_raw_pcm_to_csv_then_append(tmp_path, clips, model_path):
         assert proc.returncode == 0, proc.stderr.decode()
     rows = list(csv.reader(out.open()))
     header, body = rows[0], rows[1:]
-    assert header[:7] == ["index", "utterance", "start_s", "end_s", "time", "emotion", "confidence"]
+    assert header[:8] == ["index", "utterance", "speaker", "start_s", "end_s", "time", "emotion", "confidence"]
+    assert {r[2] for r in body} == {"S1"}  # speaker turns are on by default: one voice, one speaker
     assert [h for h in header if h.startswith("p_")] == [
         "p_neutral", "p_calm", "p_happy", "p_sad", "p_angry", "p_fearful", "p_disgust", "p_surprised"]
     assert header[-1] == "text"
     assert len(body) >= 2 and len(body) % 2 == 0  # both runs appended the same windows, one header
-    assert body[: len(body) // 2][0][2:4] == body[len(body) // 2][2:4]
+    assert body[: len(body) // 2][0][3:5] == body[len(body) // 2][3:5]
     # The headless line per window went to stdout.
     assert proc.stdout.decode().count("\n") == len(body) // 2
 

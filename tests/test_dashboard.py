@@ -44,3 +44,28 @@ def test_empty_state_renders():
     console.print(dash.render())
     text = console.export_text()
     assert "waiting for speech" in text and "no windows yet" in text and "no transcript yet" in text
+
+
+def test_speakers_beside_transcript_lines_and_per_speaker_summary():
+    dash = Dashboard(LABELS, "file x", "m", "pocketsphinx")
+    for i, (lab, spk) in enumerate([("angry", "S1"), ("angry", "S1"), ("sad", "S1"), ("calm", "S2"), ("calm", "S3")]):
+        dash.on_event(_event(i, lab).with_speaker(spk))
+    dash.on_transcript(TranscriptLine(0, 0.0, 2.5, "kids are talking by the door", "angry", "S1"))
+    dash.on_transcript(TranscriptLine(3, 9.0, 11.5, "dogs are sitting by the door", "calm", "S3"))
+    dash.resolve = lambda label: "S2" if label == "S3" else label  # S3 was merged into S2
+    console = Console(record=True, width=160)
+    console.print(dash.render())
+    text = console.export_text()
+    assert "S1 [angry] kids are talking by the door" in text
+    assert "S2 [calm] dogs are sitting by the door" in text  # shown under the surviving label
+    assert "speakers" in text and "S3" not in text
+    assert "S1  3 windows  angry 67%  sad 33%" in text and "S2  2 windows  calm 100%" in text
+    assert "speakers" not in _render_without_speakers()
+
+
+def _render_without_speakers() -> str:
+    dash = Dashboard(LABELS, "file x", "m", "off")
+    dash.on_event(_event(0, "sad"))
+    console = Console(record=True, width=160)
+    console.print(dash.render())
+    return console.export_text()

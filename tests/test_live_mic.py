@@ -85,3 +85,6 @@ def test_virtual_microphone_end_to_end(virtual_mic, clips, tmp_path, model_path)
         assert inside, f"window at {r['time']} ({r['start_s']} s) lies in a silence"
         probs = [float(r[k]) for k in r if k.startswith("p_")]
         assert len(probs) == 8 and abs(sum(probs) - 1) < 0.02
+    # Speaker turns are on by default: every window has a speaker, and the summary counts them.
+    assert all(re.fullmatch(r"S\d+", r["speaker"]) for r in rows), [r["speaker"] for r in rows]
+    assert re.search(r"^speakers: \d+", err, re.M), err

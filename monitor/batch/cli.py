@@ -71,6 +71,7 @@ class RunOptions:
     config: str | None = None  # config.toml: VAD and window settings, model and Vosk model paths
     profile: str | None = None
     score: ScoreOptions = field(default_factory=ScoreOptions)
+    speakers: str | None = None  # --speakers on|off; None: [speakers] enabled from the config
 
 
 @dataclass
@@ -128,6 +129,10 @@ def build_parser(prog: str = "voice-monitor score") -> argparse.ArgumentParser:
     )
     p.add_argument("--vosk-model", metavar="DIR", help="Vosk model folder (default: [transcriber] vosk_model_path)")
     p.add_argument("--model", metavar="FILE", help="emotion model .tflite (default: [model] path, else shipped)")
+    p.add_argument(
+        "--speakers", choices=("on", "off"), help="speaker turns: a speakers count per file, a speaker per window "
+        "(default: [speakers] enabled, on)",
+    )  # fmt: skip
     p.add_argument("--config", metavar="PATH", help="config file for VAD/window settings (default: ./config.toml)")
     p.add_argument("--profile", metavar="NAME", help="apply [profile.NAME] from the config")
     p.add_argument(
@@ -167,6 +172,7 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
     fmt = a.format or guess_format(a.out if a.out != "-" else None)
     score = ScoreOptions(model_path=a.model, transcriber=a.transcriber, vosk_model_path=a.vosk_model)
     opts = RunOptions(
+        speakers=a.speakers,
         config=a.config,
         profile=a.profile,
         paths=a.paths,
@@ -212,8 +218,12 @@ def resolve(opts: RunOptions) -> tuple[ScoreOptions, tuple[str, ...]]:
     model = opts.score.model_path or cfg.model.path or None
     labels, window_s = model_metadata(model)
     vosk = opts.score.vosk_model_path or cfg.transcriber.vosk_model_path or None
+    speakers = cfg.speaker_options()
+    if opts.speakers is not None:
+        speakers = replace(speakers, enabled=opts.speakers == "on")
     score = replace(
-        opts.score, model_path=model, vosk_model_path=vosk, segmenter=cfg.segmenter_options(window_s), num_threads=1
+        opts.score, model_path=model, vosk_model_path=vosk, segmenter=cfg.segmenter_options(window_s), num_threads=1,
+        speakers=speakers,
     )
     score.validate()
     return score, labels
@@ -402,7 +412,8 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
     t0 = time.perf_counter()
     score, labels = resolve(opts)
     check_transcriber(score)
-    fcols, wcols = file_columns(labels), window_columns(labels)
+    on = score.speakers.enabled
+    fcols, wcols = file_columns(labels, on), window_columns(labels, on)
 
     found = discover(opts.paths)
     summary = RunSummary(files=len(found.files) + len(found.missing))

@@ -29,12 +29,13 @@ def prob_columns(labels: Sequence[str]) -> list[str]:
     return [f"p_{lab}" for lab in labels]
 
 
-def file_columns(labels: Sequence[str]) -> list[str]:
+def file_columns(labels: Sequence[str], speakers: bool = False) -> list[str]:
     return [
         "path",
         "duration_s",
         "speech_s",
         "windows",
+        *(["speakers"] if speakers else []),
         "emotion",
         "confidence",
         *prob_columns(labels),
@@ -45,8 +46,10 @@ def file_columns(labels: Sequence[str]) -> list[str]:
     ]
 
 
-def window_columns(labels: Sequence[str]) -> list[str]:
-    return ["path", "start_s", "end_s", "emotion", "confidence", *prob_columns(labels), "arousal", "valence", "text"]
+def window_columns(labels: Sequence[str], speakers: bool = False) -> list[str]:
+    speaker = ["speaker"] if speakers else []
+    return ["path", "start_s", "end_s", *speaker, "emotion", "confidence", *prob_columns(labels), "arousal", "valence",
+            "text"]
 
 
 def _r(x: float | None, digits: int) -> float | None:
@@ -59,6 +62,7 @@ def file_row(result: FileResult, labels: Sequence[str]) -> Row:
         "duration_s": _r(result.duration_s, 3),
         "speech_s": _r(result.speech_s, 3) if result.duration_s is not None else None,
         "windows": len(result.events) if result.duration_s is not None else None,
+        "speakers": result.speakers,
         "emotion": result.emotion,
         "confidence": _r(result.confidence, 4),
     }
@@ -78,6 +82,7 @@ def window_rows(result: FileResult, labels: Sequence[str]) -> list[Row]:
             "path": result.path,
             "start_s": _r(e.start_s, 3),
             "end_s": _r(e.end_s, 3),
+            "speaker": e.speaker,
             "emotion": e.emotion,
             "confidence": _r(e.confidence, 4),
         }

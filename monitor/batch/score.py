@@ -2,7 +2,8 @@
 
 the file read and converted block by block (monitor.batch.reader: bounded memory, the samples of
 monitor.audio.convert.read_audio) -> Segmenter fed those blocks, as the live monitor feeds it -> WindowAnalyzer
-(features + TFLite classifier) per window -> optional transcriber on the segmenter's speech chunks -> words
+(features + TFLite classifier) per window -> speaker turns per window (monitor.speakers, on by default; merged
+speakers relabelled at the end of the file) -> optional transcriber on the segmenter's speech chunks -> words
 aligned to windows (monitor.align) -> one :class:`FileResult` with the file's dominant emotion.
 
 Nothing here reimplements a stage; it only drives them over a file. :class:`FileScorer` loads the classifier
@@ -31,6 +32,9 @@ from monitor.dsp.vad import SAMPLE_RATE
 from monitor.errors import ConfigError, MonitorError
 from monitor.events import Event, Word
 from monitor.inference.classifier import EmotionClassifier
+from monitor.speakers.cluster import SpeakerOptions
+from monitor.speakers.encoder import SpeakerEncoder
+from monitor.speakers.turns import SpeakerTurns
 
 TRANSCRIBERS = ("none", "auto", "vosk", "pocketsphinx")
 
@@ -45,6 +49,7 @@ class ScoreOptions:
     segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
     block_s: float = 0.5  # the segmenter is fed blocks of this length, as the live monitor feeds it
     num_threads: int = 1  # TFLite threads per worker
+    speakers: SpeakerOptions = field(default_factory=SpeakerOptions)  # speakers.enabled=False: no speaker turns
 
     def validate(self) -> None:
         if self.transcriber not in TRANSCRIBERS:
@@ -52,6 +57,10 @@ class ScoreOptions:
         if self.block_s <= 0:
             raise ConfigError("block_s must be > 0")
         self.segmenter.validate()
+        try:
+            self.speakers.validate()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 @dataclass
@@ -72,6 +81,7 @@ class FileResult:
     arousal: float | None = None  # mean over the speech windows (None without windows)
     valence: float | None = None
     text: str = ""
+    speakers: int | None = None  # speakers found (None: speaker turns off, or not scored)
     error: str = ""
     failed: bool = False
     elapsed_s: float = 0.0  # wall time spent on the file in the worker
@@ -120,6 +130,7 @@ class Analysis:
     events: list[Event]
     speech_s: float
     text: str
+    speakers: int | None = None
 
 
 class FileScorer:
@@ -130,6 +141,8 @@ class FileScorer:
         self.options.validate()
         self.classifier = classifier or EmotionClassifier(self.options.model_path, self.options.num_threads)
         self.analyzer = WindowAnalyzer(self.classifier)
+        speakers = self.options.speakers
+        self.encoder = SpeakerEncoder(lda=speakers.lda) if speakers.enabled else None
         self.transcriber = make_transcriber(self.options)
 
     @property
@@ -151,12 +164,15 @@ class FileScorer:
 
             feeder = SpeechFeeder(self.transcriber)
         events: list[Event] = []
+        turns = SpeakerTurns(self.encoder, self.options.speakers) if self.encoder is not None else None
 
         def step(block: np.ndarray, last: bool) -> None:
             windows = seg.feed(block)
             if last:
                 windows += seg.flush()
-            events.extend(self.analyzer.analyze(w) for w in windows)
+            for w in windows:
+                event = self.analyzer.analyze(w)
+                events.append(event if turns is None else event.with_speaker(turns.label(w.audio)))
             if feeder is not None:
                 feeder.feed(seg.take_speech())
 
@@ -179,7 +195,9 @@ class FileScorer:
             events = [e.with_words(words_in_window(words, e.start_s, e.end_s)) for e in events]
             text = " ".join(t.text.strip() for t in feeder.transcripts if t.text.strip())
         speech_s = sum(u.end_sample - u.start_sample for u in seg.utterances) / SAMPLE_RATE
-        return Analysis(events, speech_s, text)
+        if turns is None:
+            return Analysis(events, speech_s, text)
+        return Analysis(turns.relabel(events), speech_s, text, turns.count)
 
     def score(self, path: str) -> FileResult:
         """Never raises for a bad file: unreadable, corrupt or empty files get ``failed`` and ``error``."""
@@ -201,7 +219,7 @@ class FileScorer:
 
     def summarize(self, path: str, duration_s: float, analysis: Analysis) -> FileResult:
         events = analysis.events
-        result = FileResult(path, duration_s, analysis.speech_s, events, text=analysis.text)
+        result = FileResult(path, duration_s, analysis.speech_s, events, text=analysis.text, speakers=analysis.speakers)
         dominant = dominant_emotion(events)
         if dominant is None:
             result.error = f"no speech found in {duration_s:.1f} s of audio"

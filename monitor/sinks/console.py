@@ -15,6 +15,8 @@ def format_event(event: Event) -> str:
         f"{clock} {event.start_s:8.2f}-{event.end_s:8.2f}s  {event.emotion:<9} {event.confidence:4.2f}"
         f"  arousal {event.arousal:+.2f} valence {event.valence:+.2f}  ({event.latency_s * 1000:.0f} ms)"
     )
+    if event.speaker:
+        line += f"  {event.speaker}"
     if event.text:
         line += f"  | {event.text}"
     return line

@@ -1,7 +1,7 @@
 """CSV timeline: one row per window, flushed row by row, appending safely to an existing file.
 
-Columns (documented in the README): index, utterance, start_s, end_s, time, emotion, confidence,
-p_<label> for every label, arousal, valence, latency_ms, text.
+Columns (documented in the README): index, utterance, speaker (with speaker turns on), start_s, end_s, time,
+emotion, confidence, p_<label> for every label, arousal, valence, latency_ms, text.
 """
 
 from __future__ import annotations
@@ -19,19 +19,20 @@ from monitor.errors import MonitorError
 from monitor.events import Event
 
 
-def timeline_columns(labels: Sequence[str]) -> list[str]:
+def timeline_columns(labels: Sequence[str], speakers: bool = False) -> list[str]:
     return (
-        ["index", "utterance", "start_s", "end_s", "time", "emotion", "confidence"]
+        ["index", "utterance", *(["speaker"] if speakers else []), "start_s", "end_s", "time", "emotion", "confidence"]
         + [f"p_{lab}" for lab in labels]
         + ["arousal", "valence", "latency_ms", "text"]
     )
 
 
-def event_row(event: Event, labels: Sequence[str]) -> list[str]:
+def event_row(event: Event, labels: Sequence[str], speakers: bool = False) -> list[str]:
     return (
         [
             str(event.index),
             str(event.utterance),
+            *([event.speaker] if speakers else []),
             f"{event.start_s:.3f}",
             f"{event.end_s:.3f}",
             event.time_iso,
@@ -54,10 +55,10 @@ def _read_header(path: Path) -> list[str] | None:
     return next(csv.reader(io.StringIO(first)))
 
 
-def open_timeline(path: str | Path, labels: Sequence[str]) -> tuple[TextIO, csv.writer]:
+def open_timeline(path: str | Path, labels: Sequence[str], speakers: bool = False) -> tuple[TextIO, csv.writer]:
     """Open ``path`` for appending; write the header if new; refuse a file with other columns."""
     p = Path(path)
-    columns = timeline_columns(labels)
+    columns = timeline_columns(labels, speakers)
     try:
         if p.is_dir():
             raise MonitorError(f"CSV path {p} is a folder; give a file name (or use --csv-dir for a folder)")
@@ -66,8 +67,11 @@ def open_timeline(path: str | Path, labels: Sequence[str]) -> tuple[TextIO, csv.
             if header is not None and older_columns(header, columns):
                 raise MonitorError(older_version_message(p, "move it away or choose another --csv path"))
             if header != columns:
+                hint = " (it was written with speaker turns the other way: --speakers on/off)" if (
+                    header == timeline_columns(labels, not speakers)
+                ) else ""
                 raise MonitorError(
-                    f"{p} exists with other columns; choose another --csv path or move the old file away"
+                    f"{p} exists with other columns{hint}; choose another --csv path or move the old file away"
                 )
             needs_header = False
         else:
@@ -95,15 +99,16 @@ def open_timeline(path: str | Path, labels: Sequence[str]) -> tuple[TextIO, csv.
 class CsvTimeline:
     """Appends one row per event to a single file, flushing after each row."""
 
-    def __init__(self, path: str | Path, labels: Sequence[str], fsync: bool = False) -> None:
+    def __init__(self, path: str | Path, labels: Sequence[str], fsync: bool = False, speakers: bool = False) -> None:
         self.path = Path(path)
         self.labels = list(labels)
         self.fsync = fsync
-        self._file, self._writer = open_timeline(self.path, self.labels)
+        self.speakers = speakers
+        self._file, self._writer = open_timeline(self.path, self.labels, speakers)
         self.rows = 0
 
     def handle(self, event: Event) -> None:
-        self._writer.writerow(event_row(event, self.labels))
+        self._writer.writerow(event_row(event, self.labels, self.speakers))
         self._file.flush()
         if self.fsync:
             os.fsync(self._file.fileno())
@@ -118,10 +123,11 @@ class CsvTimeline:
 class DailyCsvTimeline:
     """One CSV per local day in ``folder`` (emotions-YYYY-MM-DD.csv): rotation for a long-running service."""
 
-    def __init__(self, folder: str | Path, labels: Sequence[str], fsync: bool = True) -> None:
+    def __init__(self, folder: str | Path, labels: Sequence[str], fsync: bool = True, speakers: bool = False) -> None:
         self.folder = Path(folder)
         self.labels = list(labels)
         self.fsync = fsync
+        self.speakers = speakers
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -137,7 +143,8 @@ class DailyCsvTimeline:
         return self.folder / f"emotions-{day}.csv"
 
     def _switch(self, day: str) -> None:
-        new = CsvTimeline(self.path_for(day), self.labels, fsync=self.fsync)  # open first: keep the old on failure
+        # open first: keep the old on failure
+        new = CsvTimeline(self.path_for(day), self.labels, fsync=self.fsync, speakers=self.speakers)
         if self._sink is not None:
             self._sink.close()
         self._day = day

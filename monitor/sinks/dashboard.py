@@ -3,7 +3,8 @@ that the worker updates; rendering never blocks the pipeline.
 
 Parts: a header (device, model, transcriber, elapsed time), the current emotion with bars for all labels,
 a rolling timeline of recent windows as coloured blocks, the input level and VAD state, transcript lines
-tagged with their emotion, and counters (windows, dropped blocks and windows, latency, transcriber lag).
+tagged with their speaker (with speaker turns on) and emotion, a per-speaker emotion summary, and counters
+(windows, dropped blocks and windows, latency, transcriber lag).
 The line naming the current emotion also gives its arousal and valence (``affect_text``).
 """
 
@@ -23,6 +24,7 @@ from rich.text import Text
 
 from monitor.events import Event
 from monitor.sinks.dashboard_layout import PANEL_COLS, Screen, Tier
+from monitor.speakers.summary import SpeakerSummary
 
 COLOURS: dict[str, str] = {
     "neutral": "grey70",
@@ -84,7 +86,9 @@ class Dashboard:
         self.transcriber = transcriber
         self.status = status or Status
         self._events: deque[Event] = deque(maxlen=history)
-        self._lines: deque[tuple[str, str, float]] = deque(maxlen=transcript_lines)
+        self._lines: deque[tuple[str, str, float, str]] = deque(maxlen=transcript_lines)
+        self._speakers = SpeakerSummary()
+        self.resolve: Callable[[str], str] = str  # maps a merged speaker's label to the survivor's
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._live: Live | None = None
@@ -93,10 +97,11 @@ class Dashboard:
     def on_event(self, event: Event) -> None:
         with self._lock:
             self._events.append(event)
+            self._speakers.add(event)
 
     def on_transcript(self, line) -> None:  # monitor.pipeline.TranscriptLine
         with self._lock:
-            self._lines.append((line.text, line.emotion, line.start_s))
+            self._lines.append((line.text, line.emotion, line.start_s, getattr(line, "speaker", "")))
 
     # --- rendering ------------------------------------------------------------------------------
     def _header(self) -> Text:
@@ -170,13 +175,28 @@ class Dashboard:
         with self._lock:
             lines = list(self._lines)
         out = []
-        for text, emo, start in lines:
+        for text, emo, start, speaker in lines:
             t = Text()
             t.append(f"{start:7.1f}s ", style="dim")
+            if speaker:
+                t.append(f"{self.resolve(speaker)} ", style="bold")
             t.append(f"[{emo or '?'}] ", style=f"bold {colour(emo)}")
             t.append(text)
             out.append(t)
         return out
+
+    def _speaker_panel(self) -> Panel | None:
+        with self._lock:
+            rows = self._speakers.rows(self.resolve)
+        if not rows:
+            return None
+        table = Table.grid(padding=(0, 2))
+        for label, n, shares in rows:
+            mix = Text()
+            for emo, share in shares[:4]:
+                mix.append(f"{emo} {share:.0%}  ", style=colour(emo))
+            table.add_row(Text(label, style="bold"), f"{n} windows", mix)
+        return Panel(table, title="speakers", title_align="left")
 
     def _counters(self, st: Status) -> Text:
         t = Text()
@@ -197,7 +217,11 @@ class Dashboard:
         head, level, counters = self._header(), self._level(st, width), self._counters(st)
         bars, now = self._current(last), self._current_line(last)
         timeline, timeline_line = self._timeline(events, width), self._timeline_line(events, width)
+        speakers = self._speaker_panel()
+        richest = [Tier([head, bars, timeline, level], boxed=True, min_lines=3, bottom=[speakers, counters])] \
+            if speakers is not None else []
         return [
+            *richest,
             Tier([head, bars, timeline, level], boxed=True, min_lines=3, bottom=[counters]),
             Tier([head, bars, timeline_line, level], boxed=True, min_lines=2, bottom=[counters]),
             Tier([head, now, timeline, level], boxed=True, min_lines=3, bottom=[counters]),

@@ -1,0 +1,227 @@
+"""Speaker embeddings without torch: Resemblyzer's GE2E voice encoder run in numpy.
+
+The network (Jemine's Resemblyzer 0.1.4, Apache-2.0; converted once by ``training/convert_speaker_encoder.py``)
+is a 3-layer LSTM (40 -> 256 -> 256 -> 256) over 40-channel mel frames, a linear layer (256 -> 256), ReLU and
+L2 normalisation of the last layer's final hidden state. The front end follows the original exactly:
+
+- the waveform is raised (never lowered) to -30 dBFS RMS;
+- mel *power* spectrogram (not log): 25 ms periodic Hann window (400 samples, n_fft 400), 10 ms hop,
+  ``center=True`` with zero padding, 40 Slaney mel bands from 0 to 8 kHz (librosa's defaults);
+- the utterance is cut into partials of 160 frames (1.6 s), the last one kept (zero padded) if it covers at
+  least 75 % of a partial; the embedding is the L2-normalised mean of the partials'. Resemblyzer's own
+  partial scheme, at 0.7 partials per second instead of its default 1.3 (``partial_starts``).
+
+The weights ship in ``models/speaker_encoder.npz`` (float16; computed in float32) with ``speaker_encoder.json``
+(source, licence, sha256). The gate sigmoids use ``sigmoid(x) = (1 + tanh(x / 2)) / 2`` with the 1/2 folded
+into the weights at load time, so a time step is one matrix product and one ``tanh`` over all four gates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from monitor.dsp.features import _analysis_window, mel_filterbank
+from monitor.errors import MonitorError
+
+DEFAULT_ENCODER = Path(__file__).resolve().parents[2] / "models" / "speaker_encoder.npz"
+DEFAULT_LDA = DEFAULT_ENCODER.with_name("speaker_lda.npz")
+FORMAT = "voice-monitor-speaker-encoder/1"
+
+SAMPLE_RATE = 16000
+N_FFT = 400  # 25 ms
+HOP = 160  # 10 ms
+N_MELS = 40
+PARTIAL_FRAMES = 160  # 1.6 s
+PARTIAL_RATE = 0.7  # partials per second of audio (Resemblyzer's default is 1.3; see partial_starts)
+MIN_COVERAGE = 0.75
+TARGET_DBFS = -30.0
+HIDDEN = 256
+
+
+def normalize_volume(x: np.ndarray, target_dbfs: float = TARGET_DBFS) -> np.ndarray | None:
+    """Raise ``x`` (float, [-1, 1]) to ``target_dbfs`` RMS; louder audio is left alone. None if silent."""
+    rms = float(np.sqrt(np.mean(x * x))) if len(x) else 0.0
+    if rms < 1e-7:
+        return None
+    change_db = target_dbfs - 20.0 * np.log10(rms)
+    return x * (10.0 ** (change_db / 20.0)) if change_db > 0 else x
+
+
+@lru_cache(maxsize=1)
+def _front_end() -> tuple[np.ndarray, np.ndarray]:
+    """(Hann window, mel filters as a contiguous (bins, mels) matrix), float32. A transposed view of the
+    filterbank would send the product down numpy's slow non-BLAS path (~30x slower here)."""
+    fb = mel_filterbank(SAMPLE_RATE, N_FFT, N_MELS, 0.0, SAMPLE_RATE / 2)
+    return _analysis_window(N_FFT, N_FFT).astype(np.float32), np.ascontiguousarray(fb.T, dtype=np.float32)
+
+
+def mel_frames(x: np.ndarray) -> np.ndarray:
+    """float waveform -> mel power spectrogram, float32, shape (1 + len // HOP, N_MELS), librosa ``center=True``."""
+    window, filters = _front_end()
+    padded = np.pad(np.asarray(x, dtype=np.float32), (N_FFT // 2, N_FFT // 2))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]
+    spectrum = np.fft.rfft(frames * window, axis=1)
+    power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
+    return power @ filters
+
+
+def partial_starts(n_samples: int, rate: float = PARTIAL_RATE) -> list[int]:
+    """First mel frame of each 1.6 s partial (Resemblyzer's ``compute_partial_slices`` with ``rate``, 75 %).
+
+    At 0.7 partials per second a 3 s window is two partials (frames 0 and 143: the window and 2 frames of
+    padding), where Resemblyzer's default 1.3 makes three (0, 77, 154): the third partial cost a third more
+    (each is 160 sequential LSTM steps per layer) for embeddings that hardly differ (models/SPEAKERS.md)."""
+    n_frames = int(np.ceil((n_samples + 1) / HOP))
+    step = int(np.round((SAMPLE_RATE / rate) / HOP))
+    starts = list(range(0, max(1, n_frames - PARTIAL_FRAMES + step + 1), step))
+    last = starts[-1] * HOP
+    coverage = (n_samples - last) / (PARTIAL_FRAMES * HOP)
+    if coverage < MIN_COVERAGE and len(starts) > 1:
+        starts.pop()
+    return starts
+
+
+@dataclass
+class _Layer:
+    w_ih: np.ndarray  # (in, 4H), gate order i f o g; the sigmoid gates' (i, f, o) columns halved
+    w_hh_rows: np.ndarray  # (4H, H), same gates as rows
+    bias: np.ndarray  # (4H,)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _load_lda(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, projection) of the speaker space fitted by training/fit_speaker_lda.py."""
+    try:
+        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        with np.load(path) as lda:
+            mean, projection = lda["mean"].astype(np.float32), lda["projection"].astype(np.float32)
+    except FileNotFoundError as exc:
+        raise MonitorError(
+            f"speaker projection {exc.filename} not found; restore models/speaker_lda.* or set [speakers] lda = false"
+        ) from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise MonitorError(f"speaker projection {path} cannot be read ({exc}); set [speakers] lda = false") from None
+    if meta.get("sha256") and meta["sha256"] != _sha256(path):
+        raise MonitorError(f"{path} does not match the checksum in {path.with_suffix('.json').name}; restore it")
+    return mean, projection
+
+
+class SpeakerEncoder:
+    """Loads the converted weights once; ``embed`` turns 16 kHz mono audio into the encoder's 256-d unit
+    vector, ``vector`` into the unit vector the clustering compares (the embedding in the LDA speaker space
+    when ``lda`` is on, see training/fit_speaker_lda.py; the embedding itself when off)."""
+
+    def __init__(self, path: str | Path | None = None, lda: bool = True, lda_path: str | Path | None = None) -> None:
+        self.lda = _load_lda(Path(lda_path) if lda_path else DEFAULT_LDA) if lda else None
+        p = Path(path) if path else DEFAULT_ENCODER
+        meta_path = p.with_suffix(".json")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            weights = np.load(p)
+        except FileNotFoundError as exc:
+            raise MonitorError(
+                f"speaker encoder {exc.filename} not found; restore models/speaker_encoder.* or use --speakers off"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise MonitorError(f"speaker encoder {p} cannot be read ({exc}); use --speakers off") from None
+        if meta.get("format") != FORMAT:
+            raise MonitorError(f"{meta_path}: not a {FORMAT} file; use --speakers off")
+        if meta.get("sha256") and meta["sha256"] != _sha256(p):
+            raise MonitorError(f"{p} does not match the checksum in {meta_path.name}; restore it or use --speakers off")
+        # torch's gate order i f g o -> i f o g (the three sigmoid gates side by side), sigmoid ones halved
+        order = np.r_[0 : 2 * HIDDEN, 3 * HIDDEN : 4 * HIDDEN, 2 * HIDDEN : 3 * HIDDEN]
+        half = np.where(np.arange(4 * HIDDEN) < 3 * HIDDEN, 0.5, 1.0).astype(np.float32)
+
+        def gates(a: np.ndarray) -> np.ndarray:  # (4H, ...) torch rows -> (..., 4H) reordered, halved
+            return np.ascontiguousarray(a.astype(np.float32)[order].T * half)
+
+        with weights:
+            self.layers = [
+                _Layer(
+                    gates(weights[f"w_ih_{k}"]),
+                    np.ascontiguousarray(gates(weights[f"w_hh_{k}"]).T),
+                    gates(weights[f"b_ih_{k}"].astype(np.float32) + weights[f"b_hh_{k}"].astype(np.float32)),
+                )
+                for k in range(int(meta["layers"]))
+            ]
+            self.linear_w = np.ascontiguousarray(weights["linear_w"].astype(np.float32).T)
+            self.linear_b = weights["linear_b"].astype(np.float32)
+        self.meta = meta
+
+    def forward(self, mels: np.ndarray) -> np.ndarray:
+        """(batch, frames, 40) mel power partials -> (batch, 256) L2-normalised embeddings.
+
+        The state is kept column-wise, (units, batch): a step is ``W_hh @ h`` with the (1024, 256) matrix
+        in row order, which BLAS does faster than ``h @ W_hh^T`` for a batch of two; the input projection of
+        all steps is one 2-D matrix product per layer (a 3-D ``@`` does not reach BLAS's fast path)."""
+        x = np.asarray(mels, dtype=np.float32)
+        batch, steps, _ = x.shape
+        seq = x.reshape(batch * steps, -1)  # rows: (partial, step)
+        h = np.zeros((HIDDEN, batch), np.float32)
+        for n, layer in enumerate(self.layers):
+            last = n == len(self.layers) - 1
+            # (steps, 4H, batch): the input's share of every gate at every step
+            xp = np.ascontiguousarray((seq @ layer.w_ih + layer.bias).reshape(batch, steps, -1).transpose(1, 2, 0))
+            out = np.empty((1 if last else steps, HIDDEN, batch), np.float32)  # h of every step (last layer: h)
+            h = np.zeros((HIDDEN, batch), np.float32)
+            c = np.zeros((HIDDEN, batch), np.float32)
+            z = np.empty((4 * HIDDEN, batch), np.float32)
+            tmp = np.empty((HIDDEN, batch), np.float32)
+            for t in range(steps):
+                np.matmul(layer.w_hh_rows, h, out=z)
+                z += xp[t]
+                np.tanh(z, out=z)
+                sig = z[: 3 * HIDDEN]
+                sig *= 0.5
+                sig += 0.5
+                c *= z[HIDDEN : 2 * HIDDEN]
+                np.multiply(z[:HIDDEN], z[3 * HIDDEN :], out=tmp)
+                c += tmp
+                np.tanh(c, out=tmp)
+                h = out[0 if last else t]
+                np.multiply(z[2 * HIDDEN : 3 * HIDDEN], tmp, out=h)
+            if not last:
+                seq = out.transpose(2, 0, 1).reshape(batch * steps, HIDDEN)  # back to (partial, step) rows
+        emb = np.maximum(h.T @ self.linear_w + self.linear_b, 0.0)
+        norms = np.linalg.norm(emb, axis=1, keepdims=True)
+        return emb / np.maximum(norms, 1e-12)
+
+    def embed(self, audio: np.ndarray, rate: float = PARTIAL_RATE) -> np.ndarray | None:
+        """16 kHz mono audio (int16 or float in [-1, 1]) -> unit 256-d embedding; None for silence.
+        ``rate``: partials per second (Resemblyzer's ``embed_utterance`` argument)."""
+        a = np.asarray(audio).reshape(-1)
+        x = a.astype(np.float64) / 32768.0 if a.dtype == np.int16 else a.astype(np.float64)
+        x = normalize_volume(x)
+        if x is None:
+            return None
+        starts = partial_starts(len(x), rate)
+        need = (starts[-1] + PARTIAL_FRAMES) * HOP
+        if need >= len(x):
+            x = np.pad(x, (0, need - len(x)))
+        mel = mel_frames(x)
+        partials = np.stack([mel[s : s + PARTIAL_FRAMES] for s in starts])
+        mean = self.forward(partials).mean(axis=0)
+        return (mean / np.linalg.norm(mean)).astype(np.float32)
+
+    def project(self, emb: np.ndarray | None) -> np.ndarray | None:
+        """An embedding -> the unit vector the clustering compares (unchanged without the projection)."""
+        if emb is None or self.lda is None:
+            return emb
+        z = (emb - self.lda[0]) @ self.lda[1]
+        return (z / max(float(np.linalg.norm(z)), 1e-12)).astype(np.float32)
+
+    def vector(self, audio: np.ndarray) -> np.ndarray | None:
+        return self.project(self.embed(audio))

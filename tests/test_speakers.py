@@ -1,0 +1,200 @@
+"""Speaker turns on real recordings: the numpy encoder against the original torch model's embeddings, the
+online clustering on real voices (alternating speakers, one long speaker, silence), and the outputs."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import DATA, VOICE_MONITOR, load_clip
+
+from monitor.batch.score import FileScorer, ScoreOptions
+from monitor.dsp.segmenter import segment_audio
+from monitor.errors import MonitorError
+from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
+from monitor.speakers.encoder import SpeakerEncoder
+from monitor.speakers.turns import SpeakerTurns
+from training.convert_speaker_encoder import REFERENCE_CLIPS
+
+SPEAKERS = DATA / "speakers"
+
+
+@pytest.fixture(scope="module")
+def encoder() -> SpeakerEncoder:
+    return SpeakerEncoder()
+
+
+def actor_clips(actor: int) -> list[Path]:
+    """Every clip of one RAVDESS actor in tests/data and tests/data/speakers, in name order."""
+    return sorted([*DATA.glob(f"*-{actor:02d}.flac"), *SPEAKERS.glob(f"*-{actor:02d}.flac")], key=lambda p: p.name)
+
+
+def conversation(*actors: int, pause_s: float = 0.8) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """The actors' clips taking turns (A B A B ...), with pauses: (audio, [(start, end, actor), ...])."""
+    lists = [actor_clips(a) for a in actors]
+    parts, turns, pos = [], [], 0
+    for i in range(max(len(c) for c in lists)):
+        for actor, clips in zip(actors, lists, strict=True):
+            if i < len(clips):
+                clip = load_clip(clips[i])
+                pause = np.zeros(int(pause_s * 16000), np.int16)
+                parts += [pause, clip]
+                turns.append((pos + len(pause), pos + len(pause) + len(clip), actor))
+                pos += len(pause) + len(clip)
+    parts.append(np.zeros(8000, np.int16))
+    return np.concatenate(parts), turns
+
+
+def labelled_windows(audio: np.ndarray, encoder: SpeakerEncoder) -> tuple[list, SpeakerTurns]:
+    turns = SpeakerTurns(encoder)
+    windows = segment_audio(audio)
+    labels = [turns.label(w.audio) for w in windows]
+    return [(w, turns.resolve(lab)) for w, lab in zip(windows, labels, strict=True)], turns
+
+
+def test_numpy_encoder_matches_the_original_torch_model(encoder):
+    """tests/data/speaker_reference.npy: Resemblyzer's own VoiceEncoder (torch) on these clips, written by
+    training/convert_speaker_encoder.py; the shipped float16 weights in numpy must give the same embeddings."""
+    reference = np.load(DATA / "speaker_reference.npy")
+    assert reference.shape == (len(REFERENCE_CLIPS), 256)
+    for name, ref in zip(REFERENCE_CLIPS, reference, strict=True):
+        emb = encoder.embed(load_clip(DATA / name))
+        assert emb.shape == (256,) and abs(float(np.linalg.norm(emb)) - 1) < 1e-5
+        assert float(emb @ ref) >= 0.99, name
+    # and the embeddings tell the clips apart: not one vector for everything
+    sims = reference @ reference.T
+    assert sims[np.triu_indices(len(reference), 1)].max() < 0.95
+
+
+SAME_GENDER_GAP = pytest.mark.xfail(
+    strict=True,
+    reason="known gap (models/SPEAKERS.md): for the GE2E encoder two RAVDESS actors of one gender lie about as far "
+    "apart (centre distance 0.16) as one actor's emotional clips from each other (0.2); the default threshold "
+    "keeps them as one speaker",
+)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [(1, 4), pytest.param(1, 3, marks=SAME_GENDER_GAP), pytest.param(4, 6, marks=SAME_GENDER_GAP)],
+    ids=["man and woman", "two men", "two women"],
+)
+def test_two_speakers_alternating_are_told_apart(encoder, a, b):
+    audio, truth = conversation(a, b)
+    windows, turns = labelled_windows(audio, encoder)
+    assert turns.count == 2, [lab for _, lab in windows]
+    right = 0
+    mapping: dict[str, int] = {}
+    for w, lab in windows:
+        actor = max(truth, key=lambda t: min(t[1], w.end_sample) - max(t[0], w.start_sample))[2]
+        mapping.setdefault(lab, actor)
+        right += mapping[lab] == actor
+    assert len(set(mapping.values())) == 2
+    assert right >= len(windows) - 1, [(lab, round(w.start_s, 1)) for w, lab in windows]
+
+
+def test_one_speaker_for_a_minute_stays_one_speaker(encoder):
+    clips = actor_clips(2)  # twelve clips of one actress: neutral to surprised, both sentences
+    assert len(clips) == 12
+    audio = np.concatenate([np.concatenate([np.zeros(16000, np.int16), load_clip(c)]) for c in clips])
+    assert len(audio) / 16000 > 55
+    windows, turns = labelled_windows(audio, encoder)
+    assert len(windows) >= 12
+    assert {lab for _, lab in windows} == {"S1"} and turns.count == 1
+
+
+def test_silence_makes_no_speaker(encoder, tmp_path):
+    assert encoder.embed(np.zeros(48000, np.int16)) is None
+    turns = SpeakerTurns(encoder)
+    assert turns.label(np.zeros(48000, np.int16)) == "" and turns.count == 0
+    path = tmp_path / "room.wav"
+    rng = np.random.default_rng(1)
+    sf.write(path, (rng.standard_normal(16000 * 10) * 20).astype(np.int16), 16000, subtype="PCM_16")
+    result = FileScorer(ScoreOptions()).score(str(path))
+    assert result.events == [] and result.speakers == 0 and not result.failed
+
+
+def test_tracker_merges_into_the_older_label_and_short_windows_never_open_a_speaker(encoder):
+    a = [encoder.vector(load_clip(c)) for c in actor_clips(1)]
+    b = [encoder.vector(load_clip(c)) for c in actor_clips(4)]
+    tracker = SpeakerTracker(SpeakerOptions(min_embed_s=1.3))
+    assert tracker.assign(a[0], 0.9) == ""  # short, no speaker yet: unlabelled
+    assert tracker.assign(a[0], 3.0) == "S1"
+    assert tracker.assign(b[0], 0.9) == "S1"  # short: the nearest known speaker, never a new one
+    assert tracker.assign(b[0], 3.0) == "S2"
+    assert tracker.assign(a[1], 3.0) == "S1" and tracker.assign(b[1], 3.0) == "S2"
+    # An early split: actor 1's second clip lies beyond the threshold from the first and opens S2; clips between
+    # the two (their mean voice) pull S1 towards S2 until the merge step folds S2 into the older S1.
+    d = 1.0 - float(a[0] @ a[1])
+    split = SpeakerTracker(SpeakerOptions(threshold=0.9 * d, merge_threshold=0.4 * d, spread=0.0))
+    assert split.assign(a[0], 3.0) == "S1" and split.assign(a[1], 3.0) == "S2"
+    middle = (a[0] + a[1]) / np.linalg.norm(a[0] + a[1])
+    labels = [split.assign(middle, 3.0) for _ in range(10)]
+    assert labels[-1] == "S1" and split.labels == ["S1"] and split.resolve("S2") == "S1"
+    capped = SpeakerTracker(SpeakerOptions(threshold=0.001, merge_threshold=0.0, max_speakers=2, spread=0.0))
+    assert [capped.assign(e, 3.0) for e in (a[0], b[0], a[1])][:2] == ["S1", "S2"]
+    assert len(capped.speakers) == 2
+
+
+def test_a_speaker_of_one_window_is_folded_into_its_nearest(encoder):
+    a = [encoder.vector(load_clip(c)) for c in actor_clips(1)]
+    odd = encoder.vector(load_clip(actor_clips(4)[0]))  # one window of another voice, never heard again
+    for settle, survivors in ((8, ["S1"]), (0, ["S1", "S2"])):
+        tracker = SpeakerTracker(SpeakerOptions(settle_windows=settle, min_windows=2))
+        labels = [tracker.assign(e, 3.0) for e in [a[0], odd, *a[1:], *a, *a]]
+        assert labels[:2] == ["S1", "S2"] and set(labels[2:]) == {"S1"}
+        assert tracker.labels == survivors
+        assert tracker.resolve("S2") == ("S1" if settle else "S2")
+
+
+def test_score_windows_carry_the_speaker_and_the_file_its_count(encoder, tmp_path):
+    audio, _ = conversation(1, 4)
+    path = tmp_path / "talk.flac"
+    sf.write(path, audio, 16000, subtype="PCM_16")
+    result = FileScorer(ScoreOptions()).score(str(path))
+    assert result.speakers == 2
+    assert {e.speaker for e in result.events} == {"S1", "S2"}
+    off = FileScorer(ScoreOptions(speakers=SpeakerOptions(enabled=False))).score(str(path))
+    assert off.speakers is None and {e.speaker for e in off.events} == {""}
+    assert [e.emotion for e in off.events] == [e.emotion for e in result.events]
+
+
+def test_speakers_off_keeps_the_old_columns(tmp_path, clips, model_path):
+    audio = np.concatenate([np.zeros(16000, np.int16), load_clip(clips[0]), np.zeros(16000, np.int16)])
+    out = tmp_path / "t.csv"
+    args = ["--stdin", "--no-dashboard", "--transcriber", "none", "--csv", str(out), "--model", str(model_path)]
+    proc = subprocess.run(VOICE_MONITOR + ["live", *args, "--speakers", "off"], input=audio.tobytes(),
+                          capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()
+    header = next(csv.reader(out.open()))
+    assert "speaker" not in header and header[:3] == ["index", "utterance", "start_s"]
+    # the same file, now with speaker turns on: refused in one line, nothing appended
+    proc = subprocess.run(VOICE_MONITOR + ["live", *args], input=audio.tobytes(), capture_output=True)
+    err = proc.stderr.decode().strip()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1 and "--speakers" in err, err
+
+
+def test_bad_speakers_config_is_one_line(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[speakers]\nthreshold = 3.0\n")
+    proc = subprocess.run(VOICE_MONITOR + ["live", "--config", str(cfg), "--stdin"], input=b"", capture_output=True)
+    err = proc.stderr.decode().strip()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1 and "[speakers] threshold" in err, err
+
+
+def test_lda_speaker_space_is_optional_and_checked(encoder, tmp_path):
+    clip = load_clip(DATA / REFERENCE_CLIPS[0])
+    raw = SpeakerEncoder(lda=False)
+    assert np.array_equal(raw.vector(clip), raw.embed(clip))
+    v = encoder.vector(clip)
+    assert v.shape == (48,) and abs(float(np.linalg.norm(v)) - 1) < 1e-5
+    broken = tmp_path / "speaker_lda.npz"
+    broken.write_bytes(b"not a numpy file")
+    (tmp_path / "speaker_lda.json").write_text("{}")
+    with pytest.raises(MonitorError, match="speaker_lda.npz cannot be read") as err:
+        SpeakerEncoder(lda_path=broken)
+    assert "\n" not in str(err.value)

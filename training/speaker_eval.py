@@ -1,0 +1,267 @@
+"""Speaker turns, evaluated on synthetic conversations from the shared corpora: one command.
+
+    PYTHONPATH=. python -m training.speaker_eval [--data /work/shared/data] [--per-kind 8]
+
+Builds conversations (training/conversations.py) from a tuning half and a held-out half of the voices, runs
+each through the monitor's own segmenter (default [vad]/[windows] settings), the numpy speaker encoder and the
+online clustering of monitor.speakers (the batch form: merged labels resolved at the end of the file), and
+measures:
+
+- utterance attribution accuracy: a turn's label is the one its windows cover most of it with; right when it
+  is the label the best one-to-one mapping (Hungarian, over turn counts) gives its true voice; a turn with no
+  window or no label is wrong;
+- speakers found per conversation (right count or not);
+- diarization error rate over 10 ms frames (missed speech + false alarm + confusion, over the reference
+  speech; reference speech = each turn's span above its clip's peak - 40 dB; no collar), best frame mapping.
+
+Voices are compared in the LDA space of models/speaker_lda.npz (fitted on the tuning voices only by
+training/fit_speaker_lda.py) or as raw embeddings (grid key ``lda``). The clustering settings are chosen on the
+tuning conversations (grid below; the embeddings do not depend on them, so they are computed once) and
+reported on the held-out ones, for the chosen settings and for the shipped defaults (SpeakerOptions()).
+Writes models/speakers_eval.json and models/speakers_eval.md (the tables); models/SPEAKERS.md is the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from monitor.dsp.segmenter import SegmenterOptions, segment_audio
+from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
+from monitor.speakers.encoder import SpeakerEncoder
+from training.conversations import RATE, Conversation, conversations, load_voices, split
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID = {
+    "lda": [False, True],
+    "spread": [0.0, 0.3],
+    "threshold": [0.2, 0.3, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+    "merge_threshold": [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+    "min_embed_s": [0.8, 1.3],
+    "settle_windows": [0, 4, 8],
+}
+
+
+@dataclass
+class Embedded:
+    conv: Conversation
+    windows: list[tuple[int, int, np.ndarray | None, float]]  # start, end (samples), raw embedding, seconds
+    projected: list[np.ndarray | None]  # the same in the LDA speaker space (SpeakerEncoder.project)
+
+
+@dataclass
+class Result:
+    name: str
+    kind: str
+    true_speakers: int
+    found: int
+    turns: int
+    right: int
+    der: float
+    missed: float
+    false_alarm: float
+    confusion: float
+
+
+def embed_all(convs: list[Conversation], encoder: SpeakerEncoder, seg: SegmenterOptions) -> list[Embedded]:
+    out = []
+    for c in convs:
+        wins = segment_audio(c.audio, seg)
+        windows = [(w.start_sample, w.end_sample, encoder.embed(w.audio), len(w.audio) / RATE) for w in wins]
+        out.append(Embedded(c, windows, [encoder.project(w[2]) for w in windows]))
+    return out
+
+
+def _best_map(counts: np.ndarray) -> dict[int, int]:
+    rows, cols = linear_sum_assignment(-counts)
+    return {int(c): int(r) for r, c in zip(rows, cols, strict=True) if counts[r, c] > 0}
+
+
+def evaluate(e: Embedded, options: SpeakerOptions) -> Result:
+    tracker = SpeakerTracker(options)
+    vectors = e.projected if options.lda else [w[2] for w in e.windows]
+    labels = [tracker.assign(v, w[3]) for v, w in zip(vectors, e.windows, strict=True)]
+    labels = [tracker.resolve(lab) if lab else "" for lab in labels]
+    voices = sorted(e.conv.voices)
+    found = sorted({lab for lab in labels if lab})
+    vi = {v: i for i, v in enumerate(voices)}
+    fi = {f: i for i, f in enumerate(found)}
+    # utterances
+    turn_label: list[int] = []
+    for t in e.conv.turns:
+        cover = np.zeros(len(found))
+        for (s, en, _, _), lab in zip(e.windows, labels, strict=True):
+            ov = min(en, t.end) - max(s, t.start)
+            if ov > 0 and lab:
+                cover[fi[lab]] += ov
+        turn_label.append(int(np.argmax(cover)) if cover.size and cover.max() > 0 else -1)
+    counts = np.zeros((len(voices), max(1, len(found))))
+    for t, f in zip(e.conv.turns, turn_label, strict=True):
+        if f >= 0:
+            counts[vi[t.voice], f] += 1
+    mapping = _best_map(counts)
+    right = sum(1 for t, f in zip(e.conv.turns, turn_label, strict=True) if f >= 0 and mapping.get(f) == vi[t.voice])
+    # frames (10 ms)
+    n = len(e.conv.audio) // 160 + 1
+    ref = np.full(n, -1)
+    for t in e.conv.turns:
+        ref[t.speech_start // 160 : t.speech_end // 160] = vi[t.voice]
+    hyp = np.full(n, -1)
+    for (s, en, _, _), lab in zip(e.windows, labels, strict=True):
+        if lab:
+            hyp[s // 160 : en // 160] = fi[lab]
+    fcounts = np.zeros((len(voices), max(1, len(found))))
+    both = (ref >= 0) & (hyp >= 0)
+    np.add.at(fcounts, (ref[both], hyp[both]), 1)
+    fmap = _best_map(fcounts)
+    speech = max(1, int((ref >= 0).sum()))
+    missed = int(((ref >= 0) & (hyp < 0)).sum())
+    fa = int(((ref < 0) & (hyp >= 0)).sum())
+    conf = int(sum(1 for r, h in zip(ref[both], hyp[both], strict=True) if fmap.get(int(h)) != int(r)))
+    return Result(
+        e.conv.name, e.conv.kind, len(voices), len(found), len(e.conv.turns), right,
+        (missed + fa + conf) / speech, missed / speech, fa / speech, conf / speech,
+    )
+
+
+def oracle_accuracy(embedded: list[Embedded]) -> float:
+    """Windows given to the nearest TRUE speaker mean (means known from the answers): what the embeddings allow
+    when the clustering makes no mistake. Separates the encoder's limit from the clustering's."""
+    right = total = 0
+    for e in embedded:
+        owner = [
+            max(e.conv.turns, key=lambda t, s=s, en=en: min(en, t.end) - max(s, t.start)).voice
+            for s, en, _, _ in e.windows
+        ]
+        embs = [(w[2], v) for w, v in zip(e.windows, owner, strict=True) if w[2] is not None]
+        means = {v: np.mean([x for x, o in embs if o == v], axis=0) for v in {o for _, o in embs}}
+        right += sum(max(means, key=lambda v, x=x: float(means[v] @ x)) == o for x, o in embs)
+        total += len(embs)
+    return right / max(1, total)
+
+
+def summarize(results: list[Result]) -> dict[str, dict[str, float]]:
+    kinds: dict[str, list[Result]] = {}
+    for r in results:
+        kinds.setdefault(r.kind, []).append(r)
+        kinds.setdefault("two speakers", []).append(r) if r.true_speakers == 2 else None
+        kinds.setdefault("all", []).append(r)
+    return {
+        k: {
+            "conversations": len(rs),
+            "utterance_accuracy": sum(r.right for r in rs) / max(1, sum(r.turns for r in rs)),
+            "right_count": sum(r.found == r.true_speakers for r in rs) / len(rs),
+            "der": float(np.mean([r.der for r in rs])),
+            "missed": float(np.mean([r.missed for r in rs])),
+            "false_alarm": float(np.mean([r.false_alarm for r in rs])),
+            "confusion": float(np.mean([r.confusion for r in rs])),
+        }
+        for k, rs in kinds.items()
+    }
+
+
+def objective(summary: dict[str, dict[str, float]]) -> float:
+    """What the tuning maximises: two-speaker utterance accuracy + right speaker counts (all sizes)."""
+    return summary["two speakers"]["utterance_accuracy"] + summary["all"]["right_count"]
+
+
+def table(summary: dict[str, dict[str, float]]) -> str:
+    lines = [
+        "| conversations | n | utterances right | right speaker count | DER | missed | false alarm | confusion |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for k, s in summary.items():
+        lines.append(
+            f"| {k} | {s['conversations']} | {s['utterance_accuracy']:.1%} | {s['right_count']:.0%} | {s['der']:.1%} | "
+            f"{s['missed']:.1%} | {s['false_alarm']:.1%} | {s['confusion']:.1%} |"
+        )
+    return "\n".join(lines)
+
+
+TABLES = """# Speaker turns: evaluation tables (written by `python -m training.speaker_eval`)
+
+Settings chosen on the tuning half: {chosen}. Shipped defaults (config.toml [speakers]): {shipped}.
+
+## Held-out voices ({n_held} conversations), shipped defaults
+{held}
+
+## Tuning voices ({n_tune} conversations), chosen settings
+{tune}
+
+Held-out windows given to the nearest true-speaker mean (clustering that makes no mistake): {oracle:.1%}.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="speaker-turn evaluation on synthetic conversations")
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--per-kind", type=int, default=8, help="conversations of each kind per half")
+    ap.add_argument("--seed", type=int, default=19)
+    ap.add_argument("--no-write", action="store_true", help="print only; do not write models/SPEAKERS.md")
+    args = ap.parse_args(argv)
+    data = Path(args.data)
+    if not (data / "ravdess16k").is_dir():
+        print(f"{data}/ravdess16k not found: pass --data (the shared corpora folder)")
+        return 2
+    t0 = time.perf_counter()
+    tune_voices, held_voices = split(load_voices(data))
+    encoder = SpeakerEncoder(lda=True)  # fitted on the tuning voices only (training/fit_speaker_lda.py)
+    seg = SegmenterOptions()
+    tune = embed_all(conversations(tune_voices, args.per_kind, args.seed, "tune"), encoder, seg)
+    held = embed_all(conversations(held_voices, args.per_kind, args.seed + 1, "held"), encoder, seg)
+    print(f"{len(tune)} tuning and {len(held)} held-out conversations embedded in {time.perf_counter() - t0:.0f} s")
+    best, best_score = SpeakerOptions(), -1.0
+    for values in itertools.product(*GRID.values()):
+        setting = dict(zip(GRID, values, strict=True))
+        if setting["merge_threshold"] >= setting["threshold"]:
+            continue
+        opts = replace(SpeakerOptions(), **setting)
+        score = objective(summarize([evaluate(e, opts) for e in tune]))
+        if score > best_score:
+            best, best_score = opts, score
+    tuned = summarize([evaluate(e, best) for e in tune])
+    shipped = SpeakerOptions()
+    held_results = [evaluate(e, best) for e in held]
+    held_summary = summarize(held_results)
+    shipped_results = [evaluate(e, shipped) for e in held]
+    held_shipped = summarize(shipped_results)
+    oracle = oracle_accuracy(held)
+    chosen = {k: getattr(best, k) for k in GRID}
+    print("chosen on the tuning half:", chosen)
+    print("tuning half:\n" + table(tuned))
+    print("held-out half, chosen settings:\n" + table(held_summary))
+    print(f"held-out half, shipped defaults {({k: getattr(shipped, k) for k in GRID})}:\n" + table(held_shipped))
+    print(f"held-out windows given to the nearest true speaker mean (oracle clustering): {oracle:.1%}")
+    if not args.no_write:
+        report = {
+            "chosen": chosen,
+            "shipped": {k: getattr(shipped, k) for k in GRID},
+            "tuning": tuned,
+            "held_out": held_summary,
+            "held_out_shipped": held_shipped,
+            "held_out_oracle_window_accuracy": oracle,
+            "conversations": [asdict(r) for r in held_results],  # held-out, chosen settings
+            "conversations_shipped": [asdict(r) for r in shipped_results],  # held-out, shipped defaults
+            "command": "PYTHONPATH=. python -m training.speaker_eval",
+            "seed": args.seed,
+            "per_kind": args.per_kind,
+        }
+        (ROOT / "models" / "speakers_eval.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+        tables = TABLES.format(
+            chosen=chosen, shipped={k: getattr(shipped, k) for k in GRID}, held=table(held_shipped),
+            tune=table(tuned), oracle=oracle, n_tune=len(tune), n_held=len(held),
+        )
+        (ROOT / "models" / "speakers_eval.md").write_text(tables, encoding="utf-8")
+        print("wrote models/speakers_eval.json and models/speakers_eval.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
