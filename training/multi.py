@@ -15,7 +15,7 @@ skipped when that file exists, so an interrupted command continues where it stop
   on its held-out windows;
 - ``compare``: the model shipped before (``--compare-model``) on the same held-out recordings;
 - ``final``: the shipped model, all corpora, int8 export with metadata (temperature, arousal/valence mapping);
-- ``report``: ``<out>/REPORT.md`` from whatever results exist.
+- ``report``: ``<out>/MULTI_CORPUS.md`` from whatever results exist.
 
 The chosen configuration is ``all`` minus every augmentation kind whose removal raised the mean
 leave-one-corpus-out UAR in the ablation, with window normalisation kept only if it helped.
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         from training.multi_report import write_report
 
         write_report(args.out, cw, corpora, command)
-        log(f"report: {args.out / 'REPORT.md'}")
+        log(f"report: {args.out / 'MULTI_CORPUS.md'}")
     return 0
 
 

@@ -72,6 +72,27 @@ def speaker_normalised(probs: np.ndarray, groups: np.ndarray, strength: float = 
     return p / p.sum(axis=1, keepdims=True)
 
 
+def speaker_normalised_running(probs: np.ndarray, groups: np.ndarray, strength: float = 1.0,
+                               min_count: int = 20, seed: int = 0) -> np.ndarray:
+    """The live form of ``speaker_normalised``: clips arrive in a random order per group, and each is normalised
+    by the mean log-probability of the clips of its group heard so far (itself included), once there are at least
+    ``min_count`` of them; before that it is left as it is (what a monitor can do in the first minute)."""
+    z = np.log(np.clip(probs, 1e-6, 1.0))
+    out = z.copy()
+    rng = np.random.default_rng(seed)
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        idx = idx[rng.permutation(len(idx))]
+        csum = np.cumsum(z[idx], axis=0)
+        count = np.arange(1, len(idx) + 1)[:, None]
+        mean = csum / count
+        ready = (count >= min_count)[:, 0]
+        out[idx[ready]] = z[idx[ready]] - strength * mean[ready]
+    out -= out.max(axis=1, keepdims=True)
+    p = np.exp(out)
+    return p / p.sum(axis=1, keepdims=True)
+
+
 def ece(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
     """Expected calibration error of the top-label confidence (equal-width bins)."""
     conf = probs.max(axis=1)

@@ -1,4 +1,4 @@
-"""``models/REPORT.md`` from the result files of ``training.multi`` (whatever exists; missing runs are named)."""
+"""``models/MULTI_CORPUS.md`` from the result files of ``training.multi`` (missing runs are named)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from training.multi_metrics import (
     fit_temperature,
     pool,
     speaker_normalised,
+    speaker_normalised_running,
     with_temperature,
 )
 
+REPORT_NAME = "MULTI_CORPUS.md"  # the shipped model's own report stays REPORT.md until a model from here ships
 KeyInfo = dict[str, tuple[int, str, str]]  # clip key -> (label, corpus, speaker)
 
 
@@ -47,7 +49,7 @@ def run_windows(paths: list[Path], info: KeyInfo):
     return keys, probs, labels, corpus, speaker, clip
 
 
-def table(paths: list[Path], info: KeyInfo, corpora: list[str], spk_norm: bool = False,
+def table(paths: list[Path], info: KeyInfo, corpora: list[str], spk_norm: str = "",
           temperature: float | None = None) -> dict[str, dict] | None:
     """Clip-level scores per corpus (and 'pooled') of the held-out windows in ``paths``."""
     if not paths or not all(p.exists() for p in paths):
@@ -59,8 +61,12 @@ def table(paths: list[Path], info: KeyInfo, corpora: list[str], spk_norm: bool =
     first = np.zeros(len(ids), dtype=int)
     first[clip[::-1]] = np.arange(len(clip))[::-1]  # a window of each clip
     y, c, s = labels[first], corpus[first], speaker[first]
-    if spk_norm:
+    if spk_norm == "all":  # the speaker's every clip (a batch of one speaker's recordings)
         pooled = speaker_normalised(pooled, s)
+    elif spk_norm == "half":
+        pooled = speaker_normalised(pooled, s, strength=0.5)
+    elif spk_norm == "running":  # live: what the speaker said so far, from the 20th clip on
+        pooled = speaker_normalised_running(pooled, s)
     out = {}
     for name in corpora:
         m = c == name
@@ -121,7 +127,7 @@ def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: s
         else None
     config = chosen["config"] if chosen else "main"
     L: list[str] = []
-    L.append("# Emotion model: evaluation report\n")
+    L.append("# Emotion model on many corpora: evaluation report\n")
     L.append("Everything here is reproduced by `" + command.replace("--steps report", "").strip() +
              "` (each run is a file under `models/results/`; the command skips runs already there, so an interrupted "
              "run resumes). Clip level: the probabilities of a clip's windows are averaged. **UAR** is the mean "
@@ -139,7 +145,9 @@ def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: s
              "window and were used whole.\n")
 
     loco = table(loco_paths(out, config, names), info, names)
-    loco_norm = table(loco_paths(out, config, names), info, names, spk_norm=True)
+    loco_norm = table(loco_paths(out, config, names), info, names, spk_norm="all")
+    loco_half = table(loco_paths(out, config, names), info, names, spk_norm="half")
+    loco_run = table(loco_paths(out, config, names), info, names, spk_norm="running")
     before = table([out / "results" / "shipped-before" / "all.npz"], info, names)
     L.append("## Voices it never heard: leave one corpus out (the headline)\n")
     L.append("Each corpus is scored by a network trained on the other four only (full schedule, one network).\n")
@@ -148,6 +156,9 @@ def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: s
     for label, t, key in [("UAR", loco, "uar8"), ("UAR (own labels)", loco, "uar"), ("arousal", loco, "arousal_uar"),
                           ("UAR, outputs normalised per speaker", loco_norm, "uar8"),
                           ("arousal, normalised per speaker", loco_norm, "arousal_uar"),
+                          ("UAR, normalised per speaker at half strength", loco_half, "uar8"),
+                          ("UAR, normalised per speaker as it is heard (live)", loco_run, "uar8"),
+                          ("arousal, normalised as it is heard (live)", loco_run, "arousal_uar"),
                           ("shipped before (RAVDESS only): UAR", before, "uar8"),
                           ("shipped before: arousal", before, "arousal_uar")]:
         mean = _f(t["mean"][key]) if t else "–"
@@ -157,7 +168,8 @@ def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: s
              "one; on the other four corpora it is.\n")
 
     cv = table(cv_paths(out, config), info, names)
-    cv_norm = table(cv_paths(out, config), info, names, spk_norm=True)
+    cv_norm = table(cv_paths(out, config), info, names, spk_norm="all")
+    cv_run = table(cv_paths(out, config), info, names, spk_norm="running")
     L.append("## Speaker-independent cross-validation over all corpora\n")
     L.append("5 folds; fold k holds out the k-th fold of whole speakers of every corpus (genders spread evenly; "
              "RAVDESS: the same 4 actors per fold as before, 2 men and 2 women). esd0020 has one speaker and stays "
@@ -165,7 +177,8 @@ def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: s
     cv_names = [n for n in names if cv and n in cv]
     L.append("| | " + " | ".join(cv_names) + " | pooled |\n|" + " --- |" * (len(cv_names) + 2))
     for label, t, key in [("UAR", cv, "uar8"), ("UAR (own labels)", cv, "uar"), ("arousal", cv, "arousal_uar"),
-                          ("UAR, outputs normalised per speaker", cv_norm, "uar8")]:
+                          ("UAR, outputs normalised per speaker", cv_norm, "uar8"),
+                          ("UAR, normalised as it is heard (live)", cv_run, "uar8")]:
         if t is None:
             continue
         L.append(f"| {label} | " + " | ".join(_f(t[n][key]) for n in cv_names) + f" | {_f(t['mean'][key])} |")
@@ -213,4 +226,4 @@ def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: s
                      f"{fm['clips']} clips of {len(names)} corpora for {fm['epochs']} epochs ({fm['seconds']:.0f} s "
                      f"on this machine); int8/float agreement {fm['int8_float_agreement']:.3f} over "
                      f"{fm['agreement_windows']} windows.\n")
-    (out / "REPORT.md").write_text("\n".join(L) + "\n")
+    (out / REPORT_NAME).write_text("\n".join(L) + "\n")
