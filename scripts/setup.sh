@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up voice-monitor in ./.venv on Debian/Ubuntu (Python 3.11+).
 #   scripts/setup.sh          runtime: the monitor only (no TensorFlow, no librosa)
-#   scripts/setup.sh --dev    + training (TensorFlow, librosa) and test tools (pytest, ruff, a virtual microphone)
+#   scripts/setup.sh --dev    + training (TensorFlow, librosa), test tools (pytest, ruff, a virtual microphone)
+#                             and the cluster extra (Dask distributed, pyarrow: score --cluster, --format parquet)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,7 +39,7 @@ fi
 pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${pip[@]}" --upgrade pip
 if [ "$dev" = 1 ]; then
-  "${pip[@]}" -e ".[train,test]"
+  "${pip[@]}" -e ".[train,test,cluster]"
 else
   "${pip[@]}" -e .
 fi

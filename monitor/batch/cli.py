@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitor.batch.discover import discover
+from monitor.batch.executor import Executor
 from monitor.batch.outputs import (
     FORMATS,
     RowWriter,
@@ -68,6 +69,7 @@ class RunOptions:
     config: str | None = None  # config.toml: VAD and window settings, model and Vosk model paths
     profile: str | None = None
     score: ScoreOptions = field(default_factory=ScoreOptions)
+    cluster: str | None = None  # --cluster: a Dask scheduler address or local:N (monitor.batch.cluster)
 
 
 @dataclass
@@ -130,6 +132,11 @@ def build_parser(prog: str = "voice-monitor score") -> argparse.ArgumentParser:
     p.add_argument(
         "-j", "--jobs", type=int, default=default_jobs(), metavar="N", help="worker processes (default: cores)"
     )
+    p.add_argument(
+        "--cluster", metavar="ADDRESS", help="score on a Dask cluster: tcp://HOST:PORT of a running 'dask scheduler' "
+        "(its workers must see the files at the same paths), or local:N worker processes here; needs the "
+        "cluster extra (replaces --jobs)",
+    )  # fmt: skip
     p.add_argument("--resume", action="store_true", help="skip files that already have a row in --out")
     p.add_argument(
         "--retry-failed",
@@ -173,6 +180,7 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
         retry_failed=a.retry_failed,
         progress="none" if a.quiet else a.progress,
         score=score,
+        cluster=a.cluster,
     )
     return opts, a.quiet
 
@@ -425,7 +433,7 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
             )
         progress.advance(res.duration_s or 0.0, res.failed)
 
-    pool = _Pool(max(1, min(opts.jobs, len(todo))), score) if todo else None
+    pool = _executor(opts, score, len(todo), stream) if todo else None
     stop = _StopFlag()
     try:
         with stop.installed(), progress:
@@ -433,18 +441,43 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
                 stop.check()
                 emit(FileResult.failure(m.path, f"{m.path}: {m.error}"))
             if pool is not None:
-                _drive(pool, todo, emit, stop)
+                pool.run(todo, emit, stop)
         outputs.open()  # nothing to score: the outputs still get their header
     except KeyboardInterrupt:
         summary.interrupted = True
         if pool is not None:
-            pool.discard(kill=True)
+            pool.close(kill=True)
     finally:
         if pool is not None:
-            pool.discard()
+            pool.close()
         outputs.close()
     summary.wall_s = time.perf_counter() - t0
     return summary
+
+
+class _LocalExecutor:
+    """The local process pool as an :class:`~monitor.batch.executor.Executor`."""
+
+    def __init__(self, jobs: int, options: ScoreOptions) -> None:
+        self.pool = _Pool(jobs, options)
+
+    def run(self, todo: list[str], emit: Callable[[FileResult], None], stop: _StopFlag) -> None:
+        _drive(self.pool, todo, emit, stop)
+
+    def close(self, kill: bool = False) -> None:
+        self.pool.discard(kill=kill)
+
+
+def _executor(opts: RunOptions, score: ScoreOptions, files: int, stream: object) -> Executor:
+    if opts.cluster:
+        from monitor.batch.cluster import DaskExecutor, parse_cluster
+
+        def notify(message: str) -> None:
+            if opts.progress != "none":
+                print(message, file=stream, flush=True)  # type: ignore[call-overload]
+
+        return DaskExecutor(parse_cluster(opts.cluster), score, notify)
+    return _LocalExecutor(max(1, min(opts.jobs, files)), score)
 
 
 def _drive(pool: _Pool, todo: list[str], emit: Callable[[FileResult], None], stop: _StopFlag) -> None:
