@@ -18,6 +18,7 @@ import itertools
 import logging
 import os
 import queue
+import socket
 import time
 import uuid
 from collections import deque
@@ -103,6 +104,7 @@ class DaskExecutor:
             )
             self.client = distributed.Client(self.cluster)
             return
+        self._probe()
         try:
             self.client = distributed.Client(self.spec.scheduler, timeout=CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError) as exc:
@@ -112,6 +114,21 @@ class DaskExecutor:
             ) from None
         except ValueError as exc:  # a malformed address
             raise ConfigError(f"--cluster {self.spec.scheduler}: {one_line(exc)}") from None
+
+    def _probe(self) -> None:
+        """A refused TCP connection is known at once (the Dask client would retry until its timeout)."""
+        address = self.spec.scheduler or ""
+        if not address.startswith("tcp://"):
+            return
+        host, _, port = address[len("tcp://") :].rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise ConfigError(
+                f"cannot reach the Dask scheduler at {address} ({reason}); start one with 'dask scheduler' "
+                "and check --cluster"
+            ) from None
 
     def _worker_threads(self, force: bool = False) -> int:
         """Worker threads now connected (asked of the scheduler at most once a second)."""
