@@ -195,7 +195,7 @@ def test_worker_that_cannot_see_the_files_gives_error_rows(tmp_path: Path) -> No
     procs = DaskProcesses(tmp_path)
     try:
         procs.start_scheduler()
-        hide = f"mount -t tmpfs none {folder} && exec \"$0\" \"$@\""
+        hide = f'mount -t tmpfs none {folder} && exec "$0" "$@"'
         procs.start_worker(prefix=["unshare", "-m", "sh", "-c", hide])
         procs.wait_for_workers(1)
         proc = run_score(str(folder), "-o", "out.csv", "--cluster", procs.address, "--progress", "none",
@@ -248,3 +248,29 @@ def test_interrupt_on_the_cluster_exits_130_and_resume_finishes(cluster, tmp_pat
     again = run_score(*args, "--resume", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert len(by_path(read_rows(out))) == total
+
+
+def test_parquet_on_the_cluster_client_killed_then_resume(cluster, tmp_path: Path, reference) -> None:
+    pd = pytest.importorskip("pandas", reason="pandas reads the Parquet output (pip install pandas)")
+    total = copies(tmp_path / "many", 30)
+    args = ["many", "-o", "out.parquet", "-w", "win.parquet", "--cluster", cluster.address, "--progress", "none"]
+    proc = subprocess.Popen(score_cmd(*args), cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True)
+    out = tmp_path / "out.parquet"
+    deadline = time.monotonic() + 180
+    while proc.poll() is None and time.monotonic() < deadline:  # a row group is on disk in the open part
+        if out.is_dir() and any(n.endswith(".inprogress") for n in os.listdir(out)):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed: give it more files"
+    proc.kill()
+    proc.communicate(timeout=30)
+    again = run_score(*args, "--resume", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    frame = pd.read_parquet(out)
+    assert len(frame) == total and frame["path"].is_unique
+    for r in frame.to_dict("records"):
+        ref = reference[Path(r["path"]).name.split("_", 1)[1]]
+        assert r["emotion"] == ref["emotion"]
+        assert all(r[c] == float(ref[c]) for c in ref if c.startswith("p_")), (r, ref)
+    assert len(pd.read_parquet(tmp_path / "win.parquet")) == frame["windows"].sum()
+    assert not [n for n in os.listdir(out) if n.startswith(".")]

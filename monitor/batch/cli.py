@@ -21,17 +21,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from monitor.batch.discover import discover
 from monitor.batch.executor import Executor
+from monitor.batch.formats import FORMATS, check_target, done_paths, guess_format, keep_windows_of, open_writer
 from monitor.batch.outputs import (
-    FORMATS,
-    RowWriter,
-    done_paths,
     file_columns,
     file_row,
-    guess_format,
-    keep_windows_of,
     window_columns,
     window_rows,
 )
@@ -116,8 +113,9 @@ def build_parser(prog: str = "voice-monitor score") -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default="-", metavar="FILE", help="per-file rows (default: stdout)")
     p.add_argument("-w", "--windows", metavar="FILE", help="also write one row per analysis window here")
     p.add_argument(
-        "--format", choices=FORMATS, help="output format (default: by file: jsonl for .jsonl/.ndjson, else csv)"
-    )
+        "--format", choices=FORMATS,
+        help="output format (default: by name: jsonl for .jsonl/.ndjson, parquet for .parquet (a folder), else csv)",
+    )  # fmt: skip
     p.add_argument(
         "--transcriber",
         choices=TRANSCRIBERS,
@@ -166,6 +164,10 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
     if a.vosk_model and a.transcriber not in ("vosk", "auto"):
         parser.error("--vosk-model goes with --transcriber vosk or auto")
     fmt = a.format or guess_format(a.out if a.out != "-" else None)
+    if fmt == "parquet" and a.out == "-":
+        parser.error("--format parquet needs --out FOLDER (Parquet cannot go to stdout)")
+    if a.windows and (fmt == "parquet") != ((a.format or guess_format(a.windows)) == "parquet"):
+        parser.error("--out and --windows must both be Parquet or neither (name both .parquet, or use --format)")
     score = ScoreOptions(model_path=a.model, transcriber=a.transcriber, vosk_model_path=a.vosk_model)
     opts = RunOptions(
         config=a.config,
@@ -343,9 +345,9 @@ class _Pool:
         ex.shutdown(wait=not kill, cancel_futures=True)
 
 
-def check_writable(target: str, flag: str) -> None:
+def check_writable(target: str, flag: str, fmt: str = "csv") -> None:
     """Fail before any work if an output cannot be written (the file itself is opened at the first row)."""
-    if target == "-":
+    if target == "-" or check_target(target, flag, fmt):
         return
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
@@ -364,16 +366,18 @@ class _Outputs:
         self.opts = opts
         self.file_cols = file_cols
         self.window_cols = window_cols
-        self.out: RowWriter | None = None
-        self.windows: RowWriter | None = None
+        self.out: Any = None  # RowWriter or ParquetRowWriter (monitor.batch.formats)
+        self.windows: Any = None
 
     def open(self) -> None:
         if self.out is not None:
             return
         o = self.opts
-        self.out = RowWriter(o.out, self.file_cols, o.fmt, append=o.resume)
+        self.out = open_writer(o.out, self.file_cols, o.fmt, append=o.resume)
         if o.windows:
-            self.windows = RowWriter(o.windows, self.window_cols, o.windows_fmt, append=o.resume)
+            self.windows = open_writer(
+                o.windows, self.window_cols, o.windows_fmt, append=o.resume, closes_before=self.out
+            )
 
     def write(self, window_rows: list[dict], file_row: dict) -> None:
         """The file's windows first, then its row: a file row always has its windows written."""
@@ -409,9 +413,9 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
     def is_done(path: str) -> bool:
         return path in done or os.path.abspath(path) in done_abs
 
-    check_writable(opts.out, "--out")
+    check_writable(opts.out, "--out", opts.fmt)
     if opts.windows:
-        check_writable(opts.windows, "--windows")
+        check_writable(opts.windows, "--windows", opts.windows_fmt)
     todo = [f for f in found.files if not is_done(f)]
     missing = [m for m in found.missing if not is_done(m.path)]
     summary.skipped = summary.files - len(todo) - len(missing)
