@@ -232,7 +232,7 @@ def test_bad_or_unreachable_scheduler_is_a_one_line_error(tmp_path: Path, addres
 
 
 def test_interrupt_on_the_cluster_exits_130_and_resume_finishes(cluster, tmp_path: Path) -> None:
-    total = copies(tmp_path / "many", 20)
+    total = copies(tmp_path / "many", 40)
     args = ["many", "-o", "out.csv", "--cluster", cluster.address, "--progress", "none"]
     proc = subprocess.Popen(score_cmd(*args), cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True)
     out = tmp_path / "out.csv"
@@ -250,10 +250,20 @@ def test_interrupt_on_the_cluster_exits_130_and_resume_finishes(cluster, tmp_pat
     assert len(by_path(read_rows(out))) == total
 
 
-def test_parquet_on_the_cluster_client_killed_then_resume(cluster, tmp_path: Path, reference) -> None:
+def test_parquet_on_the_cluster_client_killed_then_resume(cluster, tmp_path: Path) -> None:
+    """Long enough files that the run outlasts the first row-group flush (5 s), then SIGKILL and --resume."""
     pd = pytest.importorskip("pandas", reason="pandas reads the Parquet output (pip install pandas)")
-    total = copies(tmp_path / "many", 30)
-    args = ["many", "-o", "out.parquet", "-w", "win.parquet", "--cluster", cluster.address, "--progress", "none"]
+    import numpy as np
+    import soundfile as sf
+
+    speech = np.concatenate([sf.read(c, dtype="int16")[0] for c in clips()] * 4)  # ~2 min of 16 kHz speech
+    folder = tmp_path / "long"
+    folder.mkdir()
+    total = 24
+    sf.write(folder / "00.flac", speech, 16000)
+    for i in range(1, total):
+        shutil.copy(folder / "00.flac", folder / f"{i:02d}.flac")
+    args = ["long", "-o", "out.parquet", "-w", "win.parquet", "--cluster", cluster.address, "--progress", "none"]
     proc = subprocess.Popen(score_cmd(*args), cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True)
     out = tmp_path / "out.parquet"
     deadline = time.monotonic() + 180
@@ -264,13 +274,14 @@ def test_parquet_on_the_cluster_client_killed_then_resume(cluster, tmp_path: Pat
     assert proc.poll() is None, "the run finished before it could be killed: give it more files"
     proc.kill()
     proc.communicate(timeout=30)
+    assert all(n.startswith(".") for n in os.listdir(out))  # no part was closed: readers see no half rows
     again = run_score(*args, "--resume", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     frame = pd.read_parquet(out)
     assert len(frame) == total and frame["path"].is_unique
-    for r in frame.to_dict("records"):
-        ref = reference[Path(r["path"]).name.split("_", 1)[1]]
-        assert r["emotion"] == ref["emotion"]
-        assert all(r[c] == float(ref[c]) for c in ref if c.startswith("p_")), (r, ref)
+    first = frame.drop(columns="path").iloc[0].to_dict()
+    assert first["emotion"] and first["windows"] > 10
+    for r in frame.drop(columns="path").to_dict("records"):  # the same audio: the same row
+        assert r == first
     assert len(pd.read_parquet(tmp_path / "win.parquet")) == frame["windows"].sum()
     assert not [n for n in os.listdir(out) if n.startswith(".")]

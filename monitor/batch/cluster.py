@@ -1,15 +1,18 @@
 """``voice-monitor score --cluster``: the files scored as Dask tasks (the optional ``cluster`` extra).
 
 ``--cluster tcp://HOST:PORT`` connects to a running ``dask scheduler``; ``--cluster local:N`` starts a
-LocalCluster of N single-threaded worker processes on this machine. Each file is one task
-(``monitor.batch.cluster_task.score_task``) that returns the same :class:`FileResult` the local pool returns;
-the client turns it into rows, so the rows are the local run's. At most a few tasks per worker thread are
-submitted at a time, so an archive of millions of files never sits in the scheduler at once.
+LocalCluster of N single-threaded worker processes on this machine. Files go to the workers in groups (up to
+``GROUP_BYTES`` of file size or ``GROUP_FILES`` files: one task, ``monitor.batch.cluster_task.score_files``,
+per group, so short clips do not pay a scheduler round trip each; a long file is a group of its own). A task
+returns the same :class:`FileResult` objects the local pool returns and the client turns them into rows, so
+the rows are the local run's. At most ``TASKS_PER_THREAD`` tasks per worker thread are submitted at a time, so
+an archive of millions of files never sits in the scheduler at once.
 
-Faults: a worker that dies mid-file has its task rerun elsewhere by the scheduler (a file that kills
-``distributed.scheduler.allowed-failures`` + 1 workers in a row gets an error row); each path is emitted once,
-whatever the scheduler reruns. No worker yet: the run waits for one and says so. The scheduler unreachable at
-start, or lost for good mid-run: a one-line error (the rows written so far are whole; ``--resume`` carries on).
+Faults: a worker that dies mid-task has its task rerun elsewhere by the scheduler; a group that kills
+``distributed.scheduler.allowed-failures`` + 1 workers is split and its files rerun one by one, and the file
+that still kills them gets an error row. Each path is emitted once, whatever the scheduler reruns. No worker
+yet: the run waits for one and says so. The scheduler unreachable at start, or lost for good mid-run: a
+one-line error (the rows written so far are whole; ``--resume`` carries on).
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ LOCAL_PREFIX = "local:"
 CONNECT_TIMEOUT_S = 10.0  # scheduler unreachable at start: the error comes after this
 LOST_SCHEDULER_S = 30.0  # scheduler gone mid-run for this long: stop with an error
 TASKS_PER_THREAD = 2  # submitted ahead per worker thread: one running, one queued
+# Files go to the workers in groups of up to this many bytes (or files): a Dask task costs the scheduler about
+# a millisecond and a round trip, more than scoring a 3 s clip (~10 ms); a long file is a group of its own.
+GROUP_BYTES = 4 << 20
+GROUP_FILES = 64
 SHARED_FS_NOTE = "workers open the files by path: they must see them at the same paths (a shared filesystem)"
 INSTALL_HINT = "--cluster needs the cluster extra: pip install 'voice-monitor[cluster]' (dask[distributed])"
 
@@ -65,6 +72,24 @@ def parse_cluster(value: str) -> ClusterSpec:
             "its default port is 8786) or local:N"
         )
     return ClusterSpec(scheduler=value if "://" in value else f"tcp://{value}")
+
+
+def chunks(paths: list[str], max_bytes: int = GROUP_BYTES, max_files: int = GROUP_FILES) -> list[list[str]]:
+    """Consecutive paths grouped up to ``max_bytes`` of file size or ``max_files`` files (each group one task)."""
+    groups: list[list[str]] = []
+    size = 0
+    for path in paths:
+        try:
+            n = os.stat(path).st_size
+        except OSError:
+            n = 0
+        if groups and size + n <= max_bytes and len(groups[-1]) < max_files:
+            groups[-1].append(path)
+            size += n
+        else:
+            groups.append([path])
+            size = n
+    return groups
 
 
 def _distributed() -> Any:
@@ -165,7 +190,7 @@ class DaskExecutor:
 
     # --- the run -------------------------------------------------------------------------------------
     def run(self, todo: list[str], emit: Callable[[FileResult], None], stop: StopCheck) -> None:
-        from monitor.batch.cluster_task import score_task
+        from monitor.batch.cluster_task import score_files
 
         if self.client is None:
             self.connect()
@@ -175,7 +200,7 @@ class DaskExecutor:
             f"scoring {len(todo)} file{'s' if len(todo) != 1 else ''} on {self.spec} "
             f"({n} worker thread{'s' if n != 1 else ''}); {SHARED_FS_NOTE}"
         )
-        pending = deque(todo)
+        pending: deque[list[str]] = deque(chunks(todo))
         finished: queue.Queue[Any] = queue.Queue()
         counter = itertools.count()
         lost_since: float | None = None
@@ -183,10 +208,11 @@ class DaskExecutor:
             stop.check()
             room = max(1, self._worker_threads()) * TASKS_PER_THREAD - len(self._inflight)
             while pending and room > 0:
-                path = pending.popleft()
+                paths = pending.popleft()
                 key = f"voice-monitor-score-{self.run_id}-{next(counter)}"
-                fut = self.client.submit(score_task, os.path.abspath(path), self.options, key=key, pure=False)
-                self._inflight[key] = (fut, path)
+                absolute = [os.path.abspath(p) for p in paths]
+                fut = self.client.submit(score_files, absolute, self.options, key=key, pure=False)
+                self._inflight[key] = (fut, paths)
                 fut.add_done_callback(finished.put)
                 room -= 1
             try:
@@ -195,8 +221,15 @@ class DaskExecutor:
                 lost_since = self._check_scheduler(lost_since)
                 continue
             entry = self._inflight.pop(fut.key, None)
-            if entry is not None:  # a task the scheduler reran can finish twice: its path is emitted once
-                emit(self._result(fut, entry[1]))
+            if entry is None:  # a task the scheduler reran can finish twice: its files are emitted once
+                continue
+            paths = entry[1]
+            results = self._results(fut, paths)
+            if results is None:  # the workers died on this group: its files one by one, to find the culprit
+                pending.extendleft([p] for p in reversed(paths))
+                continue
+            for result in results:
+                emit(result)
 
     def _check_scheduler(self, lost_since: float | None) -> float | None:
         if self.client.status == "running":
@@ -212,33 +245,36 @@ class DaskExecutor:
             )
         return lost_since
 
-    def _result(self, fut: Any, path: str) -> FileResult:
-        """The task's result with the path as the user gave it (the worker saw the absolute path)."""
+    def _results(self, fut: Any, paths: list[str]) -> list[FileResult] | None:
+        """The group's results with the paths as the user gave them (the workers saw absolute paths); None
+        when workers died on a group of several files."""
         distributed = _distributed()
-        absolute = os.path.abspath(path)
         try:
-            result: FileResult = fut.result()
+            results: list[FileResult] = fut.result()
         except WorkerInitError:
             raise
         except distributed.KilledWorker:
-            result = FileResult.failure(
-                path, f"{path}: the Dask workers scoring this file died each time it was tried (crash or kill)"
-            )
+            if len(paths) > 1:
+                return None
+            results = [FileResult.failure(paths[0], f"{paths[0]}: the Dask workers scoring this file died each "
+                                          "time it was tried (crash or kill)")]  # fmt: skip
         except distributed.client.FutureCancelledError:
             raise ConfigError(
                 f"the Dask scheduler at {self.spec} dropped the tasks (restarted?); the rows written so far are "
                 "whole: rerun with --resume"
             ) from None
         except MonitorError as exc:
-            result = FileResult.failure(path, one_line(exc))
-        except Exception as exc:  # e.g. a result that could not be sent back: costs this file only
-            result = FileResult.failure(path, f"{path}: internal error ({type(exc).__name__}: {one_line(exc)})")
+            results = [FileResult.failure(p, f"{p}: {one_line(exc)}") for p in paths]
+        except Exception as exc:  # e.g. results that could not be sent back: cost these files only
+            why = f"internal error ({type(exc).__name__}: {one_line(exc)})"
+            results = [FileResult.failure(p, f"{p}: {why}") for p in paths]
         finally:
             fut.release()
-        if result.path != path:
-            result.error = result.error.replace(absolute, path)
-            result.path = path
-        return result
+        for result, path in zip(results, paths, strict=True):
+            if result.path != path:
+                result.error = result.error.replace(result.path, path)
+                result.path = path
+        return results
 
     def close(self, kill: bool = False) -> None:
         client, self.client = self.client, None

@@ -52,12 +52,19 @@ def _scorer(options: ScoreOptions) -> FileScorer:
     return found
 
 
-def score_task(path: str, options: ScoreOptions) -> FileResult:
-    """Score ``path`` (absolute) on this worker; never raises for a bad file."""
-    if not os.path.lexists(path):
-        return FileResult.failure(
-            path,
-            f"{path}: the Dask worker on {socket.gethostname()} cannot see this file (workers open files by "
-            "path: put them on a filesystem every worker mounts at the same path)",
-        )
-    return _scorer(options).score(path)
+def score_files(paths: list[str], options: ScoreOptions) -> list[FileResult]:
+    """Score ``paths`` (absolute) one after another on this worker; never raises for a bad file."""
+    scorer = _scorer(options)
+    results = []
+    for path in paths:
+        if os.path.lexists(path):
+            results.append(scorer.score(path))
+        else:
+            results.append(
+                FileResult.failure(
+                    path,
+                    f"{path}: the Dask worker on {socket.gethostname()} cannot see this file (workers open files "
+                    "by path: put them on a filesystem every worker mounts at the same path)",
+                )
+            )
+    return results
