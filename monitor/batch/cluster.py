@@ -41,6 +41,7 @@ TASKS_PER_THREAD = 2  # submitted ahead per worker thread: one running, one queu
 # a millisecond and a round trip, more than scoring a 3 s clip (~10 ms); a long file is a group of its own.
 GROUP_BYTES = 4 << 20
 GROUP_FILES = 64
+GROUPS_PER_THREAD = 4  # at least this many groups per worker thread connected at the start, when files allow
 SHARED_FS_NOTE = "workers open the files by path: they must see them at the same paths (a shared filesystem)"
 INSTALL_HINT = "--cluster needs the cluster extra: pip install 'voice-monitor[cluster]' (dask[distributed])"
 
@@ -200,7 +201,9 @@ class DaskExecutor:
             f"scoring {len(todo)} file{'s' if len(todo) != 1 else ''} on {self.spec} "
             f"({n} worker thread{'s' if n != 1 else ''}); {SHARED_FS_NOTE}"
         )
-        pending: deque[list[str]] = deque(chunks(todo))
+        # groups small enough that every worker thread gets several (balance), large enough to amortise a task
+        per_group = max(1, min(GROUP_FILES, -(-len(todo) // (n * GROUPS_PER_THREAD))))
+        pending: deque[list[str]] = deque(chunks(todo, max_files=per_group))
         finished: queue.Queue[Any] = queue.Queue()
         counter = itertools.count()
         lost_since: float | None = None
