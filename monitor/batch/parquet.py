@@ -59,7 +59,8 @@ def parts(folder: str) -> list[str]:
 
 
 def check_target(target: str, flag: str) -> None:
-    """Fail before any work if ``target`` cannot be a Parquet output folder."""
+    """Fail before any work if ``target`` cannot be a Parquet output folder (or pyarrow is missing)."""
+    _pyarrow()
     if target == "-":
         raise ConfigError(f"--format parquet needs {flag} FOLDER (Parquet cannot be written to stdout)")
     if os.path.exists(target) and not os.path.isdir(target):
