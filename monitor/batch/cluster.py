@@ -112,7 +112,7 @@ class DaskExecutor:
         self.client: Any = None
         self.cluster: Any = None
         self.run_id = uuid.uuid4().hex[:12]
-        self._inflight: dict[str, tuple[Any, str]] = {}  # task key -> (future, path as given)
+        self._inflight: dict[str, tuple[Any, list[str]]] = {}  # task key -> (future, paths as given)
         self._threads = 0
         self._threads_checked = 0.0
 
