@@ -1,8 +1,9 @@
 """``voice-monitor score PATH...``: emotion timelines for files and folders, in parallel, resumable.
 
 The parent process finds the files, hands them to ``--jobs`` worker processes (forked from a clean
-forkserver, or spawned; each loads the classifier once), and writes every row itself, whole and flushed, in
-the order files finish. Exit status: 0 every file scored, 1 some files failed (each has a row with its
+forkserver, or spawned; each loads the classifier once) or to a Dask cluster (``--cluster``:
+monitor.batch.cluster; both are executors, monitor.batch.executor), and writes every row itself, whole and
+flushed, in the order files finish. Exit status: 0 every file scored, 1 some files failed (each has a row with its
 ``error``), 2 usage, model or output error, 130 interrupted (the rows written so far are complete;
 ``--resume`` carries on).
 """
