@@ -7,17 +7,22 @@ Inputs: ``--clips`` RAVDESS clips (3-5 s each, default 240, every n-th of the so
 appear) and ``--long-files`` files of ``--long-minutes`` (default 20 of 10 minutes: RAVDESS clips concatenated
 with 0.3 s pauses into 16 kHz FLACs in a temporary folder).
 
-For each input and pass (``--repeat``, default 2; the best wall time of each configuration counts, as the
-machine's load varies), in this order: one file scored alone by each path (its start-up cost: imports, which
-for the cluster client include dask.distributed, the pool or the connection, the model load), then local
-``--jobs 1``, cluster with 1 worker, local ``--jobs 2``, cluster with 2 workers, each the whole command
-(``python -m monitor.cli score FILES -o out.csv``) timed from launch to exit. A cluster is a real ``dask
-scheduler`` and ``dask worker --nthreads 1`` processes on 127.0.0.1, started fresh for each cluster run and
-connected before the clock starts (a cluster is a standing service); their model is loaded at the first
-file, inside the timed run, as the local pool's is. Printed: audio seconds per wall second, files per second,
-the 2-process/1-process ratio of each path, the cluster's throughput against the local path's at the same
-number of processes (within 20 %?), and its overhead per file (each path's wall time less its start-up cost,
-the difference divided by the number of files). Every cluster run's rows are checked against the local run's (same paths, emotions and probabilities).
+For each input and pass (``--repeat``, default 2, ``--long-repeat``, default 1: the best of each
+configuration counts, as the machine's load varies), in this order: one file scored alone by each path (its start-up cost: imports, which for the
+cluster client include dask.distributed, the pool or the connection, the model load), then local ``--jobs
+1``, cluster with 1 worker, local ``--jobs 2``, cluster with 2 workers, each the whole command (``python -m
+monitor.cli score FILES -o out.csv``) timed from launch to exit. A cluster is a real ``dask scheduler`` and
+``dask worker --nthreads 1`` processes on 127.0.0.1, started fresh for each cluster run and connected before
+the clock starts (a cluster is a standing service); their model is loaded at the first file, inside the
+timed run, as the local pool's is. CPU seconds count every process of a path: the command and its pool
+workers, or the client, the scheduler, the nannies and the workers.
+
+Printed: wall time, audio seconds per wall second, files per second, CPU seconds and audio seconds per CPU
+second (which a loaded machine disturbs less), the 2-process/1-process ratio of each path, the cluster's
+throughput against the local path's at the same number of processes (within 20 %?), and its overhead per
+file (each path's time less its start-up cost, the difference divided by the number of files), in wall and
+CPU milliseconds. Every cluster run's rows are checked against the local run's (same paths, emotions and
+probabilities).
 """
 
 from __future__ import annotations
@@ -70,16 +75,52 @@ def make_long_files(data: Path, folder: Path, count: int, minutes: float) -> lis
     return out
 
 
-def score(files: list[Path], out: Path, extra: list[str]) -> float:
-    """Wall seconds of one whole ``voice-monitor score`` command."""
+def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each process in the trees rooted at ``pids`` (children not included)."""
+    import psutil
+
+    out: dict[int, float] = {}
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for proc in tree:
+            try:
+                t = proc.cpu_times()
+                out[proc.pid] = t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+    return out
+
+
+def score(files: list[Path], out: Path, extra: list[str], standing: list[int] | None = None) -> tuple[float, float]:
+    """(wall s, CPU s) of one whole ``voice-monitor score`` command. CPU: the command (exact, from wait4), its
+    descendants (sampled every 0.1 s while they live: a pool worker's last 0.1 s may be missed) and the
+    ``standing`` processes' trees (the Dask scheduler and workers: exact, before and after)."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "monitor.cli", "score", *map(str, files), "-o", str(out), "--progress", "none"]
+    before = _cpu_by_pid(standing or [])
+    err = out.with_suffix(".err")
     t0 = time.perf_counter()
-    proc = subprocess.run([*cmd, *extra], capture_output=True, text=True, env=env)
+    with open(err, "wb") as stderr:
+        proc = subprocess.Popen([*cmd, *extra], stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+    seen: dict[int, float] = {}
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        seen.update(_cpu_by_pid([proc.pid]))
+        time.sleep(0.1)
     wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(extra)}: exit {proc.returncode}: {proc.stderr.strip()[-500:]}")
-    return wall
+        raise SystemExit(f"{' '.join(extra)}: exit {proc.returncode}: {err.read_text().strip()[-500:]}")
+    after = _cpu_by_pid(standing or [])
+    cpu = usage.ru_utime + usage.ru_stime + sum(v for p, v in seen.items() if p != proc.pid)
+    cpu += sum(v - before.get(p, 0.0) for p, v in after.items())
+    return wall, cpu
 
 
 def rows(path: Path) -> dict[str, tuple[str, ...]]:
@@ -88,14 +129,16 @@ def rows(path: Path) -> dict[str, tuple[str, ...]]:
         return {r["path"]: tuple(v for k, v in r.items() if k == "emotion" or k[:2] == "p_") for r in csv.DictReader(f)}
 
 
-def cluster_run(files: list[Path], out: Path, workers: int, logs: Path) -> float:
+def cluster_run(files: list[Path], out: Path, workers: int, logs: Path) -> tuple[float, float]:
     procs = DaskProcesses(logs)
     try:
         procs.start_scheduler()
         for _ in range(workers):
             procs.start_worker()
         procs.wait_for_workers(workers)
-        return score(files, out, ["--cluster", procs.address])
+        assert procs.scheduler is not None
+        standing = [procs.scheduler.pid, *(w.pid for w in procs.workers)]
+        return score(files, out, ["--cluster", procs.address], standing)
     finally:
         procs.close()
 
@@ -103,7 +146,7 @@ def cluster_run(files: list[Path], out: Path, workers: int, logs: Path) -> float
 def bench(name: str, files: list[Path], work: Path, repeat: int) -> None:
     audio_s = sum(sf.info(str(f)).duration for f in files)
     print(f"\n{name}: {len(files)} files, {audio_s / 60:.1f} min of audio; best of {repeat} passes", flush=True)
-    runs: dict[tuple[str, int], list[float]] = {}
+    runs: dict[tuple[str, int], list[tuple[float, float]]] = {}
     for rep in range(repeat):
         # fixed start-up cost of each path (imports, pool or connection, model load): one file, 1 process
         runs.setdefault(("local", 0), []).append(score(files[:1], work / "fixed_local.csv", ["--jobs", "1"]))
@@ -114,24 +157,30 @@ def bench(name: str, files: list[Path], work: Path, repeat: int) -> None:
             cluster_out = work / f"{name}_cluster{procs}.csv"
             runs.setdefault(("cluster", procs), []).append(cluster_run(files, cluster_out, procs, work))
             assert rows(cluster_out) == rows(local_out), "the cluster's rows differ from the local run's"
-        print(f"  pass {rep + 1}: " + ", ".join(f"{k}/{p} {v[-1]:.1f} s" for (k, p), v in runs.items()), flush=True)
-    best = {k: min(v) for k, v in runs.items()}
-    print(f"  start-up (one file, whole command): local {best['local', 0]:.1f} s, cluster {best['cluster', 0]:.1f} s")
-    print(f"  {'path':<10}{'procs':>6}{'wall s':>9}{'audio s/s':>11}{'files/s':>9}")
+        done = ", ".join(f"{k}/{p} {v[-1][0]:.1f} s ({v[-1][1]:.1f} CPU s)" for (k, p), v in runs.items())
+        print(f"  pass {rep + 1}: {done}", flush=True)
+    wall = {k: min(w for w, _ in v) for k, v in runs.items()}
+    cpu = {k: min(c for _, c in v) for k, v in runs.items()}
+    print(
+        f"  start-up (one file, whole command): local {wall['local', 0]:.1f} s ({cpu['local', 0]:.1f} CPU s), "
+        f"cluster {wall['cluster', 0]:.1f} s ({cpu['cluster', 0]:.1f} CPU s, scheduler and workers included)"
+    )
+    print(f"  {'path':<10}{'procs':>6}{'wall s':>9}{'audio s/s':>11}{'files/s':>9}{'CPU s':>9}{'audio s/CPU s':>15}")
     for kind in ("local", "cluster"):
         for procs in (1, 2):
-            wall = best[kind, procs]
-            print(f"  {kind:<10}{procs:>6}{wall:>9.1f}{audio_s / wall:>11.0f}{len(files) / wall:>9.2f}")
+            w, c = wall[kind, procs], cpu[kind, procs]
+            rates = f"{audio_s / w:>11.0f}{len(files) / w:>9.2f}{c:>9.1f}{audio_s / c:>15.0f}"
+            print(f"  {kind:<10}{procs:>6}{w:>9.1f}{rates}")
     for kind in ("local", "cluster"):
-        print(f"  {kind}: 2 processes / 1 process throughput = {best[kind, 1] / best[kind, 2]:.2f}x")
+        print(f"  {kind}: 2 processes / 1 process throughput = {wall[kind, 1] / wall[kind, 2]:.2f}x")
     for procs in (1, 2):
-        net = {k: best[k, procs] - best[k, 0] for k in ("local", "cluster")}
-        over = (net["cluster"] - net["local"]) / len(files)
-        ratio = best["local", procs] / best["cluster", procs]
+        ratio = wall["local", procs] / wall["cluster", procs]
+        over_wall = (wall["cluster", procs] - wall["cluster", 0]) - (wall["local", procs] - wall["local", 0])
+        over_cpu = (cpu["cluster", procs] - cpu["cluster", 0]) - (cpu["local", procs] - cpu["local", 0])
         print(
             f"  {procs} process{'es' if procs > 1 else ''}: cluster throughput = {ratio:.2f} x local "
-            f"(within 20 %: {'yes' if ratio >= 0.8 else 'NO'}); overhead per file {over * 1000:+.1f} ms "
-            "(start-up taken out)"
+            f"(within 20 %: {'yes' if ratio >= 0.8 else 'NO'}); overhead per file, start-up taken out: "
+            f"{over_wall / len(files) * 1000:+.1f} ms wall, {over_cpu / len(files) * 1000:+.1f} ms CPU"
         )
 
 
@@ -141,7 +190,8 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=240)
     ap.add_argument("--long-files", type=int, default=20)
     ap.add_argument("--long-minutes", type=float, default=10.0)
-    ap.add_argument("--repeat", type=int, default=2, help="passes over every configuration; the best counts")
+    ap.add_argument("--repeat", type=int, default=2, help="passes over the clips' configurations; the best counts")
+    ap.add_argument("--long-repeat", type=int, default=1, help="passes over the long files' configurations")
     a = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench_cluster_") as tmp:
@@ -154,7 +204,7 @@ def main() -> None:
             t0 = time.perf_counter()
             files = make_long_files(a.data, folder, a.long_files, a.long_minutes)
             print(f"\n(made {len(files)} files of {a.long_minutes:g} min in {time.perf_counter() - t0:.0f} s)")
-            bench("long files", files, work, a.repeat)
+            bench("long files", files, work, a.long_repeat)
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
 
 
