@@ -7,22 +7,23 @@ Inputs: ``--clips`` RAVDESS clips (3-5 s each, default 240, every n-th of the so
 appear) and ``--long-files`` files of ``--long-minutes`` (default 20 of 10 minutes: RAVDESS clips concatenated
 with 0.3 s pauses into 16 kHz FLACs in a temporary folder).
 
-For each input and pass (``--repeat``, default 2, ``--long-repeat``, default 1: the best of each
-configuration counts, as the machine's load varies), in this order: one file scored alone by each path (its start-up cost: imports, which for the
-cluster client include dask.distributed, the pool or the connection, the model load), then local ``--jobs
-1``, cluster with 1 worker, local ``--jobs 2``, cluster with 2 workers, each the whole command (``python -m
-monitor.cli score FILES -o out.csv``) timed from launch to exit. A cluster is a real ``dask scheduler`` and
-``dask worker --nthreads 1`` processes on 127.0.0.1, started fresh for each cluster run and connected before
-the clock starts (a cluster is a standing service); their model is loaded at the first file, inside the
-timed run, as the local pool's is. CPU seconds count every process of a path: the command and its pool
-workers, or the client, the scheduler, the nannies and the workers.
+For each input and pass (``--repeat``, default 2, ``--long-repeat``, default 1: the best of each configuration
+counts, as the machine's load varies), in this order: one file scored alone by each path (its start-up cost:
+imports, which for the cluster client include dask.distributed, the pool or the connection, the model load),
+then local ``--jobs 1``, cluster with 1 worker, local ``--jobs 2``, cluster with 2 workers, each the whole
+command (``python -m monitor.cli score FILES -o out.csv``) timed from launch to exit. A cluster is a real
+``dask scheduler`` and ``dask worker --nthreads 1`` processes on 127.0.0.1, started fresh for each cluster run
+and connected before the clock starts (a cluster is a standing service); their model is loaded at the first
+file, inside the timed run, as the local pool's is. CPU seconds count every process of a path: the command and
+its pool workers, or the client, the scheduler, the nannies and the workers.
 
 Printed: wall time, audio seconds per wall second, files per second, CPU seconds and audio seconds per CPU
 second (which a loaded machine disturbs less), the 2-process/1-process ratio of each path, the cluster's
-throughput against the local path's at the same number of processes (within 20 %?), and its overhead per
-file (each path's time less its start-up cost, the difference divided by the number of files), in wall and
-CPU milliseconds. Every cluster run's rows are checked against the local run's (same paths, emotions and
-probabilities).
+throughput against the local path's at the same number of processes (within 20 %?), and its overhead per file
+(each path's time less its start-up cost, the difference divided by the number of files), in wall and CPU
+milliseconds; after the long files, Dask's own CPU while idle (scheduler, nanny, worker over 30 s) and the
+thread CPU of scoring two long files inside a Dask worker and in a plain process. Every cluster run's rows are
+checked against the local run's (same paths, emotions and probabilities).
 """
 
 from __future__ import annotations
@@ -184,6 +185,48 @@ def bench(name: str, files: list[Path], work: Path, repeat: int) -> None:
         )
 
 
+def task_cpu(paths: list[str]) -> float:
+    """Thread CPU seconds of scoring ``paths`` with the cluster task's cached pipeline (loaded beforehand)."""
+    from monitor.batch.cli import RunOptions, resolve
+    from monitor.batch.cluster_task import _scorer
+
+    scorer = _scorer(resolve(RunOptions(paths=[]))[0])
+    scorer.score(paths[0])  # warm
+    t0 = time.thread_time()
+    for p in paths:
+        scorer.score(p)
+    return time.thread_time() - t0
+
+
+def dask_costs(files: list[Path], work: Path, idle_s: float = 30.0) -> None:
+    """Where the cluster's extra CPU goes: Dask's processes idle, and one task in a worker vs in a process."""
+    paths = [str(f) for f in files]
+    procs = DaskProcesses(work)
+    try:
+        procs.start_scheduler()
+        procs.start_worker()
+        procs.wait_for_workers(1)
+        assert procs.scheduler is not None
+        pids = [procs.scheduler.pid, procs.workers[0].pid]
+        time.sleep(3)
+        before = _cpu_by_pid(pids)
+        time.sleep(idle_s)
+        idle = sum(_cpu_by_pid(pids).values()) - sum(before.values())
+        from distributed import Client
+
+        with Client(procs.address, timeout=30) as client:
+            in_worker = [client.submit(task_cpu, paths, pure=False).result() for _ in range(2)]
+    finally:
+        procs.close()
+    plain = [task_cpu(paths) for _ in range(2)]
+    print(f"\ndask's own CPU, idle (scheduler + nanny + worker): {idle:.2f} CPU s in {idle_s:.0f} s")
+    print(
+        f"scoring {len(paths)} long files, thread CPU s: in a dask worker {min(in_worker):.2f} (runs "
+        f"{', '.join(f'{x:.2f}' for x in in_worker)}), in a plain process {min(plain):.2f} "
+        f"({', '.join(f'{x:.2f}' for x in plain)})"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("RAVDESS_DIR", DEFAULT_DATA)))
@@ -205,6 +248,7 @@ def main() -> None:
             files = make_long_files(a.data, folder, a.long_files, a.long_minutes)
             print(f"\n(made {len(files)} files of {a.long_minutes:g} min in {time.perf_counter() - t0:.0f} s)")
             bench("long files", files, work, a.long_repeat)
+            dask_costs(files[:2], work)
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
 
 
