@@ -259,10 +259,10 @@ def test_parquet_on_the_cluster_client_killed_then_resume(cluster, tmp_path: Pat
     speech = np.concatenate([sf.read(c, dtype="int16")[0] for c in clips()] * 4)  # ~2 min of 16 kHz speech
     folder = tmp_path / "long"
     folder.mkdir()
-    total = 24
+    total = 100  # 200 min of audio: tens of seconds of scoring, well past the first flush on any machine
     sf.write(folder / "00.flac", speech, 16000)
     for i in range(1, total):
-        shutil.copy(folder / "00.flac", folder / f"{i:02d}.flac")
+        os.link(folder / "00.flac", folder / f"{i:02d}.flac")  # hard links: other paths, no disk
     args = ["long", "-o", "out.parquet", "-w", "win.parquet", "--cluster", cluster.address, "--progress", "none"]
     proc = subprocess.Popen(score_cmd(*args), cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True)
     out = tmp_path / "out.parquet"
