@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up voice-monitor in ./.venv on Debian/Ubuntu (Python 3.11+).
 #   scripts/setup.sh          runtime: the monitor and its web page (no TensorFlow, no librosa)
-#   scripts/setup.sh --dev    + training (TensorFlow, librosa) and test tools (pytest, ruff, a virtual microphone,
-#                             headless Chromium for the web page's tests)
+#   scripts/setup.sh --dev    + training (TensorFlow, librosa), test tools (pytest, ruff, a virtual microphone,
+#                             headless Chromium for the web page's tests) and the cluster extra (Dask
+#                             distributed, pyarrow: score --cluster, --format parquet)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,7 +40,7 @@ fi
 pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${pip[@]}" --upgrade pip
 if [ "$dev" = 1 ]; then
-  "${pip[@]}" -e ".[web,train,test]"
+  "${pip[@]}" -e ".[web,train,test,cluster]"
 else
   "${pip[@]}" -e ".[web]"
 fi

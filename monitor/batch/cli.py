@@ -1,8 +1,9 @@
 """``voice-monitor score PATH...``: emotion timelines for files and folders, in parallel, resumable.
 
 The parent process finds the files, hands them to ``--jobs`` worker processes (forked from a clean
-forkserver, or spawned; each loads the classifier once), and writes every row itself, whole and flushed, in
-the order files finish. Exit status: 0 every file scored, 1 some files failed (each has a row with its
+forkserver, or spawned; each loads the classifier once) or to a Dask cluster (``--cluster``:
+monitor.batch.cluster; both are executors, monitor.batch.executor), and writes every row itself, whole and
+flushed, in the order files finish. Exit status: 0 every file scored, 1 some files failed (each has a row with its
 ``error``), 2 usage, model or output error, 130 interrupted (the rows written so far are complete;
 ``--resume`` carries on).
 """
@@ -21,18 +22,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from monitor.batch.discover import discover
+from monitor.batch.executor import Executor
+from monitor.batch.formats import FORMATS, check_target, done_paths, guess_format, keep_windows_of, open_writer
 from monitor.batch.lifeline import parent_token
 from monitor.batch.outputs import (
-    FORMATS,
-    RowWriter,
     check_overwrite,
-    done_paths,
     file_columns,
     file_row,
-    guess_format,
-    keep_windows_of,
     window_columns,
     window_rows,
 )
@@ -72,6 +71,7 @@ class RunOptions:
     profile: str | None = None
     score: ScoreOptions = field(default_factory=ScoreOptions)
     speakers: str | None = None  # --speakers on|off; None: [speakers] enabled from the config
+    cluster: str | None = None  # --cluster: a Dask scheduler address or local:N (monitor.batch.cluster)
 
 
 @dataclass
@@ -118,8 +118,9 @@ def build_parser(prog: str = "voice-monitor score") -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default="-", metavar="FILE", help="per-file rows (default: stdout)")
     p.add_argument("-w", "--windows", metavar="FILE", help="also write one row per analysis window here")
     p.add_argument(
-        "--format", choices=FORMATS, help="output format (default: by file: jsonl for .jsonl/.ndjson, else csv)"
-    )
+        "--format", choices=FORMATS,
+        help="output format (default: by name: jsonl for .jsonl/.ndjson, parquet for .parquet (a folder), else csv)",
+    )  # fmt: skip
     p.add_argument(
         "--transcriber",
         choices=TRANSCRIBERS,
@@ -138,6 +139,11 @@ def build_parser(prog: str = "voice-monitor score") -> argparse.ArgumentParser:
     p.add_argument(
         "-j", "--jobs", type=int, default=default_jobs(), metavar="N", help="worker processes (default: cores)"
     )
+    p.add_argument(
+        "--cluster", metavar="ADDRESS", help="score on a Dask cluster: tcp://HOST:PORT of a running 'dask scheduler' "
+        "(its workers must see the files at the same paths), or local:N worker processes here; needs the "
+        "cluster extra (replaces --jobs)",
+    )  # fmt: skip
     p.add_argument("--resume", action="store_true", help="skip files that already have a row in --out")
     p.add_argument(
         "--retry-failed",
@@ -170,6 +176,10 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
     if a.vosk_model and a.transcriber not in ("vosk", "auto"):
         parser.error("--vosk-model goes with --transcriber vosk or auto")
     fmt = a.format or guess_format(a.out if a.out != "-" else None)
+    if fmt == "parquet" and a.out == "-":
+        parser.error("--format parquet needs --out FOLDER (Parquet cannot go to stdout)")
+    if a.windows and (fmt == "parquet") != ((a.format or guess_format(a.windows)) == "parquet"):
+        parser.error("--out and --windows must both be Parquet or neither (name both .parquet, or use --format)")
     score = ScoreOptions(model_path=a.model, transcriber=a.transcriber, vosk_model_path=a.vosk_model)
     opts = RunOptions(
         speakers=a.speakers,
@@ -186,6 +196,7 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
         force=a.force,
         progress="none" if a.quiet else a.progress,
         score=score,
+        cluster=a.cluster,
     )
     return opts, a.quiet
 
@@ -353,9 +364,9 @@ class _Pool:
         ex.shutdown(wait=not kill, cancel_futures=True)
 
 
-def check_writable(target: str, flag: str) -> None:
+def check_writable(target: str, flag: str, fmt: str = "csv") -> None:
     """Fail before any work if an output cannot be written (the file itself is opened at the first row)."""
-    if target == "-":
+    if target == "-" or check_target(target, flag, fmt):
         return
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
@@ -374,16 +385,18 @@ class _Outputs:
         self.opts = opts
         self.file_cols = file_cols
         self.window_cols = window_cols
-        self.out: RowWriter | None = None
-        self.windows: RowWriter | None = None
+        self.out: Any = None  # RowWriter or ParquetRowWriter (monitor.batch.formats)
+        self.windows: Any = None
 
     def open(self) -> None:
         if self.out is not None:
             return
         o = self.opts
-        self.out = RowWriter(o.out, self.file_cols, o.fmt, append=o.resume)
+        self.out = open_writer(o.out, self.file_cols, o.fmt, append=o.resume)
         if o.windows:
-            self.windows = RowWriter(o.windows, self.window_cols, o.windows_fmt, append=o.resume)
+            self.windows = open_writer(
+                o.windows, self.window_cols, o.windows_fmt, append=o.resume, closes_before=self.out
+            )
 
     def write(self, window_rows: list[dict], file_row: dict) -> None:
         """The file's windows first, then its row: a file row always has its windows written."""
@@ -427,9 +440,9 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
     def is_done(path: str) -> bool:
         return path in done or os.path.abspath(path) in done_abs
 
-    check_writable(opts.out, "--out")
+    check_writable(opts.out, "--out", opts.fmt)
     if opts.windows:
-        check_writable(opts.windows, "--windows")
+        check_writable(opts.windows, "--windows", opts.windows_fmt)
     if not opts.resume:
         check_overwrite(opts.out, "--out", opts.force)
         if opts.windows:
@@ -455,7 +468,7 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
             )
         progress.advance(res.duration_s or 0.0, res.failed)
 
-    pool = _Pool(max(1, min(opts.jobs, len(todo))), score) if todo else None
+    pool = _executor(opts, score, len(todo), stream) if todo else None
     stop = _StopFlag()
     try:
         with stop.installed(), progress:
@@ -463,18 +476,43 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
                 stop.check()
                 emit(FileResult.failure(m.path, f"{m.path}: {m.error}"))
             if pool is not None:
-                _drive(pool, todo, emit, stop)
+                pool.run(todo, emit, stop)
         outputs.open()  # nothing to score: the outputs still get their header
     except KeyboardInterrupt:
         summary.interrupted = True
         if pool is not None:
-            pool.discard(kill=True)
+            pool.close(kill=True)
     finally:
         if pool is not None:
-            pool.discard()
+            pool.close()
         outputs.close()
     summary.wall_s = time.perf_counter() - t0
     return summary
+
+
+class _LocalExecutor:
+    """The local process pool as an :class:`~monitor.batch.executor.Executor`."""
+
+    def __init__(self, jobs: int, options: ScoreOptions) -> None:
+        self.pool = _Pool(jobs, options)
+
+    def run(self, todo: list[str], emit: Callable[[FileResult], None], stop: _StopFlag) -> None:
+        _drive(self.pool, todo, emit, stop)
+
+    def close(self, kill: bool = False) -> None:
+        self.pool.discard(kill=kill)
+
+
+def _executor(opts: RunOptions, score: ScoreOptions, files: int, stream: object) -> Executor:
+    if opts.cluster:
+        from monitor.batch.cluster import DaskExecutor, parse_cluster
+
+        def notify(message: str) -> None:
+            if opts.progress != "none":
+                print(message, file=stream, flush=True)  # type: ignore[call-overload]
+
+        return DaskExecutor(parse_cluster(opts.cluster), score, notify)
+    return _LocalExecutor(max(1, min(opts.jobs, files)), score)
 
 
 def _drive(pool: _Pool, todo: list[str], emit: Callable[[FileResult], None], stop: _StopFlag) -> None:
