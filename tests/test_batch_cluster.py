@@ -224,10 +224,11 @@ def test_bad_or_unreachable_scheduler_is_a_one_line_error(tmp_path: Path, addres
     if address == "refused":
         address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
     (tmp_path / "out.csv").write_text("kept\n")
-    proc = run_score(str(REPO / "tests" / "data"), "-o", "out.csv", "--cluster", address, cwd=tmp_path, timeout=60)
+    proc = run_score(str(REPO / "tests" / "data"), "-o", "out.csv", "--cluster", address, "--force", cwd=tmp_path,
+                     timeout=60)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and address in lines[0], proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("voice-monitor: error: ") and address in lines[0], proc.stderr
     assert (tmp_path / "out.csv").read_text() == "kept\n"
 
 

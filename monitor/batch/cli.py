@@ -405,12 +405,14 @@ class _Outputs:
         if self.windows is None:
             self.out.write([file_row])
             return
-        before = self.windows.size
+        rollback = getattr(self.windows, "rollback", None)  # CSV/JSONL; a Parquet part is whole or hidden
+        before = self.windows.size if rollback else 0
         self.windows.write(window_rows)
         try:
             self.out.write([file_row])
         except MonitorError:  # e.g. the disk filled up: no window rows without their file row
-            self.windows.rollback(before)
+            if rollback:
+                rollback(before)
             raise
 
     def close(self) -> None:

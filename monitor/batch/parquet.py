@@ -25,8 +25,8 @@ from typing import Any
 from monitor.errors import ConfigError
 
 Row = dict[str, Any]
-STRING_COLUMNS = frozenset({"path", "emotion", "text", "error"})
-INT_COLUMNS = frozenset({"windows"})
+STRING_COLUMNS = frozenset({"path", "emotion", "text", "error", "speaker"})
+INT_COLUMNS = frozenset({"windows", "speakers"})
 _PART = re.compile(r"part-(\d{5,})\.parquet")
 _LEFTOVER = re.compile(r"\.part-\d{5,}\.parquet\.(inprogress|rewrite)")
 
