@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from monitor.audio.convert import float_to_int16
 from monitor.audio.ringbuffer import RingBuffer
 from monitor.errors import AudioError
 from monitor.paths import FILE, FOLDER, MISSING, access_problem, path_kind
@@ -362,9 +363,11 @@ class FileSource(ThreadedSource):
             written = 0
             while not self._stop.is_set():
                 with sf.SoundFile(str(self.path)) as f:
-                    for block in f.blocks(blocksize=self.block, dtype="int16", always_2d=True):
+                    # Read as float and scale: libsndfile does not scale float or double files to int16.
+                    for samples in f.blocks(blocksize=self.block, dtype="float32", always_2d=True):
                         if self._stop.is_set():
                             break
+                        block = float_to_int16(samples)
                         if self.realtime:
                             self.ring.write(block)
                             written += len(block)
