@@ -9,6 +9,7 @@ microphone that was unplugged and came back.
 from __future__ import annotations
 
 import os
+import select
 import stat
 import sys
 import threading
@@ -401,13 +402,10 @@ class StdinSource(ThreadedSource):
             raise AudioError("stdin rate and channels must be positive")
         self.rate = rate
         self.channels = channels
-        self._in = stream if stream is not None else sys.stdin.buffer
+        self._fd = _open_stdin(stream)
         # A pipe or a terminal delivers audio as it is captured; a file redirected to stdin can be read as
         # fast as the pipeline goes, without dropping windows (like --file).
-        try:
-            self.realtime = not stat.S_ISREG(os.fstat(self._in.fileno()).st_mode)
-        except (AttributeError, OSError, ValueError):
-            self.realtime = True
+        self.realtime = not stat.S_ISREG(os.fstat(self._fd).st_mode)
         self.block_bytes = max(2 * channels, int(rate * block_ms / 1000) * 2 * channels)
         self.description = f"stdin (s16le, {rate} Hz, {channels} ch)"
 
@@ -418,7 +416,11 @@ class StdinSource(ThreadedSource):
         first = True
         try:
             while not self._stop.is_set():
-                data = self._in.read(self.block_bytes)
+                # Wait for data with a timeout and read the descriptor directly: a thread blocked in
+                # sys.stdin.buffer.read() holds its lock and aborts the interpreter at exit (a quiet producer).
+                if not select.select([self._fd], [], [], 0.2)[0]:
+                    continue
+                data = os.read(self._fd, self.block_bytes)
                 if not data:
                     break
                 data = rest + data
@@ -434,3 +436,18 @@ class StdinSource(ThreadedSource):
         finally:
             self.finished.set()
             self.ring.close()
+
+
+def _open_stdin(stream: Any) -> int:
+    """The file descriptor of ``stream`` (default: standard input); a closed one is a one-line AudioError."""
+    if stream is None:
+        stream = sys.stdin
+    try:
+        fd = stream.fileno()
+        os.fstat(fd)
+    except (AttributeError, OSError, ValueError):
+        raise AudioError(
+            "standard input is closed: pipe raw s16le audio into --stdin "
+            "(e.g. `arecord -f S16_LE -r 16000 -c 1 | voice-monitor --stdin`)"
+        ) from None
+    return fd
