@@ -166,6 +166,7 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
             sink.close()
         raise
 
+    from monitor.health import HealthWatcher
     from monitor.pipeline import Pipeline
 
     dashboard = None
@@ -185,12 +186,15 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
         queue_windows=cfg.pipeline.queue_windows,
         text_wait_s=cfg.transcriber.text_wait_s,
     )
+    # Headless: a line at once when the microphone is lost or back, audio is missing, or the CSV cannot be written.
+    health = HealthWatcher(source, sinks, emit=_stderr_line if headless else None)
     if dashboard is not None:
-        dashboard.status = lambda: _status(pipeline)
+        dashboard.status = lambda: _status(pipeline, health)
     started = time.monotonic()
     interrupted = False
     try:
         pipeline.start()
+        health.start()
         if headless:
             print(f"listening: {source.description}; model {classifier.info.path.name} ({classifier.info.runtime}); "
                   f"text: {text_note}", file=sys.stderr, flush=True)
@@ -204,21 +208,31 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
         if dashboard is not None:
             dashboard.stop()
         pipeline.stop(interrupted=interrupted)
+        health.stop()
         if transcription is not None:
             transcription.engine.close()
     _summary(pipeline, sinks, time.monotonic() - started, interrupted)
-    if pipeline.error or source.error:
-        print(f"voice-monitor: {pipeline.error or source.error}", file=sys.stderr)
+    lost_rows = sum(s.state().lost for s in sinks if hasattr(s, "state"))
+    if pipeline.error or source.error or lost_rows:
+        print(f"voice-monitor: {pipeline.error or source.error or f'{lost_rows} CSV rows could not be written'}",
+              file=sys.stderr)
         return 1
     return 0
 
 
-def _status(pipeline: Any) -> Any:
+def _stderr_line(line: str) -> None:
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+def _status(pipeline: Any, health: Any) -> Any:
     from monitor.sinks.dashboard import Status
 
     med, p95 = pipeline.stats.latency_summary()
     t = pipeline.transcription
-    message = pipeline.source.error or ""
+    message = health.current()
     return Status(
         level_dbfs=pipeline.level_dbfs,
         in_speech=pipeline.in_speech,
@@ -249,9 +263,14 @@ def _summary(pipeline: Any, sinks: Sequence[Any], elapsed: float, interrupted: b
     if pipeline.transcription is not None:
         lines.append(f"transcription: skipped utterances {pipeline.transcription.skipped_utterances}, "
                      f"rows written without waiting for text {st.rows_without_text}")
+    clock = pipeline.source.clock
+    if clock.gaps:
+        lines.append(f"audio lost {clock.lost_s:.1f} s in {len(clock.gaps)} gaps (marked in the CSV)")
     for s in sinks:
-        if hasattr(s, "path"):
-            lines.append(f"CSV timeline: {s.path} ({s.rows} rows)")
+        if hasattr(s, "state"):
+            out = s.state()
+            lost = f"; {out.lost} rows lost: {out.last_problem}" if out.lost else ""
+            lines.append(f"CSV timeline: {s.path} ({out.written} rows written{lost})")
     for e in st.sink_errors[:3]:
         lines.append(f"output error: {e}")
     print("\n".join(lines), file=sys.stderr)
