@@ -101,6 +101,7 @@ class Pipeline:
         self._worker = threading.Thread(target=self._work_loop, name="worker", daemon=True)
         self.finished = threading.Event()
         self.error: str | None = None
+        self._gaps_sent = 0
 
     # --- control --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -227,11 +228,14 @@ class Pipeline:
                 done = self._done_until()  # read before collecting, so no finished words are missed
                 self._collect_transcripts()
                 self._release(done, final=False)
+                if not self._pending:  # marks of missing audio long past any window still to come
+                    self._send_gaps(self.position_s - 60.0)
             if self.transcription is not None:
                 self.transcription.close(timeout=self._drain_s)
             done = self._done_until()
             self._collect_transcripts()
             self._release(done, final=True)
+            self._send_gaps(float("inf"))
         except Exception as exc:
             self.error = f"analysis failed: {exc}"
         finally:
@@ -279,9 +283,23 @@ class Pipeline:
                 if done_until < event.end_s:
                     self.stats.rows_without_text += 1
                 event = event.with_words(words_in_window(self._words, event.start_s, event.end_s))
+            self._send_gaps(event.start_s)
             for sink in self.sinks:
-                try:
-                    sink.handle(event)
-                except Exception as exc:
-                    if len(self.stats.sink_errors) < 10:
-                        self.stats.sink_errors.append(str(exc))
+                self._to_sink(sink.handle, event)
+
+    def _send_gaps(self, until_s: float) -> None:
+        """Tell the sinks that can say so (the CSV) where audio is missing, in stream order."""
+        gaps = self.source.clock.gaps
+        while self._gaps_sent < len(gaps) and gaps[self._gaps_sent].at_s <= until_s:
+            gap = gaps[self._gaps_sent]
+            self._gaps_sent += 1
+            for sink in self.sinks:
+                if hasattr(sink, "handle_gap"):
+                    self._to_sink(sink.handle_gap, gap)
+
+    def _to_sink(self, handle: Callable[[Any], None], item: Any) -> None:
+        try:
+            handle(item)
+        except Exception as exc:
+            if len(self.stats.sink_errors) < 10:
+                self.stats.sink_errors.append(str(exc))

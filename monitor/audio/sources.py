@@ -23,19 +23,36 @@ import numpy as np
 from monitor.audio.convert import float_to_int16
 from monitor.audio.ringbuffer import RingBuffer
 from monitor.errors import AudioError
+from monitor.events import AudioGap
 from monitor.paths import FILE, FOLDER, MISSING, access_problem, path_kind
 
 PIPELINE_RATE = 16000
 
 
+GAP_S = 0.2  # a jump of the capture clock larger than this between two anchors is audio lost
+
+
 @dataclass
 class Clock:
-    """Maps pipeline sample positions (16 kHz) to wall-clock seconds by anchors set at (re)starts."""
+    """Maps pipeline sample positions (16 kHz) to wall-clock seconds by anchors set at (re)starts.
+
+    A new anchor whose wall time is later than the previous anchor predicts means audio was lost in
+    between (a reconnect, an overrun): it is recorded in ``gaps``, so lost audio is always counted.
+    """
 
     anchors: list[tuple[int, float]] = field(default_factory=list)
+    gaps: list[AudioGap] = field(default_factory=list)
 
-    def anchor(self, sample: int, wall: float) -> None:
+    def anchor(self, sample: int, wall: float, reason: str = "audio lost") -> None:
+        if self.anchors:
+            expected = self.wall(sample)
+            if wall - expected > GAP_S:
+                self.gaps.append(AudioGap(sample / PIPELINE_RATE, expected, wall, reason))
         self.anchors.append((sample, wall))
+
+    @property
+    def lost_s(self) -> float:
+        return sum(g.seconds for g in self.gaps)
 
     def wall(self, sample: int) -> float:
         if not self.anchors:
@@ -65,11 +82,12 @@ class Source:
     def _make_ring(self) -> None:
         self.ring = RingBuffer(int(self.rate * self.ring_seconds), self.channels)
 
-    def _anchor_now(self, frames_in_block: int = 0) -> None:
-        """Anchor the ring's current write position to now (minus the block just captured)."""
+    def _anchor_now(self, ago_s: float = 0.0, reason: str = "audio lost") -> None:
+        """Anchor the ring's current write position to the time its next sample was captured (``ago_s``
+        seconds ago); a jump against the previous anchor is recorded as a gap, for ``reason``."""
         assert self.ring is not None
         sample = int(round(self.ring.frames_written * PIPELINE_RATE / self.rate))
-        self.clock.anchor(sample, time.time() - frames_in_block / self.rate)
+        self.clock.anchor(sample, time.time() - ago_s, reason)
 
     def start(self) -> None:
         raise NotImplementedError
@@ -167,9 +185,12 @@ class MicSource(Source):
         self._stopped = False
         self._watchdog: threading.Thread | None = None
         self._status_overflows = 0
-        self._first = True
-        self.stall_s = 3.0  # no callback for this long: the device is gone (unplugged) even if PortAudio says active
-        self._last_callback = time.monotonic()
+        self._reanchor: str | None = "start"  # anchor the clock at the next callback, for this reason
+        self._adc_next = 0.0  # capture time (PortAudio's clock) the next block should start at
+        # No callback for this long, counted only while the watchdog itself runs on time (a machine too busy
+        # to schedule this process is not a lost device): the device is gone even if PortAudio says active.
+        self.stall_s = 3.0
+        self._callbacks = 0
 
     def _choose_settings(self, info: dict) -> tuple[int, int]:
         sd = _sd()
@@ -185,20 +206,25 @@ class MicSource(Source):
         raise AudioError(f"input device {self.device_name!r} accepts none of the usual formats (16-bit PCM)")
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-        self._last_callback = time.monotonic()
-        if self._first:
-            self._first = False
-            self._anchor_now(frames)
+        self._callbacks += 1
+        adc, now = float(time_info.inputBufferAdcTime or 0.0), float(time_info.currentTime or 0.0)
+        # How long ago this block's first sample was captured (late delivery after a busy spell is not loss).
+        ago = now - adc if adc > 0 and 0 <= now - adc <= 30 else frames / self.rate
         if status.input_overflow:
             self._status_overflows += 1
-            self._first = True  # frames were lost: re-anchor the wall clock at the next block
+            self._reanchor = "input overflow (the machine was too busy)"
+        elif self._adc_next > 0 and adc - self._adc_next > GAP_S:
+            self._reanchor = "audio lost by the sound system"
+        self._adc_next = adc + frames / self.rate if adc > 0 else 0.0
+        if self._reanchor is not None:
+            self._anchor_now(ago, self._reanchor)
+            self._reanchor = None
         if not self.ring.write(indata):  # type: ignore[union-attr]  # copies; drops and counts when full
-            self._first = True
+            self._reanchor = "buffer full (the pipeline fell behind)"
 
     def _open(self) -> None:
         sd = _sd()
-        self._first = True
-        self._last_callback = time.monotonic()
+        self._adc_next = 0.0
         self._stream = sd.InputStream(
             samplerate=self.rate,
             blocksize=int(self.rate * self.block_ms / 1000),
@@ -232,10 +258,27 @@ class MicSource(Source):
         closer.start()
         closer.join(2.0)
 
+    def _stalled(self, tick_s: float = 0.5) -> Any:
+        """A generator: each next() (one per watchdog tick) says whether the stream has stalled.
+
+        Seconds without a callback count only for ticks that came on time: when the whole process was not
+        scheduled (an overloaded machine, a suspended process), PortAudio keeps capturing and delivers the
+        backlog afterwards, and closing the stream then would lose audio."""
+        seen, quiet, last = self._callbacks, 0.0, time.monotonic()
+        while True:
+            now = time.monotonic()
+            step, last = now - last, now
+            if self._callbacks != seen:
+                seen, quiet = self._callbacks, 0.0
+            elif step <= 3 * tick_s:
+                quiet += step
+            yield quiet > self.stall_s
+
     def _watch(self) -> None:
+        stalls = self._stalled()
         while not self._stopping.wait(0.5):
             stream = self._stream
-            stalled = time.monotonic() - self._last_callback > self.stall_s
+            stalled = next(stalls)
             if stream is not None and stream.active and not stalled:
                 continue
             if self._stopping.is_set():
@@ -254,9 +297,11 @@ class MicSource(Source):
                     _sd()._initialize()
                     info = resolve_device(self.device_spec)
                     self.device_index = int(info["index"])
+                    self._reanchor = "microphone lost"
                     self._open()
                 except Exception:
                     continue
+                stalls = self._stalled()
                 self.reconnects += 1
                 self.error = None
 
@@ -429,7 +474,7 @@ class StdinSource(ThreadedSource):
                 block = np.frombuffer(data[:usable], dtype="<i2").reshape(-1, self.channels)
                 if first:
                     first = False
-                    self._anchor_now(len(block))
+                    self._anchor_now(len(block) / self.rate)
                 self.ring.write_wait(block)
         except (OSError, ValueError) as exc:
             self.error = f"stdin read error ({exc})"
