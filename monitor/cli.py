@@ -87,6 +87,18 @@ def _make_sinks(cfg: Config, labels: Sequence[str], headless: bool) -> list[Any]
     return sinks
 
 
+def _transcript_file(cfg: Config) -> Any:
+    """The transcript beside the CSV (every utterance's words, also those that came after their rows)."""
+    from monitor.sinks import transcript_file as tf
+
+    if cfg.output.csv:
+        path = tf.transcript_path_for_csv(cfg.output.csv)
+        return tf.TranscriptFile(lambda wall: path)
+    if cfg.output.csv_dir:
+        return tf.TranscriptFile(tf.daily_transcript_path(cfg.output.csv_dir), fsync=True)
+    return None
+
+
 def _make_source(cfg: Config, args: argparse.Namespace, demo: bool) -> Any:
     from monitor.audio import sources
 
@@ -185,9 +197,11 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
         on_transcript=dashboard.on_transcript if dashboard else None,
         queue_windows=cfg.pipeline.queue_windows,
         text_wait_s=cfg.transcriber.text_wait_s,
+        transcript_file=_transcript_file(cfg) if transcription is not None else None,
     )
     # Headless: a line at once when the microphone is lost or back, audio is missing, or the CSV cannot be written.
-    health = HealthWatcher(source, sinks, emit=_stderr_line if headless else None)
+    files = sinks + ([pipeline.transcript_file] if pipeline.transcript_file is not None else [])
+    health = HealthWatcher(source, files, emit=_stderr_line if headless else None)
     if dashboard is not None:
         dashboard.status = lambda: _status(pipeline, health)
     started = time.monotonic()
@@ -212,10 +226,10 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
         if transcription is not None:
             transcription.engine.close()
     _summary(pipeline, sinks, time.monotonic() - started, interrupted)
-    lost_rows = sum(s.state().lost for s in sinks if hasattr(s, "state"))
+    lost_rows = sum(s.state().lost for s in files if hasattr(s, "state"))
     if pipeline.error or source.error or lost_rows:
-        print(f"voice-monitor: {pipeline.error or source.error or f'{lost_rows} CSV rows could not be written'}",
-              file=sys.stderr)
+        problem = pipeline.error or source.error or f"{lost_rows} rows could not be written (see above)"
+        print(f"voice-monitor: {problem}", file=sys.stderr)
         return 1
     return 0
 
@@ -262,7 +276,13 @@ def _summary(pipeline: Any, sinks: Sequence[Any], elapsed: float, interrupted: b
         lines.append(f"microphone reconnected {pipeline.source.reconnects} times")
     if pipeline.transcription is not None:
         lines.append(f"transcription: skipped utterances {pipeline.transcription.skipped_utterances}, "
-                     f"rows written without waiting for text {st.rows_without_text}")
+                     f"rows written without waiting for text {st.rows_without_text}; utterances whose words came "
+                     f"after their rows {st.late_transcripts} (kept in the transcript file)")
+        tfile = pipeline.transcript_file
+        if tfile is not None:
+            out = tfile.state()
+            lost = f"; {out.lost} rows lost: {out.last_problem}" if out.lost else ""
+            lines.append(f"transcript: {tfile.path} ({out.written} utterances, {tfile.late} of them late{lost})")
     clock = pipeline.source.clock
     if clock.gaps:
         lines.append(f"audio lost {clock.lost_s:.1f} s in {len(clock.gaps)} gaps (marked in the CSV)")

@@ -37,7 +37,7 @@ class HealthWatcher:
         for sink in self.sinks:
             st = sink.state()
             if st.problem:
-                lines.append(f"CSV timeline {sink.path}: {st.problem}; {st.pending} rows wait for space")
+                lines.append(f"{sink.path}: {st.problem}; {st.pending} rows wait for space")
         return "\n".join(lines)
 
     def check(self) -> list[str]:
@@ -68,10 +68,10 @@ class HealthWatcher:
         for i, sink in enumerate(self.sinks):
             st, before = sink.state(), self._problems.get(i)
             if st.problem and st.problem != before:
-                lines.append(f"CSV timeline {sink.path}: cannot write: {st.problem}; rows wait in memory and are "
-                             "written when space is freed")
+                lines.append(f"cannot write {sink.path}: {st.problem}; rows wait in memory and are written when "
+                             "space is freed")
             elif before and not st.problem:
-                lines.append(f"CSV timeline {sink.path}: writing again ({st.lost} rows lost so far)")
+                lines.append(f"{sink.path}: writing again ({st.lost} rows lost so far)")
             self._problems[i] = st.problem
         return lines
 

@@ -52,6 +52,7 @@ class PipelineStats:
     events: int = 0
     dropped_windows: int = 0
     rows_without_text: int = 0
+    late_transcripts: int = 0  # utterances whose words came after their rows were written (in the transcript file)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=500))
     emotions: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
@@ -80,6 +81,7 @@ class Pipeline:
         on_transcript: Callable[[TranscriptLine], None] | None = None,
         queue_windows: int = 8,
         text_wait_s: float = 8.0,
+        transcript_file: Any = None,
     ) -> None:
         self.source = source
         self.classifier = classifier
@@ -89,9 +91,12 @@ class Pipeline:
         self.transcription = transcription
         self.on_event = on_event
         self.on_transcript = on_transcript
+        self.transcript_file = transcript_file  # every recognised utterance, keyed by utterance and time
+        self._untexted: dict[int, None] = {}  # utterances with rows written before their words (recent ones)
         # A file read faster than real time waits for its words as long as it takes; live audio does not.
         self.text_wait_s = text_wait_s if source.realtime else float("inf")
-        self._drain_s = max(text_wait_s, 1.0) if source.realtime else 3600.0
+        # At the end the transcriber may finish what it holds (words must not be lost), within limits.
+        self._drain_s = max(text_wait_s, 5.0) if source.realtime else 3600.0
         self.stats = PipelineStats()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_windows)
         self._pending: deque[tuple[Event, float]] = deque()
@@ -136,7 +141,7 @@ class Pipeline:
             self._queue.put(_END)
         if self._worker.ident is not None:
             self._worker.join(self._drain_s + 10.0)
-        for sink in self.sinks:
+        for sink in self.sinks + ([self.transcript_file] if self.transcript_file is not None else []):
             try:
                 sink.close()
             except Exception as exc:  # a sink's close must not hide the others
@@ -259,6 +264,8 @@ class Pipeline:
             return
         for t in self.transcription.take_transcripts():
             self._words.extend(t.words)
+            if t.text:
+                self._keep_transcript(t)
             if self.on_transcript is not None and t.text:
                 dom = dominant_emotion(self._utt_events.get(t.utterance, []))
                 self.on_transcript(TranscriptLine(t.utterance, t.start_s, t.end_s, t.text, dom[0] if dom else ""))
@@ -267,6 +274,14 @@ class Pipeline:
             oldest = self._pending[0][0].start_s if self._pending else float("inf")
             keep = [w for w in self._words if w.end_s >= oldest]
             self._words = keep
+
+    def _keep_transcript(self, t: Any) -> None:
+        """Words must never be lost: every utterance's text goes to the transcript file; late ones are counted."""
+        late = t.utterance in self._untexted
+        self.stats.late_transcripts += int(late)
+        if self.transcript_file is not None:
+            wall = self.source.clock.wall(int(round(t.start_s * 16000)))
+            self._to_sink(lambda _: self.transcript_file.add(t.utterance, t.start_s, t.end_s, wall, t.text, late), t)
 
     def _done_until(self) -> float:
         return self.transcription.done_until_s if self.transcription is not None else float("inf")
@@ -282,6 +297,9 @@ class Pipeline:
             if self.transcription is not None:
                 if done_until < event.end_s:
                     self.stats.rows_without_text += 1
+                    self._untexted[event.utterance] = None
+                    if len(self._untexted) > 1000:
+                        self._untexted.pop(next(iter(self._untexted)))
                 event = event.with_words(words_in_window(self._words, event.start_s, event.end_s))
             self._send_gaps(event.start_s)
             for sink in self.sinks:

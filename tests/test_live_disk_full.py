@@ -110,7 +110,7 @@ def test_disk_full_mid_run_is_reported_at_once_and_counted_honestly(small_disk, 
     out = small_disk / "t.csv"
     live = Live(["--csv", str(out), "--model", str(model_path)])
     try:
-        live.feed(speech(clips, times=4))  # 36 rows: more than the free page holds
+        live.feed(speech(clips, times=8))  # 72 rows: far more than the free page holds
         live.wait_for("disk is full")
         assert live.proc.poll() is None, "the monitor ended"
         assert any("disk is full" in ln for ln in live.lines), "no line while running: " + "\n".join(live.lines)
@@ -129,7 +129,7 @@ def test_rows_waiting_for_space_are_written_when_it_comes_back(small_disk, clips
     out = small_disk / "t.csv"
     live = Live(["--csv", str(out), "--model", str(model_path)])
     try:
-        live.feed(speech(clips, times=4))  # 36 rows: more than the free page holds
+        live.feed(speech(clips, times=8))  # 72 rows: far more than the free page holds
         live.wait_for("disk is full")
         assert any("disk is full" in ln for ln in live.lines), "\n".join(live.lines)
         filler.unlink()

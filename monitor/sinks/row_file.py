@@ -56,11 +56,12 @@ class RowFile:
         self.failures = 0  # writes that failed (each retry counts)
         self.problem: str | None = None  # set while writes fail: 'the disk is full', ...
         self.last_problem: str | None = None
-        self._backlog: deque[bytes] = deque()
+        self._backlog: deque[tuple[bytes, bool]] = deque()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def state(self) -> FileState:
-        return FileState(self.written, self.lost, len(self._backlog), self.problem, self.last_problem)
+        pending = sum(counted for _, counted in self._backlog)
+        return FileState(self.written, self.lost, pending, self.problem, self.last_problem)
 
     def size(self) -> int:
         return os.fstat(self._fd).st_size
@@ -96,31 +97,30 @@ class RowFile:
             raise MonitorError(f"cannot write {what}: {write_problem(exc)}; free some space or choose another "
                                "path") from None
 
-    def append(self, line: bytes) -> None:
-        """Queue ``line`` and write everything queued, in order, as far as the disk allows. Never raises."""
-        self._backlog.append(line)
+    def append(self, line: bytes, counted: bool = True) -> None:
+        """Queue ``line`` and write everything queued, in order, as far as the disk allows. Never raises.
+        A line not ``counted`` (a header) is not in ``written`` nor ``lost``."""
+        self._backlog.append((line, counted))
         if len(self._backlog) > self.backlog_lines:
-            self._backlog.popleft()
-            self.lost += 1
+            self.lost += int(self._backlog.popleft()[1])
         self._drain()
 
     def _drain(self) -> None:
         while self._backlog:
             try:
-                self._write_whole(self._backlog[0])
+                self._write_whole(self._backlog[0][0])
             except OSError as exc:
                 self.failures += 1
                 self.problem = self.last_problem = write_problem(exc)
                 return
-            self._backlog.popleft()
-            self.written += 1
+            self.written += int(self._backlog.popleft()[1])
         self.problem = None
 
     def close(self) -> None:
         if self._fd < 0:
             return
         self._drain()
-        self.lost += len(self._backlog)
+        self.lost += sum(counted for _, counted in self._backlog)
         self._backlog.clear()
         os.close(self._fd)
         self._fd = -1
