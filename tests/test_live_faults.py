@@ -18,8 +18,8 @@ from conftest import VOICE_MONITOR, load_clip
 LIVE = VOICE_MONITOR + ["live", "--no-dashboard", "--transcriber", "none"]
 
 
-def run(args: list[str], timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(LIVE + args, capture_output=True, text=True, timeout=timeout, **kw)
+def run(args: list[str], timeout: float = 120, text: bool = True, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(LIVE + args, capture_output=True, text=text, timeout=timeout, **kw)
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:
@@ -129,3 +129,33 @@ def test_out_of_range_flags_are_one_line_errors(clips, flags, named):
 def test_csv_on_a_full_device_at_start_is_a_one_line_error(clips, model_path):
     line = one_line_error(run(["--file", str(clips[0]), "--csv", "/dev/full", "--model", str(model_path)]))
     assert "/dev/full" in line and "disk is full" in line, line
+
+
+# --- kill -9 of live: the CSV holds whole rows, and the next run appends to it ----------------------------
+
+
+def test_kill_9_of_live_leaves_whole_rows_and_the_next_run_appends(tmp_path, clips, model_path):
+    speech = np.concatenate([np.concatenate([load_clip(c), np.zeros(8000, np.int16)]) for c in clips])
+    out = tmp_path / "t.csv"
+    args = ["--stdin", "--csv", str(out), "--model", str(model_path)]
+    proc = subprocess.Popen(LIVE + args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (not out.exists() or out.read_bytes().count(b"\n") < 6):
+            proc.stdin.write(speech[:32000].astype("<i2").tobytes())  # 2 s at a time, faster than real time
+            proc.stdin.flush()
+            speech = np.roll(speech, -32000)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    before = csv_rows(out)
+    assert len(before) >= 6 and all(len(r) == len(before[0]) for r in before), before
+    again = run(args, input=np.concatenate([load_clip(clips[0]), np.zeros(16000, np.int16)]).astype("<i2")
+                .tobytes(), text=False)
+    assert again.returncode == 0, again.stderr
+    after = csv_rows(out)
+    assert after[: len(before)] == before and len(after) > len(before)
+    assert all(len(r) == len(after[0]) for r in after) and after.count(after[0]) == 1
