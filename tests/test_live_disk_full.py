@@ -105,13 +105,19 @@ def summary_rows(lines: list[str]) -> int:
     return int(line.split("(")[1].split(" rows")[0])
 
 
+def fill_up(disk: Path, clips, model_path) -> tuple[Live, Path]:
+    """A monitor writing t.csv on ``disk`` (one free page), fed more rows than fit, waiting for 'disk is full'."""
+    out = disk / "t.csv"
+    live = Live(["--csv", str(out), "--model", str(model_path)])
+    live.feed(speech(clips, times=8))  # 72 rows: far more than the free page holds
+    live.wait_for("disk is full")
+    return live, out
+
+
 def test_disk_full_mid_run_is_reported_at_once_and_counted_honestly(small_disk, clips, model_path):
     fill(small_disk, PAGE)
-    out = small_disk / "t.csv"
-    live = Live(["--csv", str(out), "--model", str(model_path)])
+    live, out = fill_up(small_disk, clips, model_path)
     try:
-        live.feed(speech(clips, times=8))  # 72 rows: far more than the free page holds
-        live.wait_for("disk is full")
         assert live.proc.poll() is None, "the monitor ended"
         assert any("disk is full" in ln for ln in live.lines), "no line while running: " + "\n".join(live.lines)
         code = live.finish()
@@ -126,11 +132,8 @@ def test_disk_full_mid_run_is_reported_at_once_and_counted_honestly(small_disk, 
 
 def test_rows_waiting_for_space_are_written_when_it_comes_back(small_disk, clips, model_path):
     filler = fill(small_disk, PAGE)
-    out = small_disk / "t.csv"
-    live = Live(["--csv", str(out), "--model", str(model_path)])
+    live, out = fill_up(small_disk, clips, model_path)
     try:
-        live.feed(speech(clips, times=8))  # 72 rows: far more than the free page holds
-        live.wait_for("disk is full")
         assert any("disk is full" in ln for ln in live.lines), "\n".join(live.lines)
         filler.unlink()
         live.feed(speech(clips[:2]))
