@@ -275,10 +275,10 @@ def _summary(pipeline: Any, sinks: Sequence[Any], elapsed: float, interrupted: b
     if pipeline.source.reconnects:
         lines.append(f"microphone reconnected {pipeline.source.reconnects} times")
     if pipeline.transcription is not None:
+        tfile = pipeline.transcript_file
         lines.append(f"transcription: skipped utterances {pipeline.transcription.skipped_utterances}, "
                      f"rows written without waiting for text {st.rows_without_text}; utterances whose words came "
-                     f"after their rows {st.late_transcripts} (kept in the transcript file)")
-        tfile = pipeline.transcript_file
+                     f"after their rows {st.late_transcripts}" + (" (kept in the transcript file)" if tfile else ""))
         if tfile is not None:
             out = tfile.state()
             lost = f"; {out.lost} rows lost: {out.last_problem}" if out.lost else ""

@@ -281,7 +281,8 @@ class Pipeline:
         self.stats.late_transcripts += int(late)
         if self.transcript_file is not None:
             wall = self.source.clock.wall(int(round(t.start_s * 16000)))
-            self._to_sink(lambda _: self.transcript_file.add(t.utterance, t.start_s, t.end_s, wall, t.text, late), t)
+            self._to_sink(lambda tr: self.transcript_file.add(tr.utterance, tr.start_s, tr.end_s, wall, tr.text, late),
+                          t)
 
     def _done_until(self) -> float:
         return self.transcription.done_until_s if self.transcription is not None else float("inf")
