@@ -30,6 +30,9 @@ PIPELINE_RATE = 16000
 
 
 GAP_S = 0.2  # a jump of the capture clock larger than this between two anchors is audio lost
+# PortAudio's capture timestamps (through PulseAudio) jitter by a few hundred ms on a busy machine without any
+# audio being lost: only a larger jump, with no overflow flag, counts as audio the sound system lost.
+ADC_JUMP_S = 1.0
 
 
 @dataclass
@@ -213,7 +216,7 @@ class MicSource(Source):
         if status.input_overflow:
             self._status_overflows += 1
             self._reanchor = "input overflow (the machine was too busy)"
-        elif self._adc_next > 0 and adc - self._adc_next > GAP_S:
+        elif self._adc_next > 0 and adc - self._adc_next > ADC_JUMP_S:
             self._reanchor = "audio lost by the sound system"
         self._adc_next = adc + frames / self.rate if adc > 0 else 0.0
         if self._reanchor is not None:
