@@ -92,6 +92,13 @@ def read_rows_any(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def play_until_stopped(mic: virtual_mic.VirtualMic, schedule: list, stop: threading.Event) -> None:
+    try:
+        virtual_mic.play(mic, schedule, stop)
+    except BrokenPipeError:  # the PulseAudio daemon went away at the end of the run
+        pass
+
+
 def pct(values: list[float], q: float) -> float:
     v = sorted(values)
     return v[min(len(v) - 1, int(round(q * (len(v) - 1))))] if v else float("nan")
@@ -125,7 +132,7 @@ def main() -> int:
         started = time.monotonic()
         with log_path.open("w") as log:
             proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log, text=True)
-        player = threading.Thread(target=virtual_mic.play, args=(mic, schedule, stop), daemon=True)
+        player = threading.Thread(target=play_until_stopped, args=(mic, schedule, stop), daemon=True)
         player.start()
         ps = psutil.Process(proc.pid)
         print(f"soak: {args.minutes:g} min, {len(schedule)} clips ({speech_s:.0f} s of speech), "
