@@ -92,6 +92,18 @@ def _make_sinks(cfg: Config, labels: Sequence[str], headless: bool) -> list[Any]
     return sinks
 
 
+def _transcript_file(cfg: Config) -> Any:
+    """The transcript beside the CSV (every utterance's words, also those that came after their rows)."""
+    from monitor.sinks import transcript_file as tf
+
+    if cfg.output.csv:
+        path = tf.transcript_path_for_csv(cfg.output.csv)
+        return tf.TranscriptFile(lambda wall: path)
+    if cfg.output.csv_dir:
+        return tf.TranscriptFile(tf.daily_transcript_path(cfg.output.csv_dir), fsync=True)
+    return None
+
+
 def _make_source(cfg: Config, args: argparse.Namespace, demo: bool) -> Any:
     from monitor.audio import sources
 
@@ -177,6 +189,7 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
             sink.close()
         raise
 
+    from monitor.health import HealthWatcher
     from monitor.pipeline import Pipeline
 
     dashboard = None
@@ -196,15 +209,20 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
         queue_windows=cfg.pipeline.queue_windows,
         text_wait_s=cfg.transcriber.text_wait_s,
         speakers=speakers,
+        transcript_file=_transcript_file(cfg) if transcription is not None else None,
     )
+    # Headless: a line at once when the microphone is lost or back, audio is missing, or the CSV cannot be written.
+    files = sinks + ([pipeline.transcript_file] if pipeline.transcript_file is not None else [])
+    health = HealthWatcher(source, files, emit=_stderr_line if headless else None)
     if dashboard is not None:
-        dashboard.status = lambda: _status(pipeline)
+        dashboard.status = lambda: _status(pipeline, health)
         if speakers is not None:
             dashboard.resolve = speakers.resolve
     started = time.monotonic()
     interrupted = False
     try:
         pipeline.start()
+        health.start()
         if headless:
             print(f"listening: {source.description}; model {classifier.info.path.name} ({classifier.info.runtime}); "
                   f"text: {text_note}", file=sys.stderr, flush=True)
@@ -218,21 +236,31 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
         if dashboard is not None:
             dashboard.stop()
         pipeline.stop(interrupted=interrupted)
+        health.stop()
         if transcription is not None:
             transcription.engine.close()
     _summary(pipeline, sinks, time.monotonic() - started, interrupted)
-    if pipeline.error or source.error:
-        print(error_line(str(pipeline.error or source.error)), file=sys.stderr)
+    lost_rows = sum(s.state().lost for s in files if hasattr(s, "state"))
+    if pipeline.error or source.error or lost_rows:
+        problem = pipeline.error or source.error or f"{lost_rows} rows could not be written (see above)"
+        print(error_line(str(problem)), file=sys.stderr)
         return 1
     return 0
 
 
-def _status(pipeline: Any) -> Any:
+def _stderr_line(line: str) -> None:
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+def _status(pipeline: Any, health: Any) -> Any:
     from monitor.sinks.dashboard import Status
 
     med, p95 = pipeline.stats.latency_summary()
     t = pipeline.transcription
-    message = pipeline.source.error or ""
+    message = health.current()
     level_dbfs, in_speech = pipeline.meter
     return Status(
         level_dbfs=level_dbfs,
@@ -265,11 +293,22 @@ def _summary(pipeline: Any, sinks: Sequence[Any], elapsed: float, interrupted: b
     if pipeline.source.reconnects:
         lines.append(f"microphone reconnected {pipeline.source.reconnects} times")
     if pipeline.transcription is not None:
+        tfile = pipeline.transcript_file
         lines.append(f"transcription: skipped utterances {pipeline.transcription.skipped_utterances}, "
-                     f"rows written without waiting for text {st.rows_without_text}")
+                     f"rows written without waiting for text {st.rows_without_text}; utterances whose words came "
+                     f"after their rows {st.late_transcripts}" + (" (kept in the transcript file)" if tfile else ""))
+        if tfile is not None:
+            out = tfile.state()
+            lost = f"; {out.lost} rows lost: {out.last_problem}" if out.lost else ""
+            lines.append(f"transcript: {tfile.path} ({out.written} utterances, {tfile.late} of them late{lost})")
+    clock = pipeline.source.clock
+    if clock.gaps:
+        lines.append(f"audio lost {clock.lost_s:.1f} s in {len(clock.gaps)} gaps (marked in the CSV)")
     for s in sinks:
-        if hasattr(s, "path"):
-            lines.append(f"CSV timeline: {s.path} ({s.rows} rows)")
+        if hasattr(s, "state"):
+            out = s.state()
+            lost = f"; {out.lost} rows lost: {out.last_problem}" if out.lost else ""
+            lines.append(f"CSV timeline: {s.path} ({out.written} rows written{lost})")
     for e in st.sink_errors[:3]:
         lines.append(f"output error: {e}")
     print("\n".join(lines), file=sys.stderr)

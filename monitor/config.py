@@ -8,7 +8,6 @@ Layout: one table per section ([audio], [vad], [windows], [model], [transcriber]
 
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -18,6 +17,7 @@ from monitor.dsp.segmenter import SegmenterOptions
 from monitor.dsp.vad import VadOptions
 from monitor.errors import ConfigError
 from monitor.paths import FILE, access_problem, path_kind
+from monitor.setting_ranges import check_ranges
 from monitor.speakers.cluster import SpeakerOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -138,30 +138,17 @@ class Config:
         )
 
     def validate(self) -> Config:
-        for section in fields(self):
-            for f in fields(getattr(self, section.name)):
-                value = getattr(getattr(self, section.name), f.name)
-                if isinstance(value, float) and not math.isfinite(value):
-                    raise ConfigError(f"config: [{section.name}] {f.name} must be a finite number (got {value})")
+        check_ranges(self)
         try:
             self.segmenter_options().validate()
             self.speaker_options().validate()
         except ValueError as exc:
             raise ConfigError(f"config: {exc}") from None
         checks = [
-            (self.audio.block_ms > 0, "[audio] block_ms must be > 0"),
-            (self.audio.ring_seconds >= 1, "[audio] ring_seconds must be >= 1"),
-            (self.audio.stdin_rate > 0, "[audio] stdin_rate must be > 0"),
-            (self.audio.stdin_channels > 0, "[audio] stdin_channels must be > 0"),
-            (self.model.threads >= 1, "[model] threads must be >= 1"),
             (
                 self.transcriber.engine in ("auto", "vosk", "pocketsphinx", "none"),
                 f"[transcriber] engine must be auto, vosk, pocketsphinx or none (got {self.transcriber.engine!r})",
             ),
-            (self.transcriber.max_backlog_s > 0, "[transcriber] max_backlog_s must be > 0"),
-            (self.transcriber.text_wait_s >= 0, "[transcriber] text_wait_s must be >= 0"),
-            (self.output.refresh_hz > 0, "[output] refresh_hz must be > 0"),
-            (self.output.history >= 1, "[output] history must be >= 1"),
             (not (self.output.csv and self.output.csv_dir), "[output] set csv or csv_dir, not both"),
             (self.pipeline.queue_windows >= 1, "[pipeline] queue_windows must be >= 1"),
             (bool(self.web.host.strip()), "[web] host must not be empty"),

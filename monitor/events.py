@@ -55,3 +55,23 @@ class Event:
 
     def with_words(self, words: tuple[Word, ...]) -> Event:
         return replace(self, words=words, text=" ".join(w.text for w in words))
+
+
+@dataclass(frozen=True)
+class AudioGap:
+    """Audio that never reached the pipeline: ``seconds`` of it were lost just before stream second
+    ``at_s`` (its wall clock runs from ``wall_from`` to ``wall_to``), for ``reason``."""
+
+    at_s: float
+    wall_from: float
+    wall_to: float
+    reason: str
+
+    @property
+    def seconds(self) -> float:
+        return self.wall_to - self.wall_from
+
+    @property
+    def text(self) -> str:
+        until = datetime.fromtimestamp(self.wall_to, tz=UTC).astimezone().isoformat(timespec="milliseconds")
+        return f"[no audio for {self.seconds:.1f} s until {until}: {self.reason}]"

@@ -55,6 +55,7 @@ class PipelineStats:
     events: int = 0
     dropped_windows: int = 0
     rows_without_text: int = 0
+    late_transcripts: int = 0  # utterances whose words came after their rows were written (in the transcript file)
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=500))
     emotions: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
@@ -84,6 +85,7 @@ class Pipeline:
         queue_windows: int = 8,
         text_wait_s: float = 8.0,
         speakers: SpeakerTurns | None = None,
+        transcript_file: Any = None,
     ) -> None:
         self.source = source
         self.classifier = classifier
@@ -95,9 +97,12 @@ class Pipeline:
         self.on_transcript = on_transcript
         self.speakers = speakers  # the session's speaker turns (None: off)
         self.speaker_summary = SpeakerSummary()
+        self.transcript_file = transcript_file  # every recognised utterance, keyed by utterance and time
+        self._untexted: dict[int, None] = {}  # utterances with rows written before their words (recent ones)
         # A file read faster than real time waits for its words as long as it takes; live audio does not.
         self.text_wait_s = text_wait_s if source.realtime else float("inf")
-        self._drain_s = max(text_wait_s, 1.0) if source.realtime else 3600.0
+        # At the end the transcriber may finish what it holds (words must not be lost), within limits.
+        self._drain_s = max(text_wait_s, 5.0) if source.realtime else 3600.0
         self.stats = PipelineStats()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_windows)
         self._pending: deque[tuple[Event, float]] = deque()
@@ -107,6 +112,7 @@ class Pipeline:
         self._worker = threading.Thread(target=self._work_loop, name="worker", daemon=True)
         self.finished = threading.Event()
         self.error: str | None = None
+        self._gaps_sent = 0
 
     # --- control --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -141,7 +147,7 @@ class Pipeline:
             self._queue.put(_END)
         if self._worker.ident is not None:
             self._worker.join(self._drain_s + 10.0)
-        for sink in self.sinks:
+        for sink in self.sinks + ([self.transcript_file] if self.transcript_file is not None else []):
             try:
                 sink.close()
             except Exception as exc:  # a sink's close must not hide the others
@@ -238,11 +244,14 @@ class Pipeline:
                 done = self._done_until()  # read before collecting, so no finished words are missed
                 self._collect_transcripts()
                 self._release(done, final=False)
+                if not self._pending:  # marks of missing audio long past any window still to come
+                    self._send_gaps(self.position_s - 60.0)
             if self.transcription is not None:
                 self.transcription.close(timeout=self._drain_s)
             done = self._done_until()
             self._collect_transcripts()
             self._release(done, final=True)
+            self._send_gaps(float("inf"))
         except Exception as exc:
             self.error = f"analysis failed: {exc}"
         finally:
@@ -269,6 +278,8 @@ class Pipeline:
             return
         for t in self.transcription.take_transcripts():
             self._words.extend(t.words)
+            if t.text:
+                self._keep_transcript(t)
             if self.on_transcript is not None and t.text:
                 events = self._utt_events.get(t.utterance, [])
                 dom = dominant_emotion(events)
@@ -281,6 +292,15 @@ class Pipeline:
             oldest = self._pending[0][0].start_s if self._pending else float("inf")
             keep = [w for w in self._words if w.end_s >= oldest]
             self._words = keep
+
+    def _keep_transcript(self, t: Any) -> None:
+        """Words must never be lost: every utterance's text goes to the transcript file; late ones are counted."""
+        late = t.utterance in self._untexted
+        self.stats.late_transcripts += int(late)
+        if self.transcript_file is not None:
+            wall = self.source.clock.wall(int(round(t.start_s * 16000)))
+            self._to_sink(lambda tr: self.transcript_file.add(tr.utterance, tr.start_s, tr.end_s, wall, tr.text, late),
+                          t)
 
     def _done_until(self) -> float:
         return self.transcription.done_until_s if self.transcription is not None else float("inf")
@@ -296,10 +316,27 @@ class Pipeline:
             if self.transcription is not None:
                 if done_until < event.end_s:
                     self.stats.rows_without_text += 1
+                    self._untexted[event.utterance] = None
+                    if len(self._untexted) > 1000:
+                        self._untexted.pop(next(iter(self._untexted)))
                 event = event.with_words(words_in_window(self._words, event.start_s, event.end_s))
+            self._send_gaps(event.start_s)
             for sink in self.sinks:
-                try:
-                    sink.handle(event)
-                except Exception as exc:
-                    if len(self.stats.sink_errors) < 10:
-                        self.stats.sink_errors.append(str(exc))
+                self._to_sink(sink.handle, event)
+
+    def _send_gaps(self, until_s: float) -> None:
+        """Tell the sinks that can say so (the CSV) where audio is missing, in stream order."""
+        gaps = self.source.clock.gaps
+        while self._gaps_sent < len(gaps) and gaps[self._gaps_sent].at_s <= until_s:
+            gap = gaps[self._gaps_sent]
+            self._gaps_sent += 1
+            for sink in self.sinks:
+                if hasattr(sink, "handle_gap"):
+                    self._to_sink(sink.handle_gap, gap)
+
+    def _to_sink(self, handle: Callable[[Any], None], item: Any) -> None:
+        try:
+            handle(item)
+        except Exception as exc:
+            if len(self.stats.sink_errors) < 10:
+                self.stats.sink_errors.append(str(exc))

@@ -9,6 +9,7 @@ microphone that was unplugged and came back.
 from __future__ import annotations
 
 import os
+import select
 import stat
 import sys
 import threading
@@ -19,22 +20,43 @@ from typing import Any
 
 import numpy as np
 
+from monitor.audio.convert import float_to_int16
 from monitor.audio.ringbuffer import RingBuffer
 from monitor.errors import AudioError
+from monitor.events import AudioGap
 from monitor.invocation import command_hint
 from monitor.paths import FILE, FOLDER, MISSING, access_problem, path_kind
 
 PIPELINE_RATE = 16000
 
 
+GAP_S = 0.2  # a jump of the capture clock larger than this between two anchors is audio lost
+# PortAudio's capture timestamps (through PulseAudio) jitter by a few hundred ms on a busy machine without any
+# audio being lost: only a larger jump, with no overflow flag, counts as audio the sound system lost.
+ADC_JUMP_S = 1.0
+
+
 @dataclass
 class Clock:
-    """Maps pipeline sample positions (16 kHz) to wall-clock seconds by anchors set at (re)starts."""
+    """Maps pipeline sample positions (16 kHz) to wall-clock seconds by anchors set at (re)starts.
+
+    A new anchor whose wall time is later than the previous anchor predicts means audio was lost in
+    between (a reconnect, an overrun): it is recorded in ``gaps``, so lost audio is always counted.
+    """
 
     anchors: list[tuple[int, float]] = field(default_factory=list)
+    gaps: list[AudioGap] = field(default_factory=list)
 
-    def anchor(self, sample: int, wall: float) -> None:
+    def anchor(self, sample: int, wall: float, reason: str = "audio lost") -> None:
+        if self.anchors:
+            expected = self.wall(sample)
+            if wall - expected > GAP_S:
+                self.gaps.append(AudioGap(sample / PIPELINE_RATE, expected, wall, reason))
         self.anchors.append((sample, wall))
+
+    @property
+    def lost_s(self) -> float:
+        return sum(g.seconds for g in self.gaps)
 
     def wall(self, sample: int) -> float:
         if not self.anchors:
@@ -64,11 +86,12 @@ class Source:
     def _make_ring(self) -> None:
         self.ring = RingBuffer(int(self.rate * self.ring_seconds), self.channels)
 
-    def _anchor_now(self, frames_in_block: int = 0) -> None:
-        """Anchor the ring's current write position to now (minus the block just captured)."""
+    def _anchor_now(self, ago_s: float = 0.0, reason: str = "audio lost") -> None:
+        """Anchor the ring's current write position to the time its next sample was captured (``ago_s``
+        seconds ago); a jump against the previous anchor is recorded as a gap, for ``reason``."""
         assert self.ring is not None
         sample = int(round(self.ring.frames_written * PIPELINE_RATE / self.rate))
-        self.clock.anchor(sample, time.time() - frames_in_block / self.rate)
+        self.clock.anchor(sample, time.time() - ago_s, reason)
 
     def start(self) -> None:
         raise NotImplementedError
@@ -166,9 +189,12 @@ class MicSource(Source):
         self._stopped = False
         self._watchdog: threading.Thread | None = None
         self._status_overflows = 0
-        self._first = True
-        self.stall_s = 3.0  # no callback for this long: the device is gone (unplugged) even if PortAudio says active
-        self._last_callback = time.monotonic()
+        self._reanchor: str | None = "start"  # anchor the clock at the next callback, for this reason
+        self._adc_next = 0.0  # capture time (PortAudio's clock) the next block should start at
+        # No callback for this long, counted only while the watchdog itself runs on time (a machine too busy
+        # to schedule this process is not a lost device): the device is gone even if PortAudio says active.
+        self.stall_s = 3.0
+        self._callbacks = 0
 
     def _choose_settings(self, info: dict) -> tuple[int, int]:
         sd = _sd()
@@ -184,20 +210,25 @@ class MicSource(Source):
         raise AudioError(f"input device {self.device_name!r} accepts none of the usual formats (16-bit PCM)")
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-        self._last_callback = time.monotonic()
-        if self._first:
-            self._first = False
-            self._anchor_now(frames)
+        self._callbacks += 1
+        adc, now = float(time_info.inputBufferAdcTime or 0.0), float(time_info.currentTime or 0.0)
+        # How long ago this block's first sample was captured (late delivery after a busy spell is not loss).
+        ago = now - adc if adc > 0 and 0 <= now - adc <= 30 else frames / self.rate
         if status.input_overflow:
             self._status_overflows += 1
-            self._first = True  # frames were lost: re-anchor the wall clock at the next block
+            self._reanchor = "input overflow (the machine was too busy)"
+        elif self._adc_next > 0 and adc - self._adc_next > ADC_JUMP_S:
+            self._reanchor = "audio lost by the sound system"
+        self._adc_next = adc + frames / self.rate if adc > 0 else 0.0
+        if self._reanchor is not None:
+            self._anchor_now(ago, self._reanchor)
+            self._reanchor = None
         if not self.ring.write(indata):  # type: ignore[union-attr]  # copies; drops and counts when full
-            self._first = True
+            self._reanchor = "buffer full (the pipeline fell behind)"
 
     def _open(self) -> None:
         sd = _sd()
-        self._first = True
-        self._last_callback = time.monotonic()
+        self._adc_next = 0.0
         self._stream = sd.InputStream(
             samplerate=self.rate,
             blocksize=int(self.rate * self.block_ms / 1000),
@@ -231,10 +262,27 @@ class MicSource(Source):
         closer.start()
         closer.join(2.0)
 
+    def _stalled(self, tick_s: float = 0.5) -> Any:
+        """A generator: each next() (one per watchdog tick) says whether the stream has stalled.
+
+        Seconds without a callback count only for ticks that came on time: when the whole process was not
+        scheduled (an overloaded machine, a suspended process), PortAudio keeps capturing and delivers the
+        backlog afterwards, and closing the stream then would lose audio."""
+        seen, quiet, last = self._callbacks, 0.0, time.monotonic()
+        while True:
+            now = time.monotonic()
+            step, last = now - last, now
+            if self._callbacks != seen:
+                seen, quiet = self._callbacks, 0.0
+            elif step <= 3 * tick_s:
+                quiet += step
+            yield quiet > self.stall_s
+
     def _watch(self) -> None:
+        stalls = self._stalled()
         while not self._stopping.wait(0.5):
             stream = self._stream
-            stalled = time.monotonic() - self._last_callback > self.stall_s
+            stalled = next(stalls)
             if stream is not None and stream.active and not stalled:
                 continue
             if self._stopping.is_set():
@@ -253,9 +301,11 @@ class MicSource(Source):
                     _sd()._initialize()
                     info = resolve_device(self.device_spec)
                     self.device_index = int(info["index"])
+                    self._reanchor = "microphone lost"
                     self._open()
                 except Exception:
                     continue
+                stalls = self._stalled()
                 self.reconnects += 1
                 self.error = None
 
@@ -363,9 +413,11 @@ class FileSource(ThreadedSource):
             written = 0
             while not self._stop.is_set():
                 with sf.SoundFile(str(self.path)) as f:
-                    for block in f.blocks(blocksize=self.block, dtype="int16", always_2d=True):
+                    # Read as float and scale: libsndfile does not scale float or double files to int16.
+                    for samples in f.blocks(blocksize=self.block, dtype="float32", always_2d=True):
                         if self._stop.is_set():
                             break
+                        block = float_to_int16(samples)
                         if self.realtime:
                             self.ring.write(block)
                             written += len(block)
@@ -399,13 +451,10 @@ class StdinSource(ThreadedSource):
             raise AudioError("stdin rate and channels must be positive")
         self.rate = rate
         self.channels = channels
-        self._in = stream if stream is not None else sys.stdin.buffer
+        self._fd = _open_stdin(stream)
         # A pipe or a terminal delivers audio as it is captured; a file redirected to stdin can be read as
         # fast as the pipeline goes, without dropping windows (like --file).
-        try:
-            self.realtime = not stat.S_ISREG(os.fstat(self._in.fileno()).st_mode)
-        except (AttributeError, OSError, ValueError):
-            self.realtime = True
+        self.realtime = not stat.S_ISREG(os.fstat(self._fd).st_mode)
         self.block_bytes = max(2 * channels, int(rate * block_ms / 1000) * 2 * channels)
         self.description = f"stdin (s16le, {rate} Hz, {channels} ch)"
 
@@ -416,7 +465,11 @@ class StdinSource(ThreadedSource):
         first = True
         try:
             while not self._stop.is_set():
-                data = self._in.read(self.block_bytes)
+                # Wait for data with a timeout and read the descriptor directly: a thread blocked in
+                # sys.stdin.buffer.read() holds its lock and aborts the interpreter at exit (a quiet producer).
+                if not select.select([self._fd], [], [], 0.2)[0]:
+                    continue
+                data = os.read(self._fd, self.block_bytes)
                 if not data:
                     break
                 data = rest + data
@@ -425,10 +478,25 @@ class StdinSource(ThreadedSource):
                 block = np.frombuffer(data[:usable], dtype="<i2").reshape(-1, self.channels)
                 if first:
                     first = False
-                    self._anchor_now(len(block))
+                    self._anchor_now(len(block) / self.rate)
                 self.ring.write_wait(block)
         except (OSError, ValueError) as exc:
             self.error = f"stdin read error ({exc})"
         finally:
             self.finished.set()
             self.ring.close()
+
+
+def _open_stdin(stream: Any) -> int:
+    """The file descriptor of ``stream`` (default: standard input); a closed one is a one-line AudioError."""
+    if stream is None:
+        stream = sys.stdin
+    try:
+        fd = stream.fileno()
+        os.fstat(fd)
+    except (AttributeError, OSError, ValueError):
+        raise AudioError(
+            "standard input is closed: pipe raw s16le audio into --stdin "
+            "(e.g. `arecord -f S16_LE -r 16000 -c 1 | voice-monitor --stdin`)"
+        ) from None
+    return fd

@@ -1,7 +1,9 @@
 """CSV timeline: one row per window, flushed row by row, appending safely to an existing file.
 
 Columns (documented in the README): index, utterance, speaker (with speaker turns on), start_s, end_s, time,
-emotion, confidence, p_<label> for every label, arousal, valence, latency_ms, text.
+emotion, confidence, p_<label> for every label, arousal, valence, latency_ms, text. A row with an empty index
+marks audio that is missing (microphone lost, overrun): its time is where the gap starts and its text says how
+long and why.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ import csv
 import io
 import os
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
 
 from monitor.affect import older_columns, older_version_message
 from monitor.errors import MonitorError
-from monitor.events import Event
+from monitor.events import AudioGap, Event
+from monitor.sinks.row_file import FileState, RowFile, write_problem
 
 
 def timeline_columns(labels: Sequence[str], speakers: bool = False) -> list[str]:
@@ -55,8 +57,25 @@ def _read_header(path: Path) -> list[str] | None:
     return next(csv.reader(io.StringIO(first)))
 
 
-def open_timeline(path: str | Path, labels: Sequence[str], speakers: bool = False) -> tuple[TextIO, csv.writer]:
-    """Open ``path`` for appending; write the header if new; refuse a file with other columns."""
+def gap_row(gap: AudioGap, labels: Sequence[str], speakers: bool = False) -> list[str]:
+    """A row without an index: audio is missing here (its text says how long and why)."""
+    when = datetime.fromtimestamp(gap.wall_from, tz=UTC).astimezone().isoformat(timespec="milliseconds")
+    at = f"{gap.at_s:.3f}"
+    return (["", "", *([""] if speakers else []), at, at, when, "", ""] + [""] * len(labels)
+            + ["", "", "", gap.text])
+
+
+def csv_line(fields: Sequence[str]) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf).writerow(fields)
+    return buf.getvalue().encode("utf-8")
+
+
+def open_timeline(path: str | Path, labels: Sequence[str], fsync: bool = False, speakers: bool = False) -> RowFile:
+    """Open ``path`` for appending; write the header if new; refuse a file with other columns.
+
+    A disk that is already full (or ``/dev/full``) is a one-line MonitorError here, before anything starts.
+    """
     p = Path(path)
     columns = timeline_columns(labels, speakers)
     try:
@@ -78,46 +97,51 @@ def open_timeline(path: str | Path, labels: Sequence[str], speakers: bool = Fals
             needs_header = True
         if p.parent and not p.parent.exists():
             p.parent.mkdir(parents=True, exist_ok=True)
-        f = p.open("a", newline="", encoding="utf-8")
-        # A previous run killed mid-line would leave a partial row; start on a fresh line.
-        if not needs_header and p.stat().st_size > 0:
-            with p.open("rb") as check:
-                check.seek(-1, os.SEEK_END)
-                if check.read(1) not in (b"\n", b"\r"):
-                    f.write("\n")
+        created = not p.exists()
+        f = RowFile(p, fsync=fsync)
     except MonitorError:
         raise
     except OSError as exc:
-        raise MonitorError(f"cannot write the CSV timeline {p}: {exc.strerror or exc}") from None
-    writer = csv.writer(f)
-    if needs_header:
-        writer.writerow(columns)
-        f.flush()
-    return f, writer
+        raise MonitorError(f"cannot write the CSV timeline {p}: {write_problem(exc)}") from None
+    try:
+        if needs_header:
+            f.write_now(csv_line(columns), f"the CSV timeline {p}")
+        elif not f.ends_with_newline():
+            # A previous run killed mid-line would leave a partial row; start on a fresh line.
+            f.write_now(b"\n", f"the CSV timeline {p}")
+    except MonitorError:
+        f.close()
+        if created:
+            p.unlink(missing_ok=True)  # do not leave an empty file behind
+        raise
+    return f
 
 
 class CsvTimeline:
-    """Appends one row per event to a single file, flushing after each row."""
+    """Appends one row per event to a single file; each row is written whole, at once (see RowFile)."""
 
     def __init__(self, path: str | Path, labels: Sequence[str], fsync: bool = False, speakers: bool = False) -> None:
         self.path = Path(path)
         self.labels = list(labels)
-        self.fsync = fsync
         self.speakers = speakers
-        self._file, self._writer = open_timeline(self.path, self.labels, speakers)
-        self.rows = 0
+        self._file = open_timeline(self.path, self.labels, fsync, speakers)
+
+    @property
+    def rows(self) -> int:
+        """Rows (windows and gap marks) really in the file from this run."""
+        return self._file.written
+
+    def state(self) -> FileState:
+        return self._file.state()
 
     def handle(self, event: Event) -> None:
-        self._writer.writerow(event_row(event, self.labels, self.speakers))
-        self._file.flush()
-        if self.fsync:
-            os.fsync(self._file.fileno())
-        self.rows += 1
+        self._file.append(csv_line(event_row(event, self.labels, self.speakers)))
+
+    def handle_gap(self, gap: AudioGap) -> None:
+        self._file.append(csv_line(gap_row(gap, self.labels, self.speakers)))
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
-            self._file.close()
+        self._file.close()
 
 
 class DailyCsvTimeline:
@@ -136,7 +160,7 @@ class DailyCsvTimeline:
             raise MonitorError(f"cannot write to the CSV folder {self.folder}: permission denied")
         self._day = ""
         self._sink: CsvTimeline | None = None
-        self.rows = 0
+        self._closed = FileState()
         self._switch(datetime.now().strftime("%Y-%m-%d"))
 
     def path_for(self, day: str) -> Path:
@@ -147,6 +171,7 @@ class DailyCsvTimeline:
         new = CsvTimeline(self.path_for(day), self.labels, fsync=self.fsync, speakers=self.speakers)
         if self._sink is not None:
             self._sink.close()
+            self._closed = self._closed + self._sink.state()
         self._day = day
         self._sink = new
 
@@ -154,13 +179,25 @@ class DailyCsvTimeline:
     def path(self) -> Path:
         return self.path_for(self._day)
 
-    def handle(self, event: Event) -> None:
-        day = datetime.fromtimestamp(event.wall_start).strftime("%Y-%m-%d")
+    @property
+    def rows(self) -> int:
+        return self.state().written
+
+    def state(self) -> FileState:
+        return self._closed + (self._sink.state() if self._sink else FileState())
+
+    def _current(self, wall: float) -> CsvTimeline:
+        day = datetime.fromtimestamp(wall).strftime("%Y-%m-%d")
         if day != self._day:
             self._switch(day)
         assert self._sink is not None
-        self._sink.handle(event)
-        self.rows += 1
+        return self._sink
+
+    def handle(self, event: Event) -> None:
+        self._current(event.wall_start).handle(event)
+
+    def handle_gap(self, gap: AudioGap) -> None:
+        self._current(gap.wall_from).handle_gap(gap)
 
     def close(self) -> None:
         if self._sink is not None:
