@@ -89,7 +89,7 @@ def many(tmp_path_factory) -> Path:
     return folder
 
 
-NCOLS = len(file_columns(LABELS))  # the --out columns
+NCOLS = len(file_columns(LABELS, speakers=True))  # the --out columns (speaker turns on by default)
 
 
 # --- 4: a disk that fills up mid-run ------------------------------------------------------------------------
