@@ -16,7 +16,8 @@ from conftest import REPO
 from monitor.labels import LABELS
 
 COUNTERS = re.compile(r"windows \d+ +dropped blocks \d+ +dropped windows \d+")
-TAGGED = re.compile(rf"(\d+\.\d)s \[({'|'.join(LABELS)})\] (\w.*?)\s*│?$")
+# a transcript line: its start, an optional speaker (S1, S2, ...), the [emotion] tag, the words
+TAGGED = re.compile(rf"(\d+\.\d)s (?:S\d+ )?\[({'|'.join(LABELS)})\] (\w.*?)\s*│?$")
 
 
 def require_tmux() -> None:
