@@ -198,8 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     if any(s in steps for s in ("ablation", "loco", "cv", "final")):
         import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow already ran in this process: keep its threads
+            pass
     if "ablation" in steps:
         for name, opts in ablation_configs().items():
             loco_runs(cw, opts, args.out, name)

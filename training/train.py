@@ -174,8 +174,11 @@ def run(cfg: RunConfig) -> dict:
 
     from training.fit import TrainOptions, fit_model, predict
 
-    tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already ran in this process (e.g. a test before): keep its threads
+        pass
     t_start = time.perf_counter()
     manifest = load_manifest(cfg.data)
     missing = sorted(set(cfg.actors) - set(manifest.actors))

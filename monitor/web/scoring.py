@@ -68,6 +68,7 @@ class UploadScoring:
             self._idle.put(scorer)
         result.path = name
         result.error = result.error.replace(path, name)
-        summary = json_row(file_row(result, self.labels), file_columns(self.labels))
-        windows = [json_row(r, window_columns(self.labels)) for r in window_rows(result, self.labels)]
+        on = self.options.speakers.enabled  # the columns `score` writes with the same settings
+        summary = json_row(file_row(result, self.labels), file_columns(self.labels, on))
+        windows = [json_row(r, window_columns(self.labels, on)) for r in window_rows(result, self.labels)]
         return Scored(summary, windows, result.failed, result.error)
