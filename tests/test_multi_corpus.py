@@ -182,3 +182,19 @@ def test_shared_corpora_manifests_read() -> None:
     assert [LABELS[i] for i in corpora["turev"].labels] == ["calm", "happy", "sad", "angry"]
     assert len(corpora["esd0020"].speakers) == 1 and len(corpora["ased"].speakers) == 65
     assert all(LABELS.index("disgust") not in c.labels for n, c in corpora.items() if n != "ravdess16k")
+
+
+def test_label_coverage_counts_the_training_corpora_of_each_run(tmp_path: Path) -> None:
+    import json
+
+    from training.multi_report import label_coverage
+
+    calm = LABELS.index("calm")
+    sets = {"a": {calm, 0}, "b": {0}, "c": {0}}
+    for name, meta in (("loco_a", {"kind": "loco", "held_out": "a"}), ("cv_1", {"kind": "cv", "fold": 1})):
+        np.savez_compressed(tmp_path / f"{name}.npz", keys=np.array(["x", "y"]), probs=np.zeros((2, 8)),
+                            info=json.dumps(meta))
+    cov = label_coverage([tmp_path / "loco_a.npz", tmp_path / "cv_1.npz"], ["a", "b", "c"], sets)
+    assert cov.shape == (4, 8)
+    assert cov[0, calm] == 0.0 and cov[0, 0] == 1.0  # without a, no training corpus has calm
+    assert cov[2, calm] == pytest.approx(1 / 3)  # cross-validation trains on all three
