@@ -31,7 +31,7 @@ from monitor.audio.convert import float_to_int16, read_audio
 from monitor.dsp.features import FeatureParams
 from training.augment import VERSION_KINDS, AugmentOptions, version_clip
 from training.corpora import Corpus, Record, speaker_folds
-from training.dataset import DEFAULT_CACHE, clip_features, framing_fingerprint
+from training.dataset import DEFAULT_CACHE, clip_features, framing_fingerprint, save_npz_atomic
 
 CACHE_VERSION = 1
 BABBLE_FOLDS = 5
@@ -106,10 +106,7 @@ def speaker_windows(records: list[Record], babble_paths: list[Path], params: Fea
 def _job(args) -> tuple[Path, float]:
     records, babble_paths, params, seed, path = args
     t0 = time.perf_counter()
-    data = speaker_windows(records, babble_paths, params, seed)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **data)
-    tmp.replace(path)
+    save_npz_atomic(path, speaker_windows(records, babble_paths, params, seed))
     return path, time.perf_counter() - t0
 
 

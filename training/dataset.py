@@ -155,13 +155,17 @@ def actor_windows(clips: list[Clip], opts: DatasetOptions) -> dict[str, np.ndarr
     }
 
 
+def save_npz_atomic(path: Path, data: dict, compressed: bool = False) -> None:
+    """Write ``data`` to ``path`` through a temporary file, so an interrupted run never leaves half a cache file."""
+    tmp = path.with_suffix(".tmp.npz")
+    (np.savez_compressed if compressed else np.savez)(tmp, **data)
+    tmp.replace(path)
+
+
 def _actor_job(args: tuple[list[Clip], DatasetOptions, Path]) -> tuple[Path, float]:
     clips, opts, path = args
     t0 = time.perf_counter()
-    data = actor_windows(clips, opts)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **data)
-    tmp.replace(path)
+    save_npz_atomic(path, actor_windows(clips, opts))
     return path, time.perf_counter() - t0
 
 

@@ -37,6 +37,7 @@ import numpy as np
 from training.augment import VERSION_KINDS
 from training.corpora import KNOWN_CORPORA, Corpus, load_corpora, speaker_folds
 from training.corpus_features import CorpusWindows, build_corpus_windows, default_jobs
+from training.dataset import save_npz_atomic
 from training.manifest import DatasetLayoutError
 from training.multi_fit import FitOptions, NetOptions, fit, predict_probs
 
@@ -60,15 +61,8 @@ def log(msg: str) -> None:
 
 def save_run(path: Path, cw: CorpusWindows, rows: np.ndarray, probs: np.ndarray, info: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, keys=np.array([cw.records[c].key for c in cw.clip[rows]]),
-                        probs=probs.astype(np.float16), info=json.dumps(info))
-    tmp.replace(path)
-
-
-def load_run(path: Path) -> tuple[np.ndarray, np.ndarray, dict]:
-    with np.load(path) as z:
-        return z["keys"], z["probs"].astype(np.float64), json.loads(str(z["info"]))
+    save_npz_atomic(path, {"keys": np.array([cw.records[c].key for c in cw.clip[rows]]),
+                           "probs": probs.astype(np.float16), "info": json.dumps(info)}, compressed=True)
 
 
 def test_rows(cw: CorpusWindows, clips: np.ndarray) -> np.ndarray:
