@@ -296,8 +296,6 @@ def read_rows(path: str, fmt: str, columns: Sequence[str], flag: str) -> list[Ro
             reader = csv.DictReader(f)
             if reader.fieldnames is None:
                 return []
-            if older_columns(reader.fieldnames, columns):
-                raise ConfigError(_older(flag, path))
             if list(reader.fieldnames) != list(columns):
                 raise ConfigError(
                     f"{flag} {path}: its columns differ from this run's (another model or format?); "
