@@ -4,22 +4,33 @@ from __future__ import annotations
 
 import time
 
+from monitor.dsp.features import log_mel
 from monitor.dsp.segmenter import Window
 from monitor.events import Event
 from monitor.inference.classifier import EmotionClassifier
+from monitor.inference.normalise import SessionNormaliser
 
 
 class WindowAnalyzer:
-    """Classifies segmenter windows. ``wall_origin`` is the wall-clock time of stream sample 0."""
+    """Classifies the windows of one session (a live run, or one file). ``wall_origin`` is the wall-clock time
+    of stream sample 0. With ``normalise`` (and a model trained for it) each window is normalised against the
+    voices heard so far in the session (``monitor.inference.normalise``), per speaker when one is given."""
 
-    def __init__(self, classifier: EmotionClassifier, wall_origin: float = 0.0) -> None:
+    def __init__(self, classifier: EmotionClassifier, wall_origin: float = 0.0, normalise: bool = True) -> None:
         self.classifier = classifier
         self.wall_origin = wall_origin
+        norm = classifier.norm if normalise else None
+        self.normaliser = SessionNormaliser(norm) if norm is not None else None
 
-    def analyze(self, window: Window, cut_at: float | None = None, wall_start: float | None = None) -> Event:
+    def analyze(self, window: Window, cut_at: float | None = None, wall_start: float | None = None,
+                speaker: str = "") -> Event:
         """``cut_at``: time.monotonic() when the segmenter emitted the window (for the latency figure);
-        ``wall_start``: the wall-clock time of its first sample, if the source knows it better."""
-        pred = self.classifier.predict(window.audio)
+        ``wall_start``: the wall-clock time of its first sample, if the source knows it better; ``speaker``:
+        the window's speaker label, if known (its own profile then counts as far as it has been heard)."""
+        feats = log_mel(window.audio, self.classifier.features)
+        if self.normaliser is not None:
+            feats = self.normaliser.normalise(feats, speaker)
+        pred = self.classifier.predict_features(feats)
         latency = time.monotonic() - cut_at if cut_at is not None else 0.0
         return Event(
             index=window.index,

@@ -55,6 +55,8 @@ def _live_parser(prog: str, demo: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--vad-mode", type=int, choices=[0, 1, 2, 3], help="webrtcvad aggressiveness")
     p.add_argument("--hop", type=float, metavar="SECONDS", help="hop between windows in long speech")
     p.add_argument("--speakers", choices=["on", "off"], help="speaker turns (S1, S2, ...; default: [speakers] enabled)")
+    p.add_argument("--normalise", choices=["on", "off"],
+                   help="judge each voice against what the session has heard of it (default: [model] normalise)")
     p.add_argument("--version", action="version", version=f"voice-monitor {__version__}")
     return p
 
@@ -67,7 +69,8 @@ def _configure(args: argparse.Namespace) -> Config:
     if csv_path is not None or csv_dir is not None:
         cfg = override(cfg, "output", csv=csv_path or "", csv_dir=csv_dir or "")
     cfg = override(cfg, "output", dashboard=False if args.no_dashboard else None)
-    cfg = override(cfg, "model", path=args.model, threads=args.threads)
+    cfg = override(cfg, "model", path=args.model, threads=args.threads,
+                   normalise=None if args.normalise is None else args.normalise == "on")
     cfg = override(cfg, "transcriber", engine=args.transcriber, vosk_model_path=args.vosk_model)
     cfg = override(cfg, "vad", aggressiveness=args.vad_mode)
     cfg = override(cfg, "windows", hop_s=args.hop)
@@ -210,6 +213,7 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
         text_wait_s=cfg.transcriber.text_wait_s,
         speakers=speakers,
         transcript_file=_transcript_file(cfg) if transcription is not None else None,
+        normalise=cfg.model.normalise,
     )
     # Headless: a line at once when the microphone is lost or back, audio is missing, or the CSV cannot be written.
     files = sinks + ([pipeline.transcript_file] if pipeline.transcript_file is not None else [])

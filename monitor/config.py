@@ -55,6 +55,7 @@ class WindowsConfig:
 class ModelConfig:
     path: str = ""  # "" = the shipped models/emotion.tflite
     threads: int = 1
+    normalise: bool = True  # per-session/per-speaker normalisation (monitor.inference.normalise)
 
 
 @dataclass(frozen=True)

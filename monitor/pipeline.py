@@ -86,11 +86,12 @@ class Pipeline:
         text_wait_s: float = 8.0,
         speakers: SpeakerTurns | None = None,
         transcript_file: Any = None,
+        normalise: bool = True,
     ) -> None:
         self.source = source
         self.classifier = classifier
         self.segmenter = Segmenter(segmenter_options, speech_chunks=transcription is not None)
-        self.analyzer = WindowAnalyzer(classifier)
+        self.analyzer = WindowAnalyzer(classifier, normalise=normalise)
         self.sinks = list(sinks)
         self.transcription = transcription
         self.on_event = on_event
@@ -259,9 +260,10 @@ class Pipeline:
 
     def _analyze(self, window: Window, cut_at: float) -> None:
         wall = self.source.clock.wall(window.start_sample)
-        event = self.analyzer.analyze(window, cut_at=cut_at, wall_start=wall)
+        speaker = self.speakers.label(window.audio) if self.speakers is not None else ""
+        event = self.analyzer.analyze(window, cut_at=cut_at, wall_start=wall, speaker=speaker)
         if self.speakers is not None:
-            event = event.with_speaker(self.speakers.label(window.audio))
+            event = event.with_speaker(speaker)
             self.speaker_summary.add(event)
         self.stats.events += 1
         self.stats.latencies_ms.append(event.latency_s * 1000)

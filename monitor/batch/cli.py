@@ -71,6 +71,7 @@ class RunOptions:
     profile: str | None = None
     score: ScoreOptions = field(default_factory=ScoreOptions)
     speakers: str | None = None  # --speakers on|off; None: [speakers] enabled from the config
+    normalise: str | None = None  # --normalise on|off; None: [model] normalise from the config
     cluster: str | None = None  # --cluster: a Dask scheduler address or local:N (monitor.batch.cluster)
 
 
@@ -134,6 +135,8 @@ def build_parser(prog: str = "voice-monitor score") -> argparse.ArgumentParser:
         "--speakers", choices=("on", "off"), help="speaker turns: a speakers count per file, a speaker per window "
         "(default: [speakers] enabled, on)",
     )  # fmt: skip
+    p.add_argument("--normalise", choices=("on", "off"), help="judge each file's voices against what the file holds "
+                   "of them, more as more is heard (default: [model] normalise, on)")
     p.add_argument("--config", metavar="PATH", help="config file for VAD/window settings (default: ./config.toml)")
     p.add_argument("--profile", metavar="NAME", help="apply [profile.NAME] from the config")
     p.add_argument(
@@ -183,6 +186,7 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
     score = ScoreOptions(model_path=a.model, transcriber=a.transcriber, vosk_model_path=a.vosk_model)
     opts = RunOptions(
         speakers=a.speakers,
+        normalise=a.normalise,
         config=a.config,
         profile=a.profile,
         paths=a.paths,
@@ -232,9 +236,10 @@ def resolve(opts: RunOptions) -> tuple[ScoreOptions, tuple[str, ...]]:
     speakers = cfg.speaker_options()
     if opts.speakers is not None:
         speakers = replace(speakers, enabled=opts.speakers == "on")
+    normalise = cfg.model.normalise if opts.normalise is None else opts.normalise == "on"
     score = replace(
         opts.score, model_path=model, vosk_model_path=vosk, segmenter=cfg.segmenter_options(window_s), num_threads=1,
-        speakers=speakers,
+        speakers=speakers, normalise=normalise,
     )
     score.validate()
     return score, labels

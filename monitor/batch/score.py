@@ -50,6 +50,7 @@ class ScoreOptions:
     block_s: float = 0.5  # the segmenter is fed blocks of this length, as the live monitor feeds it
     num_threads: int = 1  # TFLite threads per worker
     speakers: SpeakerOptions = field(default_factory=SpeakerOptions)  # speakers.enabled=False: no speaker turns
+    normalise: bool = True  # normalise each file's windows against its voices (if the model has normalisation)
 
     def validate(self) -> None:
         if self.transcriber not in TRANSCRIBERS:
@@ -140,7 +141,6 @@ class FileScorer:
         self.options = options or ScoreOptions()
         self.options.validate()
         self.classifier = classifier or EmotionClassifier(self.options.model_path, self.options.num_threads)
-        self.analyzer = WindowAnalyzer(self.classifier)
         speakers = self.options.speakers
         self.encoder = SpeakerEncoder(lda=speakers.lda) if speakers.enabled else None
         self.transcriber = make_transcriber(self.options)
@@ -165,14 +165,16 @@ class FileScorer:
             feeder = SpeechFeeder(self.transcriber)
         events: list[Event] = []
         turns = SpeakerTurns(self.encoder, self.options.speakers) if self.encoder is not None else None
+        analyzer = WindowAnalyzer(self.classifier, normalise=self.options.normalise)  # a file is a session
 
         def step(block: np.ndarray, last: bool) -> None:
             windows = seg.feed(block)
             if last:
                 windows += seg.flush()
             for w in windows:
-                event = self.analyzer.analyze(w)
-                events.append(event if turns is None else event.with_speaker(turns.label(w.audio)))
+                speaker = turns.label(w.audio) if turns is not None else ""
+                event = analyzer.analyze(w, speaker=speaker)
+                events.append(event if turns is None else event.with_speaker(speaker))
             if feeder is not None:
                 feeder.feed(seg.take_speech())
 

@@ -9,6 +9,8 @@ Optional metadata keys: ``"temperature": T`` (a number > 0, fitted on validation
 confidence: the probabilities become ``softmax(log(p) / T)``, which is temperature scaling of the logits since
 the int8 model outputs a softmax (T > 1 flattens, T < 1 sharpens; the most probable label never changes).
 ``"affect"``: the model's own arousal/valence coordinates per label (``monitor.affect``).
+``"normalisation"``: the population's band profile for speaker/session normalisation
+(``monitor.inference.normalise``); a model without it is scored on raw features.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 from monitor.affect import AffectMap
 from monitor.dsp.features import FeatureParams, log_mel
 from monitor.errors import ModelError
+from monitor.inference.normalise import NormParams
 from monitor.inference.runtime import load_interpreter
 from monitor.labels import LABELS
 from monitor.paths import FILE, MISSING, access_problem, path_kind
@@ -135,6 +138,7 @@ class EmotionClassifier:
         try:
             self.temperature = read_temperature(meta)
             self.affect = AffectMap.from_metadata(meta, labels)
+            self.norm = NormParams.from_metadata(meta, features.n_mels)
         except ValueError as exc:
             raise ModelError(f"{metadata_path(path)}: {exc}; fix or re-export the metadata") from None
         if features.kind != FeatureParams.kind:

@@ -66,6 +66,7 @@ class LiveSession:
             source, classifier, cfg.segmenter_options(classifier.features.window_s), sinks=sinks,
             transcription=self.transcription, on_event=self._on_event, on_transcript=self._on_transcript,
             queue_windows=cfg.pipeline.queue_windows, text_wait_s=cfg.transcriber.text_wait_s,
+            normalise=cfg.model.normalise,
         )
         self.model = classifier.info.path.name
         self._stopped = False
