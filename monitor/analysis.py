@@ -28,8 +28,10 @@ class WindowAnalyzer:
         ``wall_start``: the wall-clock time of its first sample, if the source knows it better; ``speaker``:
         the window's speaker label, if known (its own profile then counts as far as it has been heard)."""
         feats = log_mel(window.audio, self.classifier.features)
+        adapted = -1.0
         if self.normaliser is not None:
             feats = self.normaliser.normalise(feats, speaker)
+            adapted = self.normaliser.adaptation(speaker)
         pred = self.classifier.predict_features(feats)
         latency = time.monotonic() - cut_at if cut_at is not None else 0.0
         return Event(
@@ -44,4 +46,5 @@ class WindowAnalyzer:
             arousal=pred.arousal,
             valence=pred.valence,
             latency_s=latency,
+            adapted=adapted,
         )

@@ -44,6 +44,7 @@ class Event:
     text: str = ""
     words: tuple[Word, ...] = field(default_factory=tuple)
     speaker: str = ""  # "S1", "S2", ... (monitor.speakers); "" where no speaker was attributed
+    adapted: float = -1.0  # how far it was normalised to its voice, 0-1 (monitor.inference.normalise); -1: off
 
     @property
     def time_iso(self) -> str:

@@ -179,3 +179,22 @@ def test_live_normalise_flag(tmp_path, clips, model_path, population):
     a = [float(r["confidence"]) for r in out["on"]]
     b = [float(r["confidence"]) for r in out["off"]]
     assert a != b
+
+
+def test_the_dashboard_says_how_well_it_knows_the_voice(classifier, clips, tmp_path, model_path, population):
+    from rich.console import Console
+
+    from monitor.analysis import WindowAnalyzer
+    from monitor.sinks.dashboard import Dashboard
+
+    normed = EmotionClassifier(_model_with(tmp_path, model_path, population.to_metadata()))
+    analyzer = WindowAnalyzer(normed)
+    events = [analyzer.analyze(w) for c in clips[:3] for w in segment_audio(load_clip(c))]
+    assert [round(e.adapted, 3) for e in events[:3]] == [0.2, 0.333, 0.429]  # n / (n + 4)
+    assert WindowAnalyzer(normed, normalise=False).analyze(segment_audio(load_clip(clips[0]))[0]).adapted == -1.0
+    dash = Dashboard(list(normed.labels), "test", "emotion.tflite", "none")
+    for e in events:
+        dash.on_event(e)
+    console = Console(width=120, height=40, record=True, file=open(tmp_path / "screen.txt", "w"))
+    console.print(dash.render())
+    assert f"voice known {events[-1].adapted:.0%}" in console.export_text()

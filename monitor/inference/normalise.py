@@ -131,5 +131,9 @@ class SessionNormaliser:
                 self.add(feats, key)
         return shift(feats, self.offset(key))
 
+    def adaptation(self, key: str = "") -> float:
+        """How far a window of ``key`` is normalised to its voice: 0 (judged alone) to 1 (fully)."""
+        return self.params.weight(self.windows(key) if key else self.windows())
+
     def forget(self, key: str) -> None:
         self._heard.pop(key, None)

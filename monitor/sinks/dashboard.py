@@ -115,8 +115,11 @@ class Dashboard:
     def _now(self, last: Event | None) -> Text:
         if not last:
             return Text("now: waiting for speech", style="dim")
-        return Text.assemble(("now: ", "bold"), (last.emotion.upper(), f"bold {colour(last.emotion)}"),
-                             f" {last.confidence:.0%}  ({last.start_s:.1f}-{last.end_s:.1f} s)", affect_text(last))
+        t = Text.assemble(("now: ", "bold"), (last.emotion.upper(), f"bold {colour(last.emotion)}"),
+                          f" {last.confidence:.0%}  ({last.start_s:.1f}-{last.end_s:.1f} s)", affect_text(last))
+        if last.adapted >= 0:  # how well the monitor knows this voice yet (monitor.inference.normalise)
+            t.append(f"  voice known {last.adapted:.0%}", style="dim")
+        return t
 
     def _current(self, last: Event | None) -> Panel:
         table = Table.grid(padding=(0, 1))
