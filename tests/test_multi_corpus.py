@@ -198,3 +198,53 @@ def test_label_coverage_counts_the_training_corpora_of_each_run(tmp_path: Path) 
     assert cov.shape == (4, 8)
     assert cov[0, calm] == 0.0 and cov[0, 0] == 1.0  # without a, no training corpus has calm
     assert cov[2, calm] == pytest.approx(1 / 3)  # cross-validation trains on all three
+
+
+def _real_windows(tmp_path: Path):
+    """CorpusWindows of the repository's clips in the small corpora, real features of real windows."""
+    from monitor.audio.convert import read_audio
+    from monitor.dsp.features import log_mel
+    from monitor.dsp.segmenter import segment_audio
+    from training.corpus_features import CorpusWindows
+    from training.train import FEATURES
+
+    corpora = small_corpora(tmp_path)
+    records = [r for c in corpora for r in c.records]
+    speakers = sorted({f"{r.corpus}/{r.speaker}" for r in records})
+    x, clip = [], []
+    for j, r in enumerate(records):
+        for w in segment_audio(read_audio(r.path)[0]):
+            x.append(log_mel(w.audio, FEATURES))
+            clip.append(j)
+    return CorpusWindows(np.stack(x).astype(np.float16), np.array(clip), np.zeros(len(x), dtype=np.int8), records,
+                         np.array([r.label for r in records]),
+                         np.array([0 if r.corpus == "alpha" else 1 for r in records]),
+                         np.array([speakers.index(f"{r.corpus}/{r.speaker}") for r in records]),
+                         ["alpha", "beta"], speakers)
+
+
+def test_training_normalises_held_out_windows_as_the_monitor_does(tmp_path: Path) -> None:
+    """The evaluation's 'each clip a file' inputs are exactly what monitor.analysis feeds the model in `score`."""
+    from monitor.inference.normalise import NormParams, SessionNormaliser
+    from training.multi_fit import FitOptions, norm_params, normalised_inputs, speaker_profiles, window_profiles
+
+    cw = _real_windows(tmp_path)
+    prof = window_profiles(cw.x)
+    spk = speaker_profiles(cw, prof)
+    clips = np.arange(len(cw.records))
+    params = norm_params(cw, clips, spk, FitOptions(norm_prior_windows=4.0))
+    # The population: the mean over corpora of the mean over their speakers.
+    alpha = spk[[i for i, s in enumerate(cw.speakers) if s.startswith("alpha/")]].mean(axis=0)
+    beta = spk[[i for i, s in enumerate(cw.speakers) if s.startswith("beta/")]].mean(axis=0)
+    np.testing.assert_allclose(params.global_mean, (alpha + beta) / 2, atol=1e-5)
+    rows = np.arange(len(cw.x))
+    trained = normalised_inputs(cw, rows, params, live=True, by="clip")
+    for c in np.unique(cw.clip):
+        norm = SessionNormaliser(NormParams(params.global_mean, params.prior_windows))
+        for r in np.flatnonzero(cw.clip == c):
+            np.testing.assert_allclose(norm.normalise(cw.x[r].astype(np.float32)), trained[r], atol=1e-5)
+    # A whole speaker known at once (a --speaker group): every window gets the same shift.
+    whole = normalised_inputs(cw, rows, params, live=False)
+    s0 = np.flatnonzero(cw.speaker[cw.clip] == cw.speaker[0])
+    shifts = (whole[s0] - cw.x[s0].astype(np.float32))
+    assert np.abs(shifts).max() > 0

@@ -38,8 +38,9 @@ def set_seeds(seed: int, deterministic: bool = False) -> None:
 
 
 def build_model(input_shape: tuple[int, int], n_classes: int, opts: ModelOptions | None = None,
-                seed: int = 0):
-    """Keras model: (frames, mels, 1) float features in [0, 1] -> (n_classes,) probabilities."""
+                seed: int = 0, softmax: bool = True):
+    """Keras model: (frames, mels, 1) float features in [0, 1] -> (n_classes,) probabilities (logits if not
+    ``softmax``)."""
     import keras
     from keras import layers
 
@@ -68,5 +69,7 @@ def build_model(input_shape: tuple[int, int], n_classes: int, opts: ModelOptions
     x = layers.Dropout(opts.dropout, seed=seed, name="dropout")(x)
     x = layers.Dense(n_classes, kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
                      kernel_regularizer=reg, name="logits")(x)
+    if not softmax:
+        return keras.Model(inp, x, name="emotion_cnn_logits")
     out = layers.Softmax(name="probabilities")(x)
     return keras.Model(inp, out, name="emotion_cnn")

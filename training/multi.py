@@ -39,10 +39,20 @@ from training.corpora import KNOWN_CORPORA, Corpus, load_corpora, speaker_folds
 from training.corpus_features import CorpusWindows, build_corpus_windows, default_jobs
 from training.dataset import save_npz_atomic
 from training.manifest import DatasetLayoutError
-from training.multi_fit import FitOptions, NetOptions, fit, predict_probs
+from training.multi_fit import (
+    FitOptions,
+    NetOptions,
+    fit,
+    norm_params,
+    normalised_inputs,
+    predict_probs,
+    speaker_profiles,
+    window_profiles,
+)
 
 FOLDS = 5
 FULL = FitOptions()
+NORM_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # speaker normalisation strengths drawn in training
 SHORT = FitOptions(epochs=12, clips_per_epoch=4000)
 ALL_VERSIONS = tuple(range(len(VERSION_KINDS) + 1))
 
@@ -55,14 +65,24 @@ def ablation_configs() -> dict[str, FitOptions]:
     return cfgs
 
 
+def candidates(opts: FitOptions) -> dict[str, FitOptions]:
+    """The configurations the full leave-one-corpus-out and cross-validation runs compare: the ablation's choice
+    as it is (``main``), trained for speaker normalisation (``spknorm``), and that with the 2-D CNN of the
+    RAVDESS-only model instead of the time-convolution network (``cnn2d-spknorm``)."""
+    norm = replace(opts, speaker_norm=NORM_WEIGHTS)
+    return {"main": opts, "spknorm": norm, "cnn2d-spknorm": replace(norm, net=replace(norm.net, arch="cnn2d"))}
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def save_run(path: Path, cw: CorpusWindows, rows: np.ndarray, probs: np.ndarray, info: dict) -> None:
+def save_run(path: Path, cw: CorpusWindows, rows: np.ndarray, probs: np.ndarray, info: dict,
+             extra: dict[str, np.ndarray] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    more = {k: v.astype(np.float16) for k, v in (extra or {}).items()}
     save_npz_atomic(path, {"keys": np.array([cw.records[c].key for c in cw.clip[rows]]),
-                           "probs": probs.astype(np.float16), "info": json.dumps(info)}, compressed=True)
+                           "probs": probs.astype(np.float16), "info": json.dumps(info), **more}, compressed=True)
 
 
 def test_rows(cw: CorpusWindows, clips: np.ndarray) -> np.ndarray:
@@ -82,9 +102,15 @@ def run_one(cw: CorpusWindows, train: np.ndarray, test: np.ndarray, opts: FitOpt
     model = fit(cw, train, opts, log=log, tag=f"{tag} ")
     rows = test_rows(cw, test)
     probs = predict_probs(model, cw.x[rows])
+    extra = {}
+    if opts.speaker_norm:  # the same windows normalised per speaker: whole, and as heard live
+        params = norm_params(cw, train, speaker_profiles(cw, window_profiles(cw.x)), opts)
+        extra["probs_speaker"] = predict_probs(model, normalised_inputs(cw, rows, params, live=False))
+        extra["probs_live"] = predict_probs(model, normalised_inputs(cw, rows, params, live=True))
+        extra["probs_file"] = predict_probs(model, normalised_inputs(cw, rows, params, live=True, by="clip"))
     info = {**info, "seconds": round(time.perf_counter() - t0, 1), "train_clips": int(len(train)),
             "options": json.loads(json.dumps(asdict(opts)))}
-    save_run(path, cw, rows, probs, info)
+    save_run(path, cw, rows, probs, info, extra)
     log(f"{tag}: saved {path} ({info['seconds']:.0f}s)")
     keras.backend.clear_session()
 
@@ -201,19 +227,26 @@ def main(argv: list[str] | None = None) -> int:
         for name, opts in ablation_configs().items():
             loco_runs(cw, opts, args.out, name)
     if any(s in steps for s in ("loco", "cv", "final")):
+        from training.multi_report import best_candidate
+
         config, opts, why = chosen_config(args.out, cw)
-        log(f"chosen: {why}")
+        cands = candidates(opts)
+        for name, o in cands.items():
+            if "loco" in steps:
+                loco_runs(cw, o, args.out, name)
+            if "cv" in steps:
+                cv_runs(cw, corpora, o, args.out, name)
+        config, scores = best_candidate(args.out, cw, list(cands))
+        opts = cands[config]
+        log(f"chosen: {config} {scores} {why}")
         (args.out / "results").mkdir(parents=True, exist_ok=True)
         (args.out / "results" / "chosen.json").write_text(json.dumps(
-            {"config": config, "options": json.loads(json.dumps(asdict(opts))), **why}, indent=1) + "\n")
-        if "loco" in steps:
-            loco_runs(cw, opts, args.out, config)
-        if "cv" in steps:
-            cv_runs(cw, corpora, opts, args.out, config)
+            {"config": config, "options": json.loads(json.dumps(asdict(opts))), "candidates": scores, **why},
+            indent=1) + "\n")
         if "final" in steps:
             from training.multi_final import train_final
 
-            train_final(cw, corpora, opts, args.out, command, log=log)
+            train_final(cw, corpora, opts, args.out, command, config=config, log=log)
     if "compare" in steps:
         if args.compare_model is None:
             log("compare: skipped (no --compare-model)")
@@ -223,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         from training.multi_report import write_report
 
         write_report(args.out, cw, corpora, command)
-        log(f"report: {args.out / 'MULTI_CORPUS.md'}")
+        log(f"report: {args.out / 'REPORT.md'}")
     return 0
 
 

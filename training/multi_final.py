@@ -17,7 +17,15 @@ import numpy as np
 from monitor.labels import LABELS
 from training.corpora import Corpus
 from training.corpus_features import CorpusWindows
-from training.multi_fit import FitOptions, fit, predict_probs, with_softmax
+from training.multi_fit import (
+    FitOptions,
+    fit,
+    norm_params,
+    predict_probs,
+    speaker_profiles,
+    window_profiles,
+    with_softmax,
+)
 
 MODEL_VERSION = "2.0.0"
 LICENCES = {
@@ -37,14 +45,14 @@ AFFECT = {
 
 
 def train_final(cw: CorpusWindows, corpora: list[Corpus], opts: FitOptions, out: Path, command: str,
-                log=print) -> dict:
+                config: str = "main", log=print) -> dict:
     from monitor.inference.classifier import EmotionClassifier
     from training.export import to_int8_tflite, write_model
-    from training.multi_report import calibration, key_info
+    from training.multi_report import calibration, default_key, key_info
     from training.train import FEATURES
 
     names = [c.name for c in corpora]
-    cal = calibration(out, "main", names, key_info(cw))
+    cal = calibration(out, config, names, key_info(cw), key=default_key(opts))
     t0 = time.perf_counter()
     clips = np.arange(len(cw.records))
     model = fit(cw, clips, opts, log=log, tag="final ")
@@ -64,6 +72,9 @@ def train_final(cw: CorpusWindows, corpora: list[Corpus], opts: FitOptions, out:
     }
     if cal:
         extra["temperature"] = cal["temperature"]
+    if opts.speaker_norm:  # the population's band profile: what the monitor normalises towards
+        extra["normalisation"] = norm_params(cw, clips, speaker_profiles(cw, window_profiles(cw.x)),
+                                             opts).to_metadata()
     meta = write_model(to_int8_tflite(probs_model, cw.x[orig], seed=opts.seed), path, FEATURES, extra)
     sample = orig[rng.permutation(len(orig))[:1500]]
     clf = EmotionClassifier(path, num_threads=1)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from monitor.inference.normalise import ACTIVE, NormParams, shift
 from monitor.labels import LABELS
 from training.augment import SpecAugmentOptions, spec_augment
 from training.corpus_features import CorpusWindows
@@ -33,6 +34,7 @@ N = len(LABELS)
 
 @dataclass(frozen=True)
 class NetOptions:
+    arch: str = "tcn"  # "tcn": the time-convolution network here; "cnn2d": training.model's 2-D CNN
     channels: tuple[int, int, int] = (96, 128, 128)
     hidden: int = 96
     window_norm: bool = True  # subtract each mel band's mean over the window
@@ -54,12 +56,21 @@ class FitOptions:
     spec: SpecAugmentOptions = field(default_factory=SpecAugmentOptions)
     net: NetOptions = field(default_factory=NetOptions)
     seed: int = 1234
+    # Speaker normalisation (monitor.inference.normalise): each example is shifted by w * (its speaker's band
+    # profile - the population's), w drawn from these weights; () = off. Prior windows k of the runtime's shrinkage.
+    speaker_norm: tuple[float, ...] = ()
+    norm_prior_windows: float = 4.0
 
 
 def build_net(input_shape: tuple[int, int], opts: NetOptions, seed: int = 0):
     """Keras model: (frames, mels, 1) features in [0, 1] -> (8,) logits."""
     import keras
     from keras import layers, ops
+
+    if opts.arch == "cnn2d":
+        from training.model import build_model
+
+        return build_model(input_shape, N, seed=seed, softmax=False)
 
     reg = keras.regularizers.l2(opts.l2) if opts.l2 else None
     frames, mels = input_shape
@@ -148,6 +159,38 @@ class WindowIndex:
         return self.order[lo + (rng.random(len(k)) * (hi - lo)).astype(np.int64)]
 
 
+def window_profiles(x: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """(n, mels) band profile of each window (``monitor.inference.normalise.band_profile``); NaN if silent."""
+    out = np.full((len(x), x.shape[2]), np.nan, dtype=np.float32)
+    for i in range(0, len(x), chunk):
+        xb = x[i : i + chunk].astype(np.float32)
+        active = (xb.max(axis=2) > ACTIVE).astype(np.float32)
+        n = active.sum(axis=1)
+        s = np.einsum("nf,nfm->nm", active, xb)
+        ok = n > 0
+        out[i : i + chunk][ok] = s[ok] / n[ok, None]
+    return out
+
+
+def speaker_profiles(cw: CorpusWindows, profiles: np.ndarray) -> np.ndarray:
+    """(speakers, mels) mean band profile of each speaker's recordings (version 0 windows)."""
+    rows = np.flatnonzero((cw.version == 0) & ~np.isnan(profiles[:, 0]))
+    spk = cw.speaker[cw.clip[rows]]
+    total = np.zeros((len(cw.speakers), profiles.shape[1]))
+    np.add.at(total, spk, profiles[rows])
+    count = np.bincount(spk, minlength=len(cw.speakers))
+    return (total / np.maximum(count, 1)[:, None]).astype(np.float32)
+
+
+def norm_params(cw: CorpusWindows, train_clips: np.ndarray, spk_prof: np.ndarray, opts: FitOptions) -> NormParams:
+    """The population's band profile: mean over the training corpora of the mean over their speakers."""
+    spk = np.unique(cw.speaker[train_clips])
+    corpus_of = np.zeros(len(cw.speakers), dtype=int)
+    corpus_of[cw.speaker] = cw.corpus
+    means = [spk_prof[spk[corpus_of[spk] == c]].mean(axis=0) for c in np.unique(corpus_of[spk])]
+    return NormParams(np.mean(means, axis=0).astype(np.float32), opts.norm_prior_windows)
+
+
 def _lr(epoch: int, opts: FitOptions) -> float:
     t = (epoch - 1) / max(opts.epochs - 1, 1)
     return float(opts.learning_rate * (opts.lr_floor + (1 - opts.lr_floor) * 0.5 * (1 + np.cos(np.pi * t))))
@@ -182,6 +225,10 @@ def fit(cw: CorpusWindows, train_clips: np.ndarray, opts: FitOptions, log=print,
     index = WindowIndex(cw)
     versions = np.array(opts.versions)
     eps = opts.label_smoothing
+    if opts.speaker_norm:
+        spk_prof = speaker_profiles(cw, window_profiles(cw.x))
+        params = norm_params(cw, train_clips, spk_prof, opts)
+        norm_w = np.array(opts.speaker_norm, dtype=np.float32)
     t0 = time.perf_counter()
     for epoch in range(1, opts.epochs + 1):
         model.optimizer.learning_rate.assign(_lr(epoch, opts))
@@ -190,7 +237,11 @@ def fit(cw: CorpusWindows, train_clips: np.ndarray, opts: FitOptions, log=print,
         m = masks[cw.corpus[clips]]
         y = np.eye(N, dtype=np.float32)[cw.label[clips]]
         y = (1 - eps) * y + eps * m / m.sum(axis=1, keepdims=True)
-        x = spec_augment(cw.x[rows].astype(np.float32), opts.spec, rng)
+        x = cw.x[rows].astype(np.float32)
+        if opts.speaker_norm:
+            w = norm_w[rng.integers(0, len(norm_w), size=len(clips))]
+            x = shift(x, w[:, None] * (spk_prof[cw.speaker[clips]] - params.global_mean))
+        x = spec_augment(x, opts.spec, rng)
         x, y = _mixup_within(x, y, cw.corpus[clips], opts, rng)
         h = model.fit(x[..., None], np.concatenate([y, m], axis=1), batch_size=opts.batch_size, epochs=1,
                       shuffle=False, verbose=0)
@@ -210,3 +261,31 @@ def predict_probs(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
         p = np.exp(z)
         out.append(p / p.sum(axis=1, keepdims=True))
     return np.concatenate(out) if out else np.zeros((0, N))
+
+
+def normalised_inputs(cw: CorpusWindows, rows: np.ndarray, params: NormParams, live: bool, by: str = "speaker",
+                      seed: int = 0) -> np.ndarray:
+    """Held-out windows ``rows`` normalised as the monitor would, per speaker (``by`` "speaker") or per clip (``by``
+    "clip": each clip a file of its own, as `score` treats a folder of clips): with all of the group's windows
+    (``live`` False: a file or a ``--speaker`` group known whole), or as they are heard (``live`` True: a speaker's
+    clips in a random order, a clip's windows in order; each window shifted by the profile of the windows heard so
+    far, itself included)."""
+    prof = window_profiles(cw.x[rows])
+    clip = cw.clip[rows]
+    group = cw.speaker[clip] if by == "speaker" else clip
+    offset = np.zeros_like(prof)
+    rng = np.random.default_rng(seed)
+    for s in np.unique(group):
+        idx = np.flatnonzero(group == s)
+        ok = idx[~np.isnan(prof[idx, 0])]
+        if live:
+            clips = np.unique(clip[ok])
+            rank = dict(zip(clips[rng.permutation(len(clips))].tolist(), range(len(clips)), strict=True))
+            ok = ok[np.argsort([rank[c] for c in clip[ok]], kind="stable")]
+            n = np.arange(1, len(ok) + 1)
+            mean = np.cumsum(prof[ok], axis=0) / n[:, None]
+            w = n / (n + params.prior_windows)
+            offset[ok] = w[:, None] * (mean - params.global_mean)
+        elif len(ok):
+            offset[idx] = params.weight(len(ok)) * (prof[ok].mean(axis=0) - params.global_mean)
+    return shift(cw.x[rows].astype(np.float32), offset)

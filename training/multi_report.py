@@ -28,16 +28,29 @@ def key_info(cw: CorpusWindows) -> KeyInfo:
     return {r.key: (r.label, r.corpus, f"{r.corpus}/{r.speaker}") for r in cw.records}
 
 
-def _load(path: Path):
+def _load(path: Path, key: str = "probs"):
     with np.load(path) as z:
-        return z["keys"], z["probs"].astype(np.float64), json.loads(str(z["info"]))
+        return z["keys"], z[key].astype(np.float64), json.loads(str(z["info"]))
 
 
-def run_windows(paths: list[Path], info: KeyInfo):
-    """Concatenated windows of several result files: keys, probs, labels, corpus names, speakers, clip ids."""
+def has_probs(paths: list[Path], key: str) -> bool:
+    """Whether every result file holds the ``key`` probabilities (e.g. ``probs_live``)."""
+    if not paths or not all(p.exists() for p in paths):
+        return False
+    for p in paths:
+        with np.load(p) as z:
+            if key not in z.files:
+                return False
+    return True
+
+
+def run_windows(paths: list[Path], info: KeyInfo, key: str = "probs"):
+    """Concatenated windows of several result files: keys, probs, labels, corpus names, speakers, clip ids.
+    ``key``: which probabilities (``probs``: each window alone; ``probs_speaker`` / ``probs_live``: normalised
+    per speaker, whole or as heard)."""
     keys, probs = [], []
     for p in paths:
-        k, pr, _ = _load(p)
+        k, pr, _ = _load(p, key)
         keys.append(k)
         probs.append(pr)
     keys = np.concatenate(keys)
@@ -62,14 +75,14 @@ def label_coverage(paths: list[Path], corpora: list[str], label_sets: dict[str, 
 
 
 def table(paths: list[Path], info: KeyInfo, corpora: list[str], spk_norm: str = "",
-          temperature: float | None = None, prior: float = 0.0) -> dict[str, dict] | None:
+          temperature: float | None = None, prior: float = 0.0, key: str = "probs") -> dict[str, dict] | None:
     """Clip-level scores per corpus (and 'pooled') of the held-out windows in ``paths``.
 
     ``prior`` > 0: each window's log-probabilities get ``prior * log(coverage)``, the share of the run's training
     corpora that have the label (a logit adjustment: a label that few corpora teach is taken as rarer)."""
-    if not paths or not all(p.exists() for p in paths):
+    if not has_probs(paths, key):
         return None
-    _, probs, labels, corpus, speaker, clip = run_windows(paths, info)
+    _, probs, labels, corpus, speaker, clip = run_windows(paths, info, key)
     if prior:
         sets: dict[str, set[int]] = {}
         for lab, c, _ in info.values():
@@ -114,19 +127,48 @@ def loco_table(out: Path, config: str, corpora: list[str], info: KeyInfo) -> dic
     return {k: v for k, v in t.items() if k != "mean"}
 
 
-def calibration(out: Path, config: str, corpora: list[str], info: KeyInfo) -> dict | None:
+def default_key(opts) -> str:
+    """The held-out probabilities that match what `score` does by default with a model trained this way: each
+    clip a file of its own, normalised as it is heard (``probs_file``), or each window alone (``probs``)."""
+    return "probs_file" if opts.speaker_norm else "probs"
+
+
+def config_key(out: Path, config: str) -> str:
+    return "probs_file" if has_probs(cv_paths(out, config), "probs_file") else "probs"
+
+
+def best_candidate(out: Path, cw: CorpusWindows, configs: list[str]) -> tuple[str, dict]:
+    """The configuration whose default behaviour generalises best: the mean of its leave-one-corpus-out mean
+    8-way UAR and its cross-validation pooled 8-way UAR (unheard corpora and unheard speakers weigh the same).
+    Configurations without all their runs are left out; ``main`` if none has them."""
+    info = key_info(cw)
+    scores = {}
+    for c in configs:
+        key = config_key(out, c)
+        lo = table(loco_paths(out, c, cw.corpora), info, cw.corpora, key=key)
+        cv = table(cv_paths(out, c), info, cw.corpora, key=key)
+        if lo and cv:
+            scores[c] = {"loco_uar8": round(lo["mean"]["uar8"], 4), "cv_uar8": round(cv["mean"]["uar8"], 4),
+                         "ravdess_cv_uar8": round(cv["ravdess16k"]["uar8"], 4) if "ravdess16k" in cv else None,
+                         "score": round((lo["mean"]["uar8"] + cv["mean"]["uar8"]) / 2, 4), "probs": key}
+    if not scores:
+        return "main", {}
+    return max(scores, key=lambda c: scores[c]["score"]), scores
+
+
+def calibration(out: Path, config: str, corpora: list[str], info: KeyInfo, key: str = "probs") -> dict | None:
     """Temperature fitted on the cross-validation's held-out windows; ECE before and after, there and on the
     leave-one-corpus-out windows (which the fit never saw)."""
     cvp = cv_paths(out, config)
-    if not all(p.exists() for p in cvp):
+    if not has_probs(cvp, key):
         return None
-    _, probs, labels, *_ = run_windows(cvp, info)
+    _, probs, labels, *_ = run_windows(cvp, info, key)
     t = fit_temperature(probs, labels)
     res = {"temperature": round(t, 4), "cv_ece_before": ece(probs, labels),
            "cv_ece_after": ece(with_temperature(probs, t), labels)}
     lp = loco_paths(out, config, corpora)
-    if all(p.exists() for p in lp):
-        _, lprobs, llabels, *_ = run_windows(lp, info)
+    if has_probs(lp, key):
+        _, lprobs, llabels, *_ = run_windows(lp, info, key)
         res["loco_ece_before"] = ece(lprobs, llabels)
         res["loco_ece_after"] = ece(with_temperature(lprobs, t), llabels)
     return res
