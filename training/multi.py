@@ -15,7 +15,7 @@ skipped when that file exists, so an interrupted command continues where it stop
   on its held-out windows;
 - ``compare``: the model shipped before (``--compare-model``) on the same held-out recordings;
 - ``final``: the shipped model, all corpora, int8 export with metadata (temperature, arousal/valence mapping);
-- ``report``: ``<out>/MULTI_CORPUS.md`` from whatever results exist.
+- ``report``: ``<out>/REPORT.md`` from whatever results exist (``training.multi_md``).
 
 The chosen configuration is ``all`` minus every augmentation kind whose removal raised the mean
 leave-one-corpus-out UAR in the ablation, with window normalisation kept only if it helped.
@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", default="ablation,loco,cv,compare,final,report")
     ap.add_argument("--jobs", type=int, default=default_jobs(), help="processes for feature extraction")
     ap.add_argument("--threads", type=int, default=2, help="TensorFlow threads")
+    ap.add_argument("--members", type=int, default=3, help="networks averaged in the final model (seeds differ)")
     ap.add_argument("--compare-model", type=Path, default=None,
                     help="the model shipped before, scored on the same recordings (step compare)")
     args = ap.parse_args(argv)
@@ -246,17 +247,16 @@ def main(argv: list[str] | None = None) -> int:
         if "final" in steps:
             from training.multi_final import train_final
 
-            train_final(cw, corpora, opts, args.out, command, config=config, log=log)
+            train_final(cw, corpora, opts, args.out, command, config=config, members=args.members, log=log)
     if "compare" in steps:
         if args.compare_model is None:
             log("compare: skipped (no --compare-model)")
         else:
             compare_run(cw, args.compare_model, args.out)
     if "report" in steps:
-        from training.multi_report import write_report
+        from training.multi_md import write_report
 
-        write_report(args.out, cw, corpora, command)
-        log(f"report: {args.out / 'REPORT.md'}")
+        log(f"report: {write_report(args.out, cw, corpora, command)}")
     return 0
 
 

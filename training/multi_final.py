@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,6 @@ from training.multi_fit import (
     FitOptions,
     fit,
     norm_params,
-    predict_probs,
     speaker_profiles,
     window_profiles,
     with_softmax,
@@ -44,8 +44,19 @@ AFFECT = {
 }
 
 
+def averaged(models):
+    """One Keras model: the mean of the members' softmax probabilities (an ensemble inside one .tflite)."""
+    import keras
+
+    if len(models) == 1:
+        return with_softmax(models[0])
+    inp = keras.Input(shape=models[0].input.shape[1:], name="features")
+    probs = [keras.layers.Softmax(name=f"probabilities_{i + 1}")(m(inp)) for i, m in enumerate(models)]
+    return keras.Model(inp, keras.layers.Average(name="probabilities")(probs), name="emotion_ensemble")
+
+
 def train_final(cw: CorpusWindows, corpora: list[Corpus], opts: FitOptions, out: Path, command: str,
-                config: str = "main", log=print) -> dict:
+                config: str = "main", members: int = 1, log=print) -> dict:
     from monitor.inference.classifier import EmotionClassifier
     from training.export import to_int8_tflite, write_model
     from training.multi_report import calibration, default_key, key_info
@@ -55,9 +66,13 @@ def train_final(cw: CorpusWindows, corpora: list[Corpus], opts: FitOptions, out:
     cal = calibration(out, config, names, key_info(cw), key=default_key(opts))
     t0 = time.perf_counter()
     clips = np.arange(len(cw.records))
-    model = fit(cw, clips, opts, log=log, tag="final ")
+    nets = []
+    for i in range(members):
+        net = fit(cw, clips, replace(opts, seed=opts.seed + i), log=log, tag=f"final {i + 1}/{members} ")
+        net.name = f"member_{i + 1}"
+        nets.append(net)
     seconds = time.perf_counter() - t0
-    probs_model = with_softmax(model)
+    probs_model = averaged(nets)
     orig = np.flatnonzero(cw.version == 0)
     rng = np.random.default_rng(opts.seed)
     path = out / "emotion.tflite"
@@ -79,10 +94,11 @@ def train_final(cw: CorpusWindows, corpora: list[Corpus], opts: FitOptions, out:
     sample = orig[rng.permutation(len(orig))[:1500]]
     clf = EmotionClassifier(path, num_threads=1)
     q = np.stack([clf.probabilities(cw.x[r].astype(np.float32)) for r in sample])
-    f = predict_probs(model, cw.x[sample])
+    f = np.asarray(probs_model.predict(cw.x[sample].astype(np.float32)[..., None], verbose=0), dtype=np.float64)
     agreement = float(np.mean(q.argmax(axis=1) == f.argmax(axis=1)))
     meta["metrics"] = {"final_model": {"size_bytes": path.stat().st_size, "clips": len(cw.records),
                                        "epochs": opts.epochs, "seconds": round(seconds, 1),
+                                       "config": config, "members": members,
                                        "int8_float_agreement": round(agreement, 4),
                                        "agreement_windows": len(sample)}}
     if cal:
