@@ -1,4 +1,5 @@
-"""Per-window cost of the shipped emotion model on one thread: features + int8 inference, load time, memory.
+"""Per-window cost of the shipped emotion model on one thread: features + normalisation + int8 inference, load
+time, memory.
 
     .venv/bin/python benchmarks/bench_model.py [--model models/emotion.tflite] [--windows 200]
 
@@ -30,6 +31,7 @@ from monitor.audio.convert import read_audio  # noqa: E402
 from monitor.dsp.features import log_mel  # noqa: E402
 from monitor.dsp.segmenter import segment_audio  # noqa: E402
 from monitor.inference.classifier import DEFAULT_MODEL, EmotionClassifier  # noqa: E402
+from monitor.inference.normalise import SessionNormaliser  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -54,17 +56,22 @@ def main() -> int:
         windows += [w.audio for w in segment_audio(audio)]
     for w in windows[:5]:  # warm-up (caches of filterbank and window, interpreter)
         clf.predict(w)
-    feat_ms, infer_ms, total_ms = [], [], []
+    norm = SessionNormaliser(clf.norm) if clf.norm is not None else None
+    feat_ms, norm_ms, infer_ms, total_ms = [], [], [], []
     for i in range(args.windows):
         audio = windows[i % len(windows)]
         t0 = time.perf_counter()
         f = log_mel(audio, clf.features)
         t1 = time.perf_counter()
-        clf.probabilities(f)
+        if norm is not None:
+            f = norm.normalise(f, f"S{i % 3}")
         t2 = time.perf_counter()
+        clf.probabilities(f)
+        t3 = time.perf_counter()
         feat_ms.append((t1 - t0) * 1e3)
-        infer_ms.append((t2 - t1) * 1e3)
-        total_ms.append((t2 - t0) * 1e3)
+        norm_ms.append((t2 - t1) * 1e3)
+        infer_ms.append((t3 - t2) * 1e3)
+        total_ms.append((t3 - t0) * 1e3)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
     feats = clf.features
@@ -72,7 +79,8 @@ def main() -> int:
           f"threads {args.threads}, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
     print(f"input: {feats.window_s} s window -> {feats.shape} log-mel (hop {feats.hop_length}, {feats.n_mels} mels)")
     print(f"load time: median {statistics.median(loads) * 1e3:.1f} ms (first {loads[0] * 1e3:.1f} ms, 5 loads)")
-    for name, vals in (("features", feat_ms), ("inference", infer_ms), ("total", total_ms)):
+    print(f"normalisation: {'per session and speaker (the model has an entry)' if norm else 'none (no entry)'}")
+    for name, vals in (("features", feat_ms), ("normalise", norm_ms), ("inference", infer_ms), ("total", total_ms)):
         print(f"{name:>9} per window: median {statistics.median(vals):.2f} ms, p95 {pct(vals, 95):.2f} ms "
               f"({len(vals)} windows)")
     print(f"peak RSS: {rss_mb:.0f} MB")
