@@ -1,6 +1,6 @@
 """Cost of speaker turns: the numpy GE2E encoder per 3 s utterance on one core, the clustering, extra memory.
 
-    .venv/bin/python benchmarks/bench_speakers.py [--n 100] [--cpu N]
+    .venv/bin/python benchmarks/bench_speakers.py [--n 100] [--cpu N] [--baseline-rev REV]
 
 Prints figures only (no pass/fail). Everything runs on one thread (BLAS held to one thread); ``--cpu N`` pins
 the process to CPU N. Utterances: 3.0 s windows cut from the repository's clips (each clip looped to 3 s),
@@ -8,6 +8,9 @@ embedded one at a time as the worker does (two 1.6 s partials); wall time and th
 disturbed by other processes on a shared machine). In the same run, for a ratio that does not
 depend on how busy the machine is: the emotion model (features + int8 TFLite) on the same windows. Memory:
 resident set size (VmRSS) before the encoder is loaded, after loading it, and after the embeddings (peak: VmHWM).
+``--baseline-rev REV``: also the encoder of git revision REV (its monitor/speakers/encoder.py, same weights),
+timed interleaved with today's on the same utterances: CPU time of both, their ratio, and how far the two
+embeddings differ.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # before numpy is imported
 
+import importlib.util  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -40,10 +46,42 @@ def status_mb(key: str) -> float:
     return float("nan")
 
 
+def baseline_encoder(rev: str):
+    """The SpeakerEncoder class of ``monitor/speakers/encoder.py`` at git revision ``rev``."""
+    source = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:monitor/speakers/encoder.py"],
+                            capture_output=True, text=True, check=True).stdout
+    path = Path(tempfile.mkdtemp()) / "encoder_baseline.py"
+    path.write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("encoder_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SpeakerEncoder
+
+
+def compare(rev: str, encoder, utterances: list[np.ndarray], n: int) -> None:
+    models = REPO / "models"
+    old = baseline_encoder(rev)(models / "speaker_encoder.npz", lda_path=models / "speaker_lda.npz")
+    diff = max(float(np.abs(encoder.embed(u) - old.embed(u)).max()) for u in utterances)
+    before, after = [], []
+    for i in range(n):
+        u = utterances[i % len(utterances)]
+        c0 = time.thread_time()
+        old.vector(u)
+        c1 = time.thread_time()
+        encoder.vector(u)
+        c2 = time.thread_time()
+        before.append((c1 - c0) * 1e3)
+        after.append((c2 - c1) * 1e3)
+    b, a = statistics.median(before), statistics.median(after)
+    print(f"{'against ' + rev:>28}: CPU time median {b:.2f} ms -> {a:.2f} ms (x{a / b:.3f}, interleaved, same run); "
+          f"embeddings differ by at most {diff:.1e}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=100, help="utterances to embed")
     ap.add_argument("--cpu", type=int, default=-1, help="pin the process to this CPU (default -1: not pinned)")
+    ap.add_argument("--baseline-rev", help="also time the encoder of this git revision, interleaved (a ratio)")
     args = ap.parse_args()
     if args.cpu >= 0 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
@@ -101,6 +139,8 @@ def main() -> int:
     print(f"{'encoder load':>28}: {load_ms:.0f} ms")
     print(f"memory (RSS): {rss0:.1f} MB before the encoder, {rss_loaded:.1f} MB loaded (+{rss_loaded - rss0:.1f}), "
           f"{rss_after:.1f} MB after embedding (+{rss_after - rss0:.1f}); peak {hwm:.1f} MB")
+    if args.baseline_rev:
+        compare(args.baseline_rev, encoder, utterances, args.n)
     return 0
 
 

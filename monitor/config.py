@@ -102,6 +102,7 @@ class SpeakersConfig:
     lda: bool = True
     min_windows: int = 2
     settle_windows: int = 8
+    recluster_threshold: float = 0.95
 
 
 @dataclass(frozen=True)

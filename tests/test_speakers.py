@@ -15,8 +15,10 @@ from conftest import DATA, VOICE_MONITOR, load_clip
 from monitor.batch.score import FileScorer, ScoreOptions
 from monitor.dsp.segmenter import segment_audio
 from monitor.errors import MonitorError
+from monitor.speakers import recluster as second_pass
 from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
+from monitor.speakers.recluster import recluster
 from monitor.speakers.turns import SpeakerTurns
 from training.convert_speaker_encoder import REFERENCE_CLIPS
 
@@ -151,6 +153,39 @@ def test_a_speaker_of_one_window_is_folded_into_its_nearest(encoder):
         assert tracker.resolve("S2") == ("S1" if settle else "S2")
 
 
+def test_a_whole_file_is_clustered_again_in_order_of_appearance(encoder, monkeypatch):
+    a = [encoder.vector(load_clip(c)) for c in actor_clips(1)]  # a man
+    b = [encoder.vector(load_clip(c)) for c in actor_clips(4)]  # a woman
+    vectors = [b[0], a[0], b[1], a[1], b[2], a[2], b[3], a[3]]
+    long = [3.0] * len(vectors)
+    truth = ["S1", "S2"] * 4  # the first voice heard is S1, whoever it is
+    assert recluster(vectors, long, 0.95) == truth
+    # a tight threshold splits one window of the woman off; min_windows folds it back into her group
+    assert recluster(vectors, long, 0.5, min_windows=1) == ["S1", "S2", "S1", "S2", "S3", "S2", "S1", "S2"]
+    assert recluster(vectors, long, 0.5, min_windows=2) == truth
+    # short windows take the nearest group without shaping it; no embedding (silence) stays unlabelled
+    assert recluster([*vectors, b[1], a[2], None], [*long, 0.5, 0.5, 3.0], 0.95) == [*truth, "S1", "S2", ""]
+    assert recluster([a[0], None], [0.5, 3.0], 0.95) is None  # nothing long enough: the online labels stay
+    monkeypatch.setattr(second_pass, "MAX_WINDOWS", 4)  # hours of speech: groups found on a sample
+    assert recluster(vectors, long, 0.95) == truth
+
+
+def test_scoring_a_file_uses_the_second_pass(tmp_path):
+    """Two women (actors 4 and 6): the online pass hears one voice; the whole file clustered again at a
+    tighter threshold than the shipped one tells them apart, and recluster_threshold 0 keeps the online labels."""
+    audio, truth = conversation(4, 6)
+    path = tmp_path / "two-women.flac"
+    sf.write(path, audio, 16000, subtype="PCM_16")
+    online = FileScorer(ScoreOptions(speakers=SpeakerOptions(recluster_threshold=0.0))).score(str(path))
+    assert online.speakers == 1 and {e.speaker for e in online.events} == {"S1"}
+    tight = FileScorer(ScoreOptions(speakers=SpeakerOptions(recluster_threshold=0.8))).score(str(path))
+    def actor(e) -> int:  # the turn the window overlaps most
+        return max(truth, key=lambda t: min(t[1], e.end_s * 16000) - max(t[0], e.start_s * 16000))[2]
+
+    actors = [actor(e) for e in tight.events]
+    assert tight.speakers == 2 and [e.speaker for e in tight.events] == [{4: "S1", 6: "S2"}[x] for x in actors]
+
+
 def test_score_windows_carry_the_speaker_and_the_file_its_count(encoder, tmp_path):
     audio, _ = conversation(1, 4)
     path = tmp_path / "talk.flac"
@@ -178,12 +213,13 @@ def test_speakers_off_keeps_the_old_columns(tmp_path, clips, model_path):
     assert proc.returncode == 2 and len(err.splitlines()) == 1 and "--speakers" in err, err
 
 
-def test_bad_speakers_config_is_one_line(tmp_path):
+@pytest.mark.parametrize("key", ["threshold", "recluster_threshold"])
+def test_bad_speakers_config_is_one_line(tmp_path, key):
     cfg = tmp_path / "c.toml"
-    cfg.write_text("[speakers]\nthreshold = 3.0\n")
+    cfg.write_text(f"[speakers]\n{key} = 3.0\n")
     proc = subprocess.run(VOICE_MONITOR + ["live", "--config", str(cfg), "--stdin"], input=b"", capture_output=True)
     err = proc.stderr.decode().strip()
-    assert proc.returncode == 2 and len(err.splitlines()) == 1 and "[speakers] threshold" in err, err
+    assert proc.returncode == 2 and len(err.splitlines()) == 1 and f"[speakers] {key} " in err, err
 
 
 def test_lda_speaker_space_is_optional_and_checked(encoder, tmp_path):

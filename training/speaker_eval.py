@@ -17,7 +17,10 @@ measures:
 Voices are compared in the LDA space of models/speaker_lda.npz (fitted on the tuning voices only by
 training/fit_speaker_lda.py) or as raw embeddings (grid key ``lda``). The clustering settings are chosen on the
 tuning conversations (grid below; the embeddings do not depend on them, so they are computed once) and
-reported on the held-out ones, for the chosen settings and for the shipped defaults (SpeakerOptions()).
+reported on the held-out ones, for the chosen settings and for the shipped defaults (SpeakerOptions()). Files
+(``voice-monitor score``) add a second pass over all of a file's windows (monitor/speakers/recluster.py): its
+threshold is chosen on the tuning conversations too (``RECLUSTER_GRID``, the other settings shipped), and the
+held-out figures are given both live (online labels) and as files.
 Writes models/speakers_eval.json and models/speakers_eval.md (the tables); models/SPEAKERS.md is the report.
 """
 
@@ -36,6 +39,7 @@ from scipy.optimize import linear_sum_assignment
 from monitor.dsp.segmenter import SegmenterOptions, segment_audio
 from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
+from monitor.speakers.recluster import recluster
 from training.conversations import RATE, Conversation, conversations, load_voices, split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +51,8 @@ GRID = {
     "min_embed_s": [0.8, 1.3],
     "settle_windows": [0, 4, 8],
 }
+# files (batch): the second pass over the whole file (monitor/speakers/recluster.py), the other settings shipped
+RECLUSTER_GRID = [round(0.6 + 0.05 * k, 2) for k in range(13)]  # 0.60 ... 1.20
 
 
 @dataclass
@@ -84,11 +90,32 @@ def _best_map(counts: np.ndarray) -> dict[int, int]:
     return {int(c): int(r) for r, c in zip(rows, cols, strict=True) if counts[r, c] > 0}
 
 
-def evaluate(e: Embedded, options: SpeakerOptions) -> Result:
+def online_labels(e: Embedded, options: SpeakerOptions) -> list[str]:
+    """The batch form of the online clustering: each window's label, merged labels resolved at the end."""
     tracker = SpeakerTracker(options)
     vectors = e.projected if options.lda else [w[2] for w in e.windows]
     labels = [tracker.assign(v, w[3]) for v, w in zip(vectors, e.windows, strict=True)]
-    labels = [tracker.resolve(lab) if lab else "" for lab in labels]
+    return [tracker.resolve(lab) if lab else "" for lab in labels]
+
+
+def file_labels(e: Embedded, options: SpeakerOptions) -> list[str]:
+    """What ``voice-monitor score`` writes: the online pass, then the second pass over the whole file."""
+    labels = online_labels(e, options)
+    if options.recluster_threshold <= 0:
+        return labels
+    vectors = e.projected if options.lda else [w[2] for w in e.windows]
+    o = options
+    final = recluster(vectors, [w[3] for w in e.windows], o.recluster_threshold, o.min_windows, o.min_embed_s)
+    return labels if final is None else final
+
+
+def evaluate(e: Embedded, options: SpeakerOptions, whole_file: bool = False) -> Result:
+    """Live (online labels) or, with ``whole_file``, as a scored file."""
+    return score(e, file_labels(e, options) if whole_file else online_labels(e, options))
+
+
+def score(e: Embedded, labels: list[str]) -> Result:
+    """The measures of one conversation labelled ``labels`` (one per window)."""
     voices = sorted(e.conv.voices)
     found = sorted({lab for lab in labels if lab})
     vi = {v: i for i, v in enumerate(voices)}
@@ -189,8 +216,14 @@ TABLES = """# Speaker turns: evaluation tables (written by `python -m training.s
 
 Settings chosen on the tuning half: {chosen}. Shipped defaults (config.toml [speakers]): {shipped}.
 
-## Held-out voices ({n_held} conversations), shipped defaults
+## Held-out voices ({n_held} conversations), shipped defaults, live (online labels)
 {held}
+
+## Held-out voices, shipped defaults, files (`voice-monitor score`: second pass, recluster_threshold {rthr})
+{held_files}
+
+Chosen on the tuning half for files: recluster_threshold {rchosen}; tuning half at that setting:
+{tune_files}
 
 ## Tuning voices ({n_tune} conversations), chosen settings
 {tune}
@@ -228,16 +261,29 @@ def main(argv: list[str] | None = None) -> int:
             best, best_score = opts, score
     tuned = summarize([evaluate(e, best) for e in tune])
     shipped = SpeakerOptions()
+    live = replace(shipped, recluster_threshold=0.0)
+    file_best, file_score = shipped, -1.0
+    for threshold in RECLUSTER_GRID:
+        opts = replace(shipped, recluster_threshold=threshold)
+        s = objective(summarize([evaluate(e, opts, whole_file=True) for e in tune]))
+        if s > file_score:
+            file_best, file_score = opts, s
+    file_tuned = summarize([evaluate(e, file_best, whole_file=True) for e in tune])
+    file_results = [evaluate(e, shipped, whole_file=True) for e in held]
+    held_files = summarize(file_results)
     held_results = [evaluate(e, best) for e in held]
     held_summary = summarize(held_results)
-    shipped_results = [evaluate(e, shipped) for e in held]
+    shipped_results = [evaluate(e, live) for e in held]
     held_shipped = summarize(shipped_results)
     oracle = oracle_accuracy(held)
     chosen = {k: getattr(best, k) for k in GRID}
     print("chosen on the tuning half:", chosen)
     print("tuning half:\n" + table(tuned))
     print("held-out half, chosen settings:\n" + table(held_summary))
-    print(f"held-out half, shipped defaults {({k: getattr(shipped, k) for k in GRID})}:\n" + table(held_shipped))
+    print(f"held-out half, shipped defaults {({k: getattr(shipped, k) for k in GRID})}, live:\n" + table(held_shipped))
+    print(f"files: recluster_threshold chosen on the tuning half {file_best.recluster_threshold} "
+          f"(shipped {shipped.recluster_threshold}); tuning half:\n" + table(file_tuned))
+    print("held-out half, shipped defaults, files (second pass):\n" + table(held_files))
     print(f"held-out windows given to the nearest true speaker mean (oracle clustering): {oracle:.1%}")
     if not args.no_write:
         report = {
@@ -245,7 +291,12 @@ def main(argv: list[str] | None = None) -> int:
             "shipped": {k: getattr(shipped, k) for k in GRID},
             "tuning": tuned,
             "held_out": held_summary,
-            "held_out_shipped": held_shipped,
+            "held_out_shipped": held_shipped,  # live: the online labels
+            "files_chosen_recluster_threshold": file_best.recluster_threshold,
+            "files_shipped_recluster_threshold": shipped.recluster_threshold,
+            "files_tuning": file_tuned,
+            "held_out_files_shipped": held_files,  # voice-monitor score: the second pass over the whole file
+            "conversations_files_shipped": [asdict(r) for r in file_results],
             "held_out_oracle_window_accuracy": oracle,
             "conversations": [asdict(r) for r in held_results],  # held-out, chosen settings
             "conversations_shipped": [asdict(r) for r in shipped_results],  # held-out, shipped defaults
@@ -256,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         (ROOT / "models" / "speakers_eval.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
         tables = TABLES.format(
             chosen=chosen, shipped={k: getattr(shipped, k) for k in GRID}, held=table(held_shipped),
-            tune=table(tuned), oracle=oracle, n_tune=len(tune), n_held=len(held),
+            tune=table(tuned), oracle=oracle, n_tune=len(tune), n_held=len(held), rthr=shipped.recluster_threshold,
+            held_files=table(held_files), rchosen=file_best.recluster_threshold, tune_files=table(file_tuned),
         )
         (ROOT / "models" / "speakers_eval.md").write_text(tables, encoding="utf-8")
         print("wrote models/speakers_eval.json and models/speakers_eval.md")

@@ -2,8 +2,8 @@
 
 the file read and converted block by block (monitor.batch.reader: bounded memory, the samples of
 monitor.audio.convert.read_audio) -> Segmenter fed those blocks, as the live monitor feeds it -> WindowAnalyzer
-(features + TFLite classifier) per window -> speaker turns per window (monitor.speakers, on by default; merged
-speakers relabelled at the end of the file) -> optional transcriber on the segmenter's speech chunks -> words
+(features + TFLite classifier) per window -> speaker turns per window (monitor.speakers, on by default; the
+whole file clustered again at its end) -> optional transcriber on the segmenter's speech chunks -> words
 aligned to windows (monitor.align) -> one :class:`FileResult` with the file's dominant emotion.
 
 Nothing here reimplements a stage; it only drives them over a file. :class:`FileScorer` loads the classifier
@@ -164,7 +164,7 @@ class FileScorer:
 
             feeder = SpeechFeeder(self.transcriber)
         events: list[Event] = []
-        turns = SpeakerTurns(self.encoder, self.options.speakers) if self.encoder is not None else None
+        turns = None if self.encoder is None else SpeakerTurns(self.encoder, self.options.speakers, whole_file=True)
         analyzer = WindowAnalyzer(self.classifier, normalise=self.options.normalise)  # a file is a session
 
         def step(block: np.ndarray, last: bool) -> None:

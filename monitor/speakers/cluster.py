@@ -22,6 +22,9 @@
   odd window of a known voice (a shout, a laugh); a new voice that keeps talking passes the bar at once.
 - Short windows (audio under ``min_embed_s``) give noisy embeddings: they take the nearest known speaker
   without moving its centroid and never open a speaker; before any speaker exists they stay unlabelled ("").
+
+Per file (batch scoring) the labels written are those of a second pass over all the file's windows
+(monitor/speakers/recluster.py, ``recluster_threshold``); live, the online labels are the labels.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class SpeakerOptions:
     lda: bool = True  # compare voices in the LDA speaker space (SpeakerEncoder.vector), not raw embeddings
     min_windows: int = 2  # a speaker with fewer windows than this ...
     settle_windows: int = 8  # ... this many windows after it opened is folded into its nearest; 0: never
+    recluster_threshold: float = 0.95  # per file (batch): clustering of all windows at the end; 0: online labels
 
     def validate(self) -> None:
         if not 0 < self.threshold < 2:
@@ -56,6 +60,8 @@ class SpeakerOptions:
             raise ValueError("[speakers] min_embed_s must be >= 0")
         if self.min_windows < 1 or self.settle_windows < 0:
             raise ValueError("[speakers] min_windows must be >= 1 and settle_windows >= 0")
+        if not 0 <= self.recluster_threshold < 2:
+            raise ValueError("[speakers] recluster_threshold must be between 0 (off) and 2 (a cosine distance)")
 
 
 @dataclass

@@ -10,27 +10,51 @@ from monitor.dsp.vad import SAMPLE_RATE
 from monitor.events import Event
 from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
+from monitor.speakers.recluster import recluster
 
 
 class SpeakerTurns:
-    """Labels the windows of ONE file or session (the encoder is shared; the clustering state is not)."""
+    """Labels the windows of ONE file or session (the encoder is shared; the clustering state is not).
 
-    def __init__(self, encoder: SpeakerEncoder, options: SpeakerOptions | None = None) -> None:
+    ``whole_file``: the windows are a file's (batch), so ``relabel`` may cluster them all again at the end
+    (``recluster_threshold``); it keeps each window's vector (48 floats) for that."""
+
+    def __init__(
+        self, encoder: SpeakerEncoder, options: SpeakerOptions | None = None, whole_file: bool = False
+    ) -> None:
         self.encoder = encoder
-        self.tracker = SpeakerTracker(options or SpeakerOptions())
+        self.options = options or SpeakerOptions()
+        self.tracker = SpeakerTracker(self.options)
+        self.keep = whole_file and self.options.recluster_threshold > 0
+        self.vectors: list[np.ndarray | None] = []
+        self.durations: list[float] = []
+        self.final: list[str] | None = None  # the second pass's labels (whole file), once ``relabel`` ran
 
     def label(self, audio: np.ndarray) -> str:
         """The speaker of one window's audio ("" for silence, or a short window before any speaker)."""
-        return self.tracker.assign(self.encoder.vector(audio), len(audio) / SAMPLE_RATE)
+        vector, duration = self.encoder.vector(audio), len(audio) / SAMPLE_RATE
+        if self.keep:
+            self.vectors.append(vector)
+            self.durations.append(duration)
+        return self.tracker.assign(vector, duration)
 
     def resolve(self, label: str) -> str:
         return self.tracker.resolve(label) if label else ""
 
     def relabel(self, events: Sequence[Event]) -> list[Event]:
-        """``events`` with the labels of merged speakers replaced by the survivors' (batch: before writing)."""
+        """Batch, before writing: ``events`` (one per ``label`` call, in order) with their final labels: those
+        of the second pass over the whole file (``whole_file``), else the online ones with merged speakers
+        replaced by the survivors."""
+        if self.keep and len(events) == len(self.vectors):
+            o = self.options
+            self.final = recluster(self.vectors, self.durations, o.recluster_threshold, o.min_windows, o.min_embed_s)
+        if self.final is not None:
+            return [e if e.speaker == lab else e.with_speaker(lab) for e, lab in zip(events, self.final, strict=True)]
         return [e if e.speaker == self.resolve(e.speaker) else e.with_speaker(self.resolve(e.speaker)) for e in events]
 
     @property
     def count(self) -> int:
-        """Speakers found so far (after merges)."""
+        """Speakers found so far (after merges; after ``relabel`` of a whole file, those of the second pass)."""
+        if self.final is not None:
+            return len({lab for lab in self.final if lab})
         return len(self.tracker.speakers)
