@@ -18,6 +18,7 @@ import numpy as np
 from monitor.labels import LABELS
 from training.corpora import Corpus
 from training.corpus_features import CorpusWindows
+from training.dataset import DEFAULT_CACHE
 from training.multi_fit import (
     FitOptions,
     fit,
@@ -55,6 +56,37 @@ def averaged(models):
     return keras.Model(inp, keras.layers.Average(name="probabilities")(probs), name="emotion_ensemble")
 
 
+def member_dir(config: str) -> Path:
+    return DEFAULT_CACHE / "final-members" / config
+
+
+def final_members(cw: CorpusWindows, clips: np.ndarray, opts: FitOptions, members: int, folder: Path,
+                  log=print) -> tuple[list, float]:
+    """The final model's networks (seeds ``opts.seed + i``), each saved when trained (``folder``, outside the
+    repository), so an interrupted final step keeps the members it finished. Returns them and the training
+    seconds (the saved ones' own times included)."""
+    from training.multi_fit import build_net
+
+    folder.mkdir(parents=True, exist_ok=True)
+    nets, seconds = [], 0.0
+    for i in range(members):
+        o = replace(opts, seed=opts.seed + i)
+        weights, took = folder / f"member_{i + 1}_seed{o.seed}.weights.h5", folder / f"member_{i + 1}_seed{o.seed}.json"
+        if weights.exists() and took.exists():
+            net = build_net(cw.x.shape[1:3], o.net, seed=o.seed)
+            net.load_weights(weights)
+            log(f"final {i + 1}/{members}: trained before ({weights})")
+        else:
+            t0 = time.perf_counter()
+            net = fit(cw, clips, o, log=log, tag=f"final {i + 1}/{members} ")
+            net.save_weights(weights)
+            took.write_text(json.dumps({"seconds": round(time.perf_counter() - t0, 1)}))
+        seconds += json.loads(took.read_text())["seconds"]
+        net.name = f"member_{i + 1}"
+        nets.append(net)
+    return nets, seconds
+
+
 def train_final(cw: CorpusWindows, corpora: list[Corpus], opts: FitOptions, out: Path, command: str,
                 config: str = "main", members: int = 1, log=print) -> dict:
     from monitor.inference.classifier import EmotionClassifier
@@ -64,14 +96,8 @@ def train_final(cw: CorpusWindows, corpora: list[Corpus], opts: FitOptions, out:
 
     names = [c.name for c in corpora]
     cal = calibration(out, config, names, key_info(cw), key=default_key(opts))
-    t0 = time.perf_counter()
     clips = np.arange(len(cw.records))
-    nets = []
-    for i in range(members):
-        net = fit(cw, clips, replace(opts, seed=opts.seed + i), log=log, tag=f"final {i + 1}/{members} ")
-        net.name = f"member_{i + 1}"
-        nets.append(net)
-    seconds = time.perf_counter() - t0
+    nets, seconds = final_members(cw, clips, opts, members, member_dir(config), log)
     probs_model = averaged(nets)
     orig = np.flatnonzero(cw.version == 0)
     rng = np.random.default_rng(opts.seed)
