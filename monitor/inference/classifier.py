@@ -138,7 +138,6 @@ class EmotionClassifier:
         try:
             self.temperature = read_temperature(meta)
             self.affect = AffectMap.from_metadata(meta, labels)
-            self.norm = NormParams.from_metadata(meta, features.n_mels)
         except ValueError as exc:
             raise ModelError(f"{metadata_path(path)}: {exc}; fix or re-export the metadata") from None
         if features.kind != FeatureParams.kind:
@@ -155,6 +154,10 @@ class EmotionClassifier:
             raise ModelError(f"{path}: input shape {shape} does not match the metadata's features {features.shape}")
         if int(out["shape"][-1]) != len(labels):
             raise ModelError(f"{path}: {out['shape'][-1]} outputs but {len(labels)} labels in the metadata")
+        try:
+            self.norm = NormParams.from_metadata(meta, features.n_mels)
+        except ValueError as exc:
+            raise ModelError(f"{metadata_path(path)}: {exc}; fix or re-export the metadata") from None
         self._in_index = inp["index"]
         self._out_index = out["index"]
         self._in_dtype = inp["dtype"]
