@@ -17,6 +17,7 @@ from training.multi_metrics import (
     pool,
     speaker_normalised,
     speaker_normalised_running,
+    uar,
     with_temperature,
 )
 
@@ -171,3 +172,70 @@ def calibration(out: Path, config: str, corpora: list[str], info: KeyInfo, key: 
         res["loco_ece_before"] = ece(lprobs, llabels)
         res["loco_ece_after"] = ece(with_temperature(lprobs, t), llabels)
     return res
+
+
+def _pooled_uar8(logp: np.ndarray, y: np.ndarray, corpus: np.ndarray, sets: dict[str, list[int]]) -> float:
+    pred = logp.argmax(axis=1)
+    return float(np.mean([uar(y[corpus == c], pred[corpus == c], sets[c]) for c in np.unique(corpus)]))
+
+
+def fit_label_bias(probs: np.ndarray, y: np.ndarray, corpus: np.ndarray, sets: dict[str, list[int]],
+                   grid: np.ndarray | None = None, passes: int = 3) -> np.ndarray:
+    """A bias per label added to the clip log-probabilities, chosen by coordinate ascent to maximise the mean over
+    corpora of the 8-way UAR (each corpus over its own labels). Neutral stays at 0 (only differences matter)."""
+    grid = np.arange(-3.0, 1.01, 0.25) if grid is None else grid
+    logp = np.log(np.clip(probs, 1e-7, 1.0))
+    b = np.zeros(len(LABELS))
+    best = _pooled_uar8(logp, y, corpus, sets)
+    for _ in range(passes):
+        changed = False
+        for lab in range(1, len(LABELS)):
+            for v in grid:
+                trial = b.copy()
+                trial[lab] = v
+                score = _pooled_uar8(logp + trial, y, corpus, sets)
+                if score > best + 1e-9:
+                    best, b, changed = score, trial, True
+        if not changed:
+            break
+    return b
+
+
+def clip_level(paths: list[Path], info: KeyInfo, key: str = "probs"):
+    """Pooled clip probabilities of result files: (probs, labels, corpus names)."""
+    _, probs, labels, corpus, _, clip = run_windows(paths, info, key)
+    ids, pooled = pool(probs, clip)
+    first = np.zeros(len(ids), dtype=int)
+    first[clip[::-1]] = np.arange(len(clip))[::-1]
+    return pooled, labels[first], corpus[first]
+
+
+def label_bias_tables(out: Path, config: str, corpora: list[str], info: KeyInfo, key: str = "probs"):
+    """The learnt label bias, fitted on the cross-validation's held-out clips. For the leave-one-corpus-out table
+    each held-out corpus is scored with a bias fitted on the cross-validation clips of the OTHER corpora only (it
+    never sees the corpus it is judged on). Returns (bias fitted on every corpus, loco scores, cv scores)."""
+    cvp, lp = cv_paths(out, config), loco_paths(out, config, corpora)
+    if not (has_probs(cvp, key) and has_probs(lp, key)):
+        return None, None, None
+    sets: dict[str, list[int]] = {}
+    for lab, c, _ in info.values():
+        sets.setdefault(c, [])
+        if lab not in sets[c]:
+            sets[c].append(lab)
+    sets = {c: sorted(v) for c, v in sets.items()}
+    cp, cy, cc = clip_level(cvp, info, key)
+    bias_all = fit_label_bias(cp, cy, cc, sets)
+    loco: dict[str, dict] = {}
+    for name in corpora:
+        p = [q for q in lp if q.name == f"loco_{name}.npz"]
+        lpp, ly, _ = clip_level(p, info, key)
+        m = cc != name
+        b = fit_label_bias(cp[m], cy[m], cc[m], sets)
+        adj = np.exp(np.log(np.clip(lpp, 1e-7, 1.0)) + b)
+        loco[name] = corpus_scores(adj / adj.sum(axis=1, keepdims=True), ly, sets[name])
+    loco["mean"] = {k: float(np.mean([loco[n][k] for n in corpora])) for k in ("uar8", "uar", "arousal_uar")}
+    adj = np.exp(np.log(np.clip(cp, 1e-7, 1.0)) + bias_all)
+    adj /= adj.sum(axis=1, keepdims=True)
+    cv = {c: corpus_scores(adj[cc == c], cy[cc == c], sets[c]) for c in np.unique(cc)}
+    cv["mean"] = {k: float(np.mean([cv[n][k] for n in np.unique(cc)])) for k in ("uar8", "uar", "arousal_uar")}
+    return bias_all, loco, cv
