@@ -54,6 +54,7 @@ def child_ours(files: list[str], model: str | None, transcriber: str, vosk_model
     from monitor.batch.score import FileScorer, ScoreOptions
     from monitor.config import load_config
     from monitor.inference.classifier import DEFAULT_MODEL, read_metadata
+    from monitor.speakers.cluster import SpeakerOptions
 
     meta = read_metadata(Path(model) if model else DEFAULT_MODEL)
     options = ScoreOptions(
@@ -61,6 +62,7 @@ def child_ours(files: list[str], model: str | None, transcriber: str, vosk_model
         transcriber=transcriber,
         vosk_model_path=vosk_model,
         segmenter=load_config().segmenter_options(float(meta["features"]["window_s"])),
+        speakers=SpeakerOptions(enabled=False),  # emotion (and text) alone: speaker turns are bench_speakers'
     )
     t_import = time.perf_counter()
     scorer = FileScorer(options)
@@ -133,10 +135,11 @@ def child_long(path: str, model: str | None, mode: str) -> dict:
     from monitor.batch.score import FileScorer, ScoreOptions
     from monitor.config import load_config
     from monitor.inference.classifier import DEFAULT_MODEL, read_metadata
+    from monitor.speakers.cluster import SpeakerOptions
 
     meta = read_metadata(Path(model) if model else DEFAULT_MODEL)
     segmenter = load_config().segmenter_options(float(meta["features"]["window_s"]))
-    options = ScoreOptions(model_path=model, segmenter=segmenter)
+    options = ScoreOptions(model_path=model, segmenter=segmenter, speakers=SpeakerOptions(enabled=False))
     scorer = FileScorer(options)
     import soundfile  # noqa: F401  # imported by both paths: not the file's memory
     import soxr  # noqa: F401
@@ -335,7 +338,8 @@ def whole_command_row(files: list[str], model: str | None, jobs: int, env: dict[
     import psutil
 
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "monitor.cli", "score", *files, "-o", f"{tmp}/out.csv", "-j", str(jobs)]
+        cmd = [sys.executable, "-m", "monitor.cli", "score", *files, "-o", f"{tmp}/out.csv", "-j", str(jobs),
+               "--speakers", "off"]
         cmd += ["--progress", "none"] + (["--model", model] if model else [])
         rss: dict[int, float] = {}
         uss: dict[int, float] = {}  # memory unique to the process (not shared with the forkserver)
