@@ -80,7 +80,7 @@ def test_valid_distribution_on_real_clips(shipped: EmotionClassifier, clip: Path
 def test_label_order_sanity(shipped: EmotionClassifier) -> None:
     """The eight clips (one per emotion; their actors were in the training set) are mostly recognised.
 
-    Not an accuracy figure (see models/REPORT.md for held-out actors); it catches a scrambled label order
+    Not an accuracy figure (see models/REPORT.md for held-out speakers); it catches a scrambled label order
     or a broken export, which would leave about one clip in eight right.
     """
     right = 0

@@ -228,7 +228,7 @@ def test_tiny_training_run_gives_a_loadable_int8_model(tmp_path: Path) -> None:
                "--folds", "3", "--epochs", "1", "--copies", "1", "--no-baseline", "--jobs", "1",
                "--members", "2"])
     assert rc == 0
-    for name in ("emotion.tflite", "emotion.json", "REPORT.md", "confusion.csv", "confusion.png",
+    for name in ("emotion.tflite", "emotion.json", "REPORT_RAVDESS.md", "confusion.csv", "confusion.png",
                  "cv_results.json"):
         assert (out / name).exists(), name
     results = json.loads((out / "cv_results.json").read_text())

@@ -1,4 +1,4 @@
-"""REPORT.md, confusion.csv and confusion.png from a training run's results."""
+"""REPORT_RAVDESS.md, confusion.csv and confusion.png from a training run's results."""
 
 from __future__ import annotations
 
@@ -202,4 +202,4 @@ def write_report(out: Path, summary: dict, results: list, cm_ours: np.ndarray, c
         "(2018) The Ryerson Audio-Visual Database of Emotional Speech and Song (RAVDESS). PLoS ONE 13(5): e0196391.",
         "",
     ]
-    (out / "REPORT.md").write_text("\n".join(lines))
+    (out / "REPORT_RAVDESS.md").write_text("\n".join(lines))

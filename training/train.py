@@ -7,7 +7,7 @@ actors held out (folds balanced by gender; early stopping on two validation acto
 actors) -> per-fold and overall UAR / accuracy / macro-F1 / confusion matrices, for our model (float and the
 exported int8 through ``EmotionClassifier``) and the predecessor's baseline on the same folds -> the final
 model trained on all selected actors for the number of epochs cross-validation chose -> int8 .tflite +
-metadata, int8/float agreement, level robustness -> ``REPORT.md``, ``confusion.csv/.png``, ``cv_results.json``.
+metadata, int8/float agreement, level robustness -> ``REPORT_RAVDESS.md``, ``confusion.csv/.png``, ``cv_results.json``.
 """
 
 from __future__ import annotations
