@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from monitor.dsp.vad import SAMPLE_RATE, FrameVad, VadOptions, frame_level_dbfs
+from monitor.dsp.vad import SAMPLE_RATE, FrameVad, VadOptions, frame_level_dbfs, frame_levels_dbfs
 
 METER_HOLD_S = 1.0  # the level meter holds the loudest speech frame this long while in an utterance
 METER_HOLD = int(METER_HOLD_S * SAMPLE_RATE)
@@ -184,13 +184,15 @@ class Segmenter:
             return []
         self._buf = np.concatenate([self._buf, data[:used]])
         out: list[Window] = []
+        levels = frame_levels_dbfs(data[:used].reshape(n_frames, self.frame))  # one numpy call per block
         for i in range(n_frames):
             frame = data[i * self.frame : (i + 1) * self.frame]
+            level = levels[i]
             if not self._warming:
-                self._step(frame, self.vad.is_speech(frame), out)
+                self._step(frame, self.vad.is_speech(frame, level), out, level)
             else:
                 self._warm_frames.append(frame.copy())
-                self._step(frame, self.vad.is_speech(frame), self._warm_windows)
+                self._step(frame, self.vad.is_speech(frame, level), self._warm_windows, level)
                 if len(self._warm_frames) >= self._warmup_frames:
                     self._end_warmup(out)
             self._update_meter()
@@ -251,11 +253,11 @@ class Segmenter:
         self.__dict__.update(again.__dict__)
         self.options, self._pending = options, pending
 
-    def _step(self, frame: np.ndarray, speech: bool, out: list[Window]) -> None:
+    def _step(self, frame: np.ndarray, speech: bool, out: list[Window], level: float | None = None) -> None:
         start = self._pos
         self._pos += self.frame
         if speech:
-            self._voiced_levels.append((start, frame_level_dbfs(frame)))
+            self._voiced_levels.append((start, frame_level_dbfs(frame) if level is None else level))
         self._recent.append((start, speech))
         if not self._in_speech:
             voiced = [s for s, v in self._recent if v]

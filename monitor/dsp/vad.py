@@ -50,11 +50,16 @@ class VadOptions:
         return SAMPLE_RATE * self.frame_ms // 1000
 
 
+def frame_levels_dbfs(frames: np.ndarray) -> list[float]:
+    """RMS levels in dBFS of the rows of a (frames, samples) int16 array (-120 for digital silence), at once."""
+    x = frames.astype(np.float64)
+    power = np.einsum("ij,ij->i", x, x) / max(frames.shape[1], 1) / (32768.0**2)
+    return [10.0 * float(np.log10(p)) if p > 1e-12 else -120.0 for p in power.tolist()]
+
+
 def frame_level_dbfs(frame: np.ndarray) -> float:
     """RMS level of an int16 frame in dBFS (-120 for digital silence)."""
-    x = frame.astype(np.float64)
-    power = float(np.dot(x, x)) / max(len(x), 1) / (32768.0**2)
-    return 10.0 * np.log10(power) if power > 1e-12 else -120.0
+    return frame_levels_dbfs(np.asarray(frame).reshape(1, -1))[0]
 
 
 class FrameVad:
@@ -72,14 +77,15 @@ class FrameVad:
         self.level_dbfs = -120.0
         self.noise_floor_dbfs = -120.0
 
-    def measure(self, frame: np.ndarray) -> float:
-        """A frame's level, shown as ``level_dbfs``; not recorded in the floor or peak history."""
-        self.level_dbfs = frame_level_dbfs(frame)
+    def measure(self, frame: np.ndarray, level: float | None = None) -> float:
+        """A frame's level (``level`` if the caller measured it already), shown as ``level_dbfs``; not recorded in
+        the floor or peak history."""
+        self.level_dbfs = frame_level_dbfs(frame) if level is None else level
         return self.level_dbfs
 
-    def observe(self, frame: np.ndarray) -> float:
+    def observe(self, frame: np.ndarray, level: float | None = None) -> float:
         """Record a frame's level in the noise-floor and peak history; return the level."""
-        level = self.measure(frame)
+        level = self.measure(frame, level)
         if level >= self.options.min_level_dbfs:  # digital silence is neither speech nor noise floor
             self._levels.append(level)
             self._peaks.append(level)
@@ -104,16 +110,16 @@ class FrameVad:
             frame = np.clip(scaled, -32768, 32767).astype(np.int16)
         return bool(self._vad.is_speech(frame.tobytes(), SAMPLE_RATE))
 
-    def is_speech(self, frame: np.ndarray) -> bool:
+    def is_speech(self, frame: np.ndarray, level: float | None = None) -> bool:
         """Causal decision: the frame against the floor of the frames before it and itself."""
-        level = self.observe(frame)
+        level = self.observe(frame, level)
         return self.decide(frame, level, self.peak_dbfs())
 
     def begins_above_floor(self, frames: list[np.ndarray]) -> bool:
         """Do consecutive frames (the first seconds of a stream) begin in speech rather than at their noise floor:
         does a frame of their first ``LEAD_MS`` stand ``margin_db`` above their 10th-percentile frame (a floor that
         one odd quiet frame does not move)? Steady noise, hum and a quiet lead-in begin at their floor."""
-        levels = [frame_level_dbfs(f) for f in frames]
+        levels = frame_levels_dbfs(np.stack(frames)) if frames else []
         valid = [lv for lv in levels if lv >= self.options.min_level_dbfs]
         lead = valid[: max(1, LEAD_MS // self.options.frame_ms)]
         return bool(lead) and max(lead) >= float(np.percentile(valid, 10)) + self.options.margin_db
@@ -122,6 +128,7 @@ class FrameVad:
         """Decisions for consecutive frames, every one against the floor (quietest frame) of all of them and
         scaled for webrtcvad by their loudest: for a stream that begins in speech, where the causal rule has
         nothing quieter to measure its first frames against."""
-        levels = [self.observe(f) for f in frames]
+        measured = frame_levels_dbfs(np.stack(frames)) if frames else []
+        levels = [self.observe(f, lv) for f, lv in zip(frames, measured, strict=True)]
         peak = self.peak_dbfs()
         return [self.decide(f, level, peak) for f, level in zip(frames, levels, strict=True)]
