@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from monitor.inference.normalise import ACTIVE, NormParams, shift
+from monitor.inference.normalise import NormParams, band_profiles, shift
 from monitor.labels import LABELS
 from training.augment import SpecAugmentOptions, spec_augment
 from training.corpus_features import CorpusWindows
@@ -160,16 +160,9 @@ class WindowIndex:
 
 
 def window_profiles(x: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """(n, mels) band profile of each window (``monitor.inference.normalise.band_profile``); NaN if silent."""
-    out = np.full((len(x), x.shape[2]), np.nan, dtype=np.float32)
-    for i in range(0, len(x), chunk):
-        xb = x[i : i + chunk].astype(np.float32)
-        active = (xb.max(axis=2) > ACTIVE).astype(np.float32)
-        n = active.sum(axis=1)
-        s = np.einsum("nf,nfm->nm", active, xb)
-        ok = n > 0
-        out[i : i + chunk][ok] = s[ok] / n[ok, None]
-    return out
+    """(n, mels) band profile of each window (``monitor.inference.normalise.band_profiles``); NaN if silent."""
+    return np.concatenate([band_profiles(x[i : i + chunk].astype(np.float32)) for i in range(0, len(x), chunk)]) \
+        if len(x) else np.zeros((0, x.shape[2]), dtype=np.float32)
 
 
 def speaker_profiles(cw: CorpusWindows, profiles: np.ndarray) -> np.ndarray:

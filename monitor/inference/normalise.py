@@ -61,20 +61,29 @@ def active_frames(feats: np.ndarray) -> np.ndarray:
     return feats.max(axis=-1) > ACTIVE
 
 
+def band_profiles(feats: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
+    """Mean band values over the frames that carry sound, of each window (..., frames, mels) -> (..., mels);
+    NaN for a window in which none does. ``active``: ``active_frames(feats)`` if the caller has it already."""
+    active = active_frames(feats) if active is None else active
+    weights = active.astype(np.float32)
+    count = weights.sum(axis=-1)
+    total = np.einsum("...f,...fm->...m", weights, np.asarray(feats, dtype=np.float32))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count[..., None] > 0, total / count[..., None], np.nan).astype(np.float32)
+
+
 def band_profile(feats: np.ndarray) -> np.ndarray | None:
-    """Mean band values over the frames of one window (frames, mels) that carry sound; None if none do."""
-    active = active_frames(feats)
-    if not active.any():
-        return None
-    return feats[active].mean(axis=0, dtype=np.float64).astype(np.float32)
+    """The band profile of one window (frames, mels); None if no frame carries sound."""
+    prof = band_profiles(feats)
+    return None if np.isnan(prof[0]) else prof
 
 
-def shift(feats: np.ndarray, offset: np.ndarray) -> np.ndarray:
+def shift(feats: np.ndarray, offset: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
     """Windows (..., frames, mels) minus a per-window band offset (..., mels), on frames that carry sound only."""
     feats = np.asarray(feats, dtype=np.float32)
-    offset = np.asarray(offset, dtype=np.float32)
-    moved = np.clip(feats - offset[..., None, :], 0.0, 1.0)
-    return np.where(active_frames(feats)[..., None], moved, feats)
+    active = active_frames(feats) if active is None else active
+    moved = np.clip(feats - np.asarray(offset, dtype=np.float32)[..., None, :], 0.0, 1.0)
+    return np.where(active[..., None], moved, feats)
 
 
 @dataclass
@@ -93,10 +102,7 @@ class SessionNormaliser:
     params: NormParams
     _heard: dict[str, _Heard] = field(default_factory=dict)
 
-    def add(self, feats: np.ndarray, key: str = "") -> None:
-        prof = band_profile(feats)
-        if prof is None:
-            return
+    def _add(self, prof: np.ndarray, key: str) -> None:
         h = self._heard.get(key)
         if h is None:
             h = self._heard[key] = _Heard(np.zeros_like(prof, dtype=np.float64))
@@ -123,17 +129,17 @@ class SessionNormaliser:
             mean = self._mean(key, mean)
         return mean - g
 
-    def normalise(self, feats: np.ndarray, key: str = "", learn: bool = True) -> np.ndarray:
+    def normalise(self, feats: np.ndarray, key: str = "") -> np.ndarray:
         """Learn the window into the session's profile (and its speaker's, if ``key``), then shift it."""
-        if learn:
-            self.add(feats, "")
+        feats = np.asarray(feats, dtype=np.float32)
+        active = active_frames(feats)
+        prof = band_profiles(feats, active)
+        if not np.isnan(prof[0]):  # silence teaches nothing
+            self._add(prof, "")
             if key:
-                self.add(feats, key)
-        return shift(feats, self.offset(key))
+                self._add(prof, key)
+        return shift(feats, self.offset(key), active)
 
     def adaptation(self, key: str = "") -> float:
         """How far a window of ``key`` is normalised to its voice: 0 (judged alone) to 1 (fully)."""
-        return self.params.weight(self.windows(key) if key else self.windows())
-
-    def forget(self, key: str) -> None:
-        self._heard.pop(key, None)
+        return self.params.weight(self.windows(key))
