@@ -248,3 +248,43 @@ def test_training_normalises_held_out_windows_as_the_monitor_does(tmp_path: Path
     s0 = np.flatnonzero(cw.speaker[cw.clip] == cw.speaker[0])
     shifts = (whole[s0] - cw.x[s0].astype(np.float32))
     assert np.abs(shifts).max() > 0
+
+
+def test_degraded_versions_are_files_of_their_own(tmp_path: Path) -> None:
+    """The held-out clips' augmented copies are normalised and scored each version apart, never mixed with the
+    recording or with another kind."""
+    import json
+    from dataclasses import replace
+
+    from monitor.inference.normalise import NormParams, SessionNormaliser
+    from training.multi_fit import FitOptions, norm_params, normalised_inputs, speaker_profiles, window_profiles
+    from training.multi_report import degraded_table
+
+    cw = _real_windows(tmp_path)
+    n = len(cw.x)
+    rng = np.random.default_rng(0)
+    louder = np.clip(cw.x.astype(np.float32) + rng.uniform(0.05, 0.2, size=(1, 1, cw.x.shape[2])), 0, 1)
+    cw = replace(cw, x=np.concatenate([cw.x, louder.astype(np.float16)]), clip=np.concatenate([cw.clip, cw.clip]),
+                 version=np.concatenate([cw.version, np.full(n, 3, dtype=np.int8)]))
+    params = norm_params(cw, np.arange(len(cw.records)), speaker_profiles(cw, window_profiles(cw.x)),
+                         FitOptions(norm_prior_windows=4.0))
+    rows = np.arange(n, 2 * n)
+    got = normalised_inputs(cw, rows, params, live=True, by="version")
+    mixed = normalised_inputs(cw, np.arange(2 * n), params, live=True, by="clip")[n:]
+    for c in np.unique(cw.clip[rows]):
+        norm = SessionNormaliser(NormParams(params.global_mean, params.prior_windows))
+        for i in np.flatnonzero(cw.clip[rows] == c):
+            np.testing.assert_allclose(norm.normalise(cw.x[rows[i]].astype(np.float32)), got[i], atol=1e-5)
+    assert np.abs(got - mixed).max() > 1e-3  # grouped with the recording, the copies would be shifted otherwise
+
+    # Scoring: one clip heard as two versions counts twice, each pooled over its own windows.
+    angry, sad = LABELS.index("angry"), LABELS.index("sad")
+    probs = np.zeros((3, 8))
+    probs[0, angry] = probs[1, angry] = 1.0  # clip a, room: two windows, angry
+    probs[2, sad] = 1.0  # clip a, noise: sad
+    np.savez(tmp_path / "loco_x.npz", keys=np.array(["a"]), probs=np.zeros((1, 8)), info=json.dumps({}),
+             degraded_keys=np.array(["a", "a", "a"]), degraded_version=np.array([2, 2, 3], dtype=np.int8),
+             degraded_probs=probs)
+    t = degraded_table([tmp_path / "loco_x.npz"], {"a": (angry, "x", "x/s")}, ["x"])
+    assert t["x"]["n"] == 2 and t["x"]["acc8"] == 0.5
+    assert t["kind:room"]["uar8"] == 1.0 and t["kind:noise"]["uar8"] == 0.0

@@ -65,6 +65,13 @@ def ablation_configs() -> dict[str, FitOptions]:
     return cfgs
 
 
+def ablation2d_configs() -> dict[str, FitOptions]:
+    """The augmentation question again for the 2-D CNN trained for speaker normalisation (the ablation above was
+    run with the time-convolution network): the recordings alone against every version, short schedule."""
+    base = replace(SHORT, speaker_norm=NORM_WEIGHTS, net=NetOptions(arch="cnn2d"))
+    return {"2d-recordings": replace(base, versions=(0,)), "2d-all": replace(base, versions=ALL_VERSIONS)}
+
+
 def candidates(opts: FitOptions) -> dict[str, FitOptions]:
     """The configurations the full leave-one-corpus-out and cross-validation runs compare: the ablation's choice
     as it is (``main``), trained for speaker normalisation (``spknorm``), and that with the 2-D CNN of the
@@ -80,7 +87,7 @@ def log(msg: str) -> None:
 def save_run(path: Path, cw: CorpusWindows, rows: np.ndarray, probs: np.ndarray, info: dict,
              extra: dict[str, np.ndarray] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    more = {k: v.astype(np.float16) for k, v in (extra or {}).items()}
+    more = {k: v.astype(np.float16) if v.dtype.kind == "f" else v for k, v in (extra or {}).items()}
     save_npz_atomic(path, {"keys": np.array([cw.records[c].key for c in cw.clip[rows]]),
                            "probs": probs.astype(np.float16), "info": json.dumps(info), **more}, compressed=True)
 
@@ -88,6 +95,12 @@ def save_run(path: Path, cw: CorpusWindows, rows: np.ndarray, probs: np.ndarray,
 def test_rows(cw: CorpusWindows, clips: np.ndarray) -> np.ndarray:
     """Version-0 windows of ``clips``."""
     return np.flatnonzero(np.isin(cw.clip, clips) & (cw.version == 0))
+
+
+def degraded_rows(cw: CorpusWindows, clips: np.ndarray) -> np.ndarray:
+    """Windows of the augmented versions (other voice, room, noise/babble, telephone/codec/microphone) of
+    ``clips``: the held-out recordings as heard through conditions no clean corpus has."""
+    return np.flatnonzero(np.isin(cw.clip, clips) & (cw.version > 0))
 
 
 def run_one(cw: CorpusWindows, train: np.ndarray, test: np.ndarray, opts: FitOptions, path: Path, tag: str,
@@ -108,6 +121,11 @@ def run_one(cw: CorpusWindows, train: np.ndarray, test: np.ndarray, opts: FitOpt
         extra["probs_speaker"] = predict_probs(model, normalised_inputs(cw, rows, params, live=False))
         extra["probs_live"] = predict_probs(model, normalised_inputs(cw, rows, params, live=True))
         extra["probs_file"] = predict_probs(model, normalised_inputs(cw, rows, params, live=True, by="clip"))
+    deg = degraded_rows(cw, test)
+    if len(deg):  # the same clips through rooms, noise and devices, each version a file (score's default)
+        x = normalised_inputs(cw, deg, params, live=True, by="version") if opts.speaker_norm else cw.x[deg]
+        extra |= {"degraded_probs": predict_probs(model, x), "degraded_version": cw.version[deg].astype(np.int8),
+                  "degraded_keys": np.array([cw.records[c].key for c in cw.clip[deg]])}
     info = {**info, "seconds": round(time.perf_counter() - t0, 1), "train_clips": int(len(train)),
             "options": json.loads(json.dumps(asdict(opts)))}
     save_run(path, cw, rows, probs, info, extra)
@@ -201,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="the model shipped before, scored on the same recordings (step compare)")
     args = ap.parse_args(argv)
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
-    unknown = set(steps) - {"ablation", "loco", "cv", "compare", "final", "report"}
+    unknown = set(steps) - {"ablation", "ablation2d", "loco", "cv", "compare", "final", "report"}
     if unknown:
         ap.error(f"unknown steps {sorted(unknown)}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -216,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     from training.train import FEATURES
 
     cw = build_corpus_windows(corpora, FEATURES, cache_dir=args.cache, jobs=args.jobs, log=log)
-    if any(s in steps for s in ("ablation", "loco", "cv", "final")):
+    if any(s in steps for s in ("ablation", "ablation2d", "loco", "cv", "final")):
         import tensorflow as tf
 
         try:
@@ -226,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
             pass
     if "ablation" in steps:
         for name, opts in ablation_configs().items():
+            loco_runs(cw, opts, args.out, name)
+    if "ablation2d" in steps:
+        for name, opts in ablation2d_configs().items():
             loco_runs(cw, opts, args.out, name)
     if any(s in steps for s in ("loco", "cv", "final")):
         from training.multi_report import best_candidate

@@ -259,13 +259,19 @@ def predict_probs(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
 def normalised_inputs(cw: CorpusWindows, rows: np.ndarray, params: NormParams, live: bool, by: str = "speaker",
                       seed: int = 0) -> np.ndarray:
     """Held-out windows ``rows`` normalised as the monitor would, per speaker (``by`` "speaker") or per clip (``by``
-    "clip": each clip a file of its own, as `score` treats a folder of clips): with all of the group's windows
+    "clip": each clip a file of its own, as `score` treats a folder of clips; "version": each version of each clip a
+    file of its own): with all of the group's windows
     (``live`` False: a file or a ``--speaker`` group known whole), or as they are heard (``live`` True: a speaker's
     clips in a random order, a clip's windows in order; each window shifted by the profile of the windows heard so
     far, itself included)."""
     prof = window_profiles(cw.x[rows])
     clip = cw.clip[rows]
-    group = cw.speaker[clip] if by == "speaker" else clip
+    if by == "speaker":
+        group = cw.speaker[clip]
+    elif by == "clip":
+        group = clip
+    else:  # "version": each version of each clip a file of its own (the degraded copies of held-out clips)
+        group = clip * 16 + cw.version[rows]
     offset = np.zeros_like(prof)
     rng = np.random.default_rng(seed)
     for s in np.unique(group):

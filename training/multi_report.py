@@ -112,6 +112,43 @@ def table(paths: list[Path], info: KeyInfo, corpora: list[str], spk_norm: str = 
     return out
 
 
+def degraded_table(paths: list[Path], info: KeyInfo, corpora: list[str]) -> dict[str, dict] | None:
+    """Clip-level scores of the held-out clips' augmented versions (``run_one``'s ``degraded_probs``): per corpus
+    over all kinds, and per kind (``VERSION_KINDS``) as the mean over the corpora; each version of a clip is a
+    file of its own."""
+    from training.augment import VERSION_KINDS
+
+    if not has_probs(paths, "degraded_probs"):
+        return None
+    keys, probs, versions = [], [], []
+    for p in paths:
+        with np.load(p) as z:
+            keys.append(z["degraded_keys"])
+            probs.append(z["degraded_probs"].astype(np.float64))
+            versions.append(z["degraded_version"].astype(int))
+    keys, probs, versions = np.concatenate(keys), np.concatenate(probs), np.concatenate(versions)
+    _, clip = np.unique(np.char.add(keys.astype(str), np.char.mod("#%d", versions)), return_inverse=True)
+    ids, pooled = pool(probs, clip)
+    first = np.zeros(len(ids), dtype=int)
+    first[clip[::-1]] = np.arange(len(clip))[::-1]
+    y = np.array([info[k][0] for k in keys[first]])
+    c = np.array([info[k][1] for k in keys[first]])
+    v = versions[first]
+    out: dict[str, dict] = {}
+    for name in corpora:
+        m = c == name
+        if m.any():
+            out[name] = corpus_scores(pooled[m], y[m], sorted({int(t) for t in y[m]}))
+    for k, kind in enumerate(VERSION_KINDS, 1):
+        per = [corpus_scores(pooled[(c == n) & (v == k)], y[(c == n) & (v == k)],
+                             sorted({int(t) for t in y[(c == n) & (v == k)]}))
+               for n in corpora if ((c == n) & (v == k)).any()]
+        if per:
+            out[f"kind:{kind}"] = {m: float(np.mean([r[m] for r in per])) for m in ("uar8", "uar", "arousal_uar")}
+    out["mean"] = {m: float(np.mean([out[n][m] for n in corpora if n in out])) for m in ("uar8", "uar", "arousal_uar")}
+    return out
+
+
 def loco_paths(out: Path, config: str, corpora: list[str]) -> list[Path]:
     return [out / "results" / config / f"loco_{n}.npz" for n in corpora]
 
