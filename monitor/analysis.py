@@ -14,13 +14,20 @@ from monitor.inference.normalise import SessionNormaliser
 class WindowAnalyzer:
     """Classifies the windows of one session (a live run, or one file). ``wall_origin`` is the wall-clock time
     of stream sample 0. With ``normalise`` (and a model trained for it) each window is normalised against the
-    voices heard so far in the session (``monitor.inference.normalise``), per speaker when one is given."""
+    voices heard so far in the session (``monitor.inference.normalise``), per speaker when one is given.
+    ``voice``: a normaliser shared with other files known to hold the same voice (``score --voice-group``); it
+    then stands for that one voice, and the window's speaker label does not split it."""
 
-    def __init__(self, classifier: EmotionClassifier, wall_origin: float = 0.0, normalise: bool = True) -> None:
+    def __init__(self, classifier: EmotionClassifier, wall_origin: float = 0.0, normalise: bool = True,
+                 voice: SessionNormaliser | None = None) -> None:
         self.classifier = classifier
         self.wall_origin = wall_origin
         norm = classifier.norm if normalise else None
-        self.normaliser = SessionNormaliser(norm) if norm is not None else None
+        self.per_speaker = voice is None
+        if norm is None:
+            self.normaliser = None
+        else:
+            self.normaliser = voice if voice is not None else SessionNormaliser(norm)
 
     def analyze(self, window: Window, cut_at: float | None = None, wall_start: float | None = None,
                 speaker: str = "") -> Event:
@@ -30,8 +37,9 @@ class WindowAnalyzer:
         feats = log_mel(window.audio, self.classifier.features)
         adapted = -1.0
         if self.normaliser is not None:
-            feats = self.normaliser.normalise(feats, speaker)
-            adapted = self.normaliser.adaptation(speaker)
+            key = speaker if self.per_speaker else ""
+            feats = self.normaliser.normalise(feats, key)
+            adapted = self.normaliser.adaptation(key)
         pred = self.classifier.predict_features(feats)
         latency = time.monotonic() - cut_at if cut_at is not None else 0.0
         return Event(

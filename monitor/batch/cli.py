@@ -43,8 +43,9 @@ from monitor.batch.score import (
     WorkerInitError,
     init_worker,
     one_line,
-    score_in_worker,
+    score_unit_in_worker,
 )
+from monitor.batch.voices import parse_voice_group, voice_units
 from monitor.errors import CommandParser, ConfigError, ModelError, MonitorError, error_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -137,6 +138,12 @@ def build_parser(prog: str = "voice-monitor score") -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--normalise", choices=("on", "off"), help="judge each file's voices against what the file holds "
                    "of them, more as more is heard (default: [model] normalise, on)")
+    p.add_argument(
+        "--voice-group", default="file", metavar="SPEC", help="which files hold the same voice, so that what one "
+        "teaches the normalisation about it carries into the next: file (default: each file alone), folder (the "
+        r"files of a folder: one speaker per folder), or re:PATTERN (the same text for the pattern's first group, "
+        r"e.g. 're:Actor_(\d+)'); a group's files are scored in path order by one worker",
+    )  # fmt: skip
     p.add_argument("--config", metavar="PATH", help="config file for VAD/window settings (default: ./config.toml)")
     p.add_argument("--profile", metavar="NAME", help="apply [profile.NAME] from the config")
     p.add_argument(
@@ -183,7 +190,12 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
         parser.error("--format parquet needs --out FOLDER (Parquet cannot go to stdout)")
     if a.windows and (fmt == "parquet") != ((a.format or guess_format(a.windows)) == "parquet"):
         parser.error("--out and --windows must both be Parquet or neither (name both .parquet, or use --format)")
-    score = ScoreOptions(model_path=a.model, transcriber=a.transcriber, vosk_model_path=a.vosk_model)
+    try:
+        parse_voice_group(a.voice_group)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    score = ScoreOptions(model_path=a.model, transcriber=a.transcriber, vosk_model_path=a.vosk_model,
+                         voice_group=a.voice_group)
     opts = RunOptions(
         speakers=a.speakers,
         normalise=a.normalise,
@@ -523,51 +535,56 @@ def _executor(opts: RunOptions, score: ScoreOptions, files: int, stream: object)
 
 
 def _drive(pool: _Pool, todo: list[str], emit: Callable[[FileResult], None], stop: _StopFlag) -> None:
-    """Keep every worker busy; after a crash, rerun the files that were in flight one by one to find the
-    culprit, which gets an error row; the others are scored normally. Raises KeyboardInterrupt on ``stop``."""
-    pending = deque(todo)
+    """Keep every worker busy with units of work (a file, or the files of one ``--voice-group`` group in order);
+    after a crash, rerun the files that were in flight one by one to find the culprit, which gets an error row;
+    the others are scored normally (alone: a rerun file of a group no longer learns from the group's others).
+    Raises KeyboardInterrupt on ``stop``."""
+    pending: deque[list[str]] = deque(voice_units(todo, pool.options.voice_group))
     suspects: deque[str] = deque()
-    inflight: dict[Future[FileResult], str] = {}
-    isolated: Future[FileResult] | None = None
+    inflight: dict[Future[list[FileResult]], list[str]] = {}
+    isolated: Future[list[FileResult]] | None = None
     limit = 2 * pool.jobs
     while pending or suspects or inflight:
         stop.check()
         ex = pool.get()
         if suspects:
             if not inflight:
-                path = suspects.popleft()
-                isolated = ex.submit(score_in_worker, path)
-                inflight[isolated] = path
+                unit = [suspects.popleft()]
+                isolated = ex.submit(score_unit_in_worker, unit)
+                inflight[isolated] = unit
         else:
             while pending and len(inflight) < limit:
-                path = pending.popleft()
-                inflight[ex.submit(score_in_worker, path)] = path
+                unit = pending.popleft()
+                inflight[ex.submit(score_unit_in_worker, unit)] = unit
         finished, _ = wait(list(inflight), timeout=0.25, return_when=FIRST_COMPLETED)
         broken = False
         for fut in finished:
             stop.check()
-            path = inflight.pop(fut)
+            unit = inflight.pop(fut)
             try:
-                result = fut.result()
+                results = fut.result()
             except BrokenProcessPool:
                 broken = True
                 if fut is not isolated:
-                    suspects.append(path)
+                    suspects.extend(unit)
                     continue
-                result = FileResult.failure(path, f"{path}: the scoring process crashed on this file")
+                results = [FileResult.failure(p, f"{p}: the scoring process crashed on this file") for p in unit]
             except WorkerInitError:
                 raise
             except MonitorError as exc:
-                result = FileResult.failure(path, one_line(exc))
-            except Exception as exc:  # e.g. a result that could not be sent back: costs this file only
-                result = FileResult.failure(path, f"{path}: internal error ({type(exc).__name__}: {one_line(exc)})")
-            emit(result)  # outside the try: an output error must stop the run, not become a row
+                results = [FileResult.failure(p, one_line(exc)) for p in unit]
+            except Exception as exc:  # e.g. a result that could not be sent back: costs this unit only
+                results = [FileResult.failure(p, f"{p}: internal error ({type(exc).__name__}: {one_line(exc)})")
+                           for p in unit]
+            for result in results:
+                emit(result)  # outside the try: an output error must stop the run, not become a row
         if broken:
-            for fut, path in list(inflight.items()):
+            for fut, unit in list(inflight.items()):
                 if fut.done() and not fut.cancelled() and fut.exception() is None:
-                    emit(fut.result())
+                    for result in fut.result():
+                        emit(result)
                 else:
-                    suspects.append(path)
+                    suspects.extend(unit)
             inflight.clear()
             isolated = None
             pool.discard(kill=True)

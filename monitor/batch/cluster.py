@@ -31,6 +31,7 @@ from typing import Any
 
 from monitor.batch.executor import StopCheck
 from monitor.batch.score import FileResult, ScoreOptions, WorkerInitError, one_line
+from monitor.batch.voices import voice_units
 from monitor.errors import ConfigError, MonitorError
 
 LOCAL_PREFIX = "local:"
@@ -203,7 +204,11 @@ class DaskExecutor:
         )
         # groups small enough that every worker thread gets several (balance), large enough to amortise a task
         per_group = max(1, min(GROUP_FILES, -(-len(todo) // (n * GROUPS_PER_THREAD))))
-        pending: deque[list[str]] = deque(chunks(todo, max_files=per_group))
+        units = voice_units(todo, self.options.voice_group)
+        if all(len(u) == 1 for u in units):
+            pending: deque[list[str]] = deque(chunks(todo, max_files=per_group))
+        else:  # --voice-group: each group is one task, its files in order on one worker thread
+            pending = deque(units)
         finished: queue.Queue[Any] = queue.Queue()
         counter = itertools.count()
         lost_since: float | None = None

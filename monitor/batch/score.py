@@ -27,11 +27,13 @@ from monitor.align import dominant_emotion, words_in_window
 from monitor.analysis import WindowAnalyzer
 from monitor.batch.lifeline import ParentToken, die_with
 from monitor.batch.reader import AudioBlocks
+from monitor.batch.voices import parse_voice_group
 from monitor.dsp.segmenter import Segmenter, SegmenterOptions
 from monitor.dsp.vad import SAMPLE_RATE
 from monitor.errors import ConfigError, MonitorError
 from monitor.events import Event, Word
 from monitor.inference.classifier import EmotionClassifier
+from monitor.inference.normalise import SessionNormaliser
 from monitor.speakers.cluster import SpeakerOptions
 from monitor.speakers.encoder import SpeakerEncoder
 from monitor.speakers.turns import SpeakerTurns
@@ -51,6 +53,7 @@ class ScoreOptions:
     num_threads: int = 1  # TFLite threads per worker
     speakers: SpeakerOptions = field(default_factory=SpeakerOptions)  # speakers.enabled=False: no speaker turns
     normalise: bool = True  # normalise each file's windows against its voices (if the model has normalisation)
+    voice_group: str = "file"  # which files share a voice (monitor.batch.voices): file | folder | re:PATTERN
 
     def validate(self) -> None:
         if self.transcriber not in TRANSCRIBERS:
@@ -58,6 +61,7 @@ class ScoreOptions:
         if self.block_s <= 0:
             raise ConfigError("block_s must be > 0")
         self.segmenter.validate()
+        parse_voice_group(self.voice_group)
         try:
             self.speakers.validate()
         except ValueError as exc:
@@ -154,9 +158,10 @@ class FileScorer:
         block = max(1, int(round(self.options.block_s * SAMPLE_RATE)))
         return self.analyze_blocks(audio[i : i + block] for i in range(0, len(audio) + 1, block))
 
-    def analyze_blocks(self, blocks: Iterable[np.ndarray]) -> Analysis:
+    def analyze_blocks(self, blocks: Iterable[np.ndarray], voice: SessionNormaliser | None = None) -> Analysis:
         """16 kHz mono int16 blocks of any size, as they are read -> events. Nothing but the segmenter's own
-        (trimmed) buffer is kept, so memory does not grow with the length of the stream."""
+        (trimmed) buffer is kept, so memory does not grow with the length of the stream. ``voice``: the
+        normaliser of a voice group this file belongs to (``score_group``); None: the file is its own session."""
         seg = Segmenter(self.options.segmenter, speech_chunks=self.transcriber is not None)
         feeder = None
         if self.transcriber is not None:
@@ -165,7 +170,7 @@ class FileScorer:
             feeder = SpeechFeeder(self.transcriber)
         events: list[Event] = []
         turns = None if self.encoder is None else SpeakerTurns(self.encoder, self.options.speakers, whole_file=True)
-        analyzer = WindowAnalyzer(self.classifier, normalise=self.options.normalise)  # a file is a session
+        analyzer = WindowAnalyzer(self.classifier, normalise=self.options.normalise, voice=voice)
 
         def step(block: np.ndarray, last: bool) -> None:
             windows = seg.feed(block)
@@ -201,12 +206,21 @@ class FileScorer:
             return Analysis(events, speech_s, text)
         return Analysis(turns.relabel(events), speech_s, text, turns.count)
 
-    def score(self, path: str) -> FileResult:
+    def score_group(self, paths: list[str]) -> list[FileResult]:
+        """The files of one voice group (``monitor.batch.voices.voice_units``) in order: with ``voice_group``
+        other than ``file``, one normaliser learns the voice across them; otherwise each file alone."""
+        norm = self.classifier.norm if self.options.normalise else None
+        if norm is None or not parse_voice_group(self.options.voice_group).shared:
+            return [self.score(p) for p in paths]
+        voice = SessionNormaliser(norm)
+        return [self.score(p, voice) for p in paths]
+
+    def score(self, path: str, voice: SessionNormaliser | None = None) -> FileResult:
         """Never raises for a bad file: unreadable, corrupt or empty files get ``failed`` and ``error``."""
         t0 = time.perf_counter()
         try:
             reader = AudioBlocks(path, self.options.block_s)
-            analysis = self.analyze_blocks(reader.blocks())
+            analysis = self.analyze_blocks(reader.blocks(), voice)
             result = self.summarize(path, reader.duration_s, analysis)
         except MonitorError as exc:
             result = FileResult.failure(path, one_line(exc))
@@ -293,3 +307,10 @@ def score_in_worker(path: str) -> FileResult:
     if _SCORER is None:
         raise WorkerInitError(_INIT_ERROR or "worker not initialised")
     return _SCORER.score(path)
+
+
+def score_unit_in_worker(paths: list[str]) -> list[FileResult]:
+    """One unit of work: a file, or the files of one voice group in order."""
+    if _SCORER is None:
+        raise WorkerInitError(_INIT_ERROR or "worker not initialised")
+    return _SCORER.score_group(paths)
