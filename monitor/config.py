@@ -103,6 +103,7 @@ class SpeakersConfig:
     min_windows: int = 2
     settle_windows: int = 8
     recluster_threshold: float = 0.95
+    recluster_min_windows: int = 3
 
 
 @dataclass(frozen=True)

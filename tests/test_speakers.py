@@ -186,6 +186,29 @@ def test_scoring_a_file_uses_the_second_pass(tmp_path):
     assert tight.speakers == 2 and [e.speaker for e in tight.events] == [{4: "S1", 6: "S2"}[x] for x in actors]
 
 
+def test_the_second_pass_folds_a_voice_heard_in_fewer_than_recluster_min_windows(encoder, tmp_path):
+    """A man in four windows and a woman in two: a group of two windows is a voice at recluster_min_windows 2 and
+    is folded into its nearest at 3 (the shipped value); ``voice-monitor score`` uses that setting, not the
+    online pass's min_windows."""
+    a = [encoder.vector(load_clip(c)) for c in actor_clips(1)]
+    b = [encoder.vector(load_clip(c)) for c in actor_clips(4)]
+    vectors = [a[0], b[0], a[1], a[2], b[1], a[3]]
+    long = [3.0] * len(vectors)
+    assert recluster(vectors, long, 0.95, min_windows=2) == ["S1", "S2", "S1", "S1", "S2", "S1"]
+    assert recluster(vectors, long, 0.95, min_windows=3) == ["S1"] * len(vectors)
+    clips = [actor_clips(1)[i] for i in (0, 1, 2, 3)] + [actor_clips(4)[i] for i in (0, 1)]
+    pause = np.zeros(16000, np.int16)
+    audio = np.concatenate([np.concatenate([pause, load_clip(c)]) for c in [clips[i] for i in (0, 4, 1, 2, 5, 3)]])
+    path = tmp_path / "mostly-him.flac"
+    sf.write(path, np.concatenate([audio, pause]), 16000, subtype="PCM_16")
+    assert SpeakerOptions().recluster_min_windows == 3
+    shipped = FileScorer(ScoreOptions()).score(str(path))
+    assert len(shipped.events) == 6 and shipped.speakers == 1
+    two = FileScorer(ScoreOptions(speakers=SpeakerOptions(recluster_min_windows=2, min_windows=5))).score(str(path))
+    assert two.speakers == 2 and [e.speaker for e in two.events] == ["S1", "S2", "S1", "S1", "S2", "S1"]
+    assert [e.emotion for e in two.events] == [e.emotion for e in shipped.events]  # the emotion rows do not move
+
+
 def test_score_windows_carry_the_speaker_and_the_file_its_count(encoder, tmp_path):
     audio, _ = conversation(1, 4)
     path = tmp_path / "talk.flac"
@@ -213,10 +236,11 @@ def test_speakers_off_keeps_the_old_columns(tmp_path, clips, model_path):
     assert proc.returncode == 2 and len(err.splitlines()) == 1 and "--speakers" in err, err
 
 
-@pytest.mark.parametrize("key", ["threshold", "recluster_threshold"])
-def test_bad_speakers_config_is_one_line(tmp_path, key):
+@pytest.mark.parametrize(("key", "value"), [("threshold", "3.0"), ("recluster_threshold", "3.0"),
+                                          ("recluster_min_windows", "0")])
+def test_bad_speakers_config_is_one_line(tmp_path, key, value):
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f"[speakers]\n{key} = 3.0\n")
+    cfg.write_text(f"[speakers]\n{key} = {value}\n")
     proc = subprocess.run(VOICE_MONITOR + ["live", "--config", str(cfg), "--stdin"], input=b"", capture_output=True)
     err = proc.stderr.decode().strip()
     assert proc.returncode == 2 and len(err.splitlines()) == 1 and f"[speakers] {key} " in err, err

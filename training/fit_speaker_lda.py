@@ -24,7 +24,7 @@ from scipy.linalg import eigh
 
 from monitor.audio.convert import read_audio
 from monitor.speakers.encoder import SpeakerEncoder
-from training.conversations import load_voices, split
+from training.conversations import Voice, load_voices, split
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "models" / "speaker_lda.npz"
@@ -46,6 +46,20 @@ def fit(x: np.ndarray, speakers: np.ndarray, dims: int, ridge: float = 1e-3) -> 
     return mean.astype(np.float32), np.ascontiguousarray(vectors[:, ::-1][:, :dims], dtype=np.float32)
 
 
+def embed_clips(voices: list[Voice], clips: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(embeddings, voice names): up to ``clips`` clips per voice, drawn with ``seed``, each embedded whole."""
+    encoder = SpeakerEncoder()
+    rng = random.Random(seed)
+    rows, names = [], []
+    for voice in voices:
+        for path in rng.sample(list(voice.clips), min(clips, len(voice.clips))):
+            emb = encoder.embed(read_audio(path)[0])
+            if emb is not None:
+                rows.append(emb)
+                names.append(voice.name)
+    return np.stack(rows), np.array(names)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
@@ -58,17 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{data}/ravdess16k not found: pass --data (the shared corpora folder)")
         return 2
     tune, _ = split(load_voices(data))
-    encoder = SpeakerEncoder()
-    rng = random.Random(args.seed)
-    rows, names = [], []
     t0 = time.perf_counter()
-    for voice in tune:
-        for path in rng.sample(list(voice.clips), min(args.clips, len(voice.clips))):
-            emb = encoder.embed(read_audio(path)[0])
-            if emb is not None:
-                rows.append(emb)
-                names.append(voice.name)
-    x, speakers = np.stack(rows), np.array(names)
+    x, speakers = embed_clips(tune, args.clips, args.seed)
+    names = speakers.tolist()
     mean, projection = fit(x, speakers, args.dims)
     np.savez(OUT, mean=mean, projection=projection)
     meta = {

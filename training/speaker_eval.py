@@ -19,8 +19,14 @@ training/fit_speaker_lda.py) or as raw embeddings (grid key ``lda``). The cluste
 tuning conversations (grid below; the embeddings do not depend on them, so they are computed once) and
 reported on the held-out ones, for the chosen settings and for the shipped defaults (SpeakerOptions()). Files
 (``voice-monitor score``) add a second pass over all of a file's windows (monitor/speakers/recluster.py): its
-threshold is chosen on the tuning conversations too (``RECLUSTER_GRID``, the other settings shipped), and the
-held-out figures are given both live (online labels) and as files.
+threshold and the smallest group it keeps are chosen on a larger set of tuning conversations (``--files-per-kind``
+of each kind, from the same tuning voices) that are CROSS-FITTED: each is projected by an LDA fitted on the
+tuning voices without its own (training/fit_speaker_lda.py's clips), so the tuning voices are as unheard by the
+speaker space as the held-out ones are (with the shipped LDA, which has heard them, one voice's windows lie
+closer together than a new voice's do, and thresholds chosen there split the held-out voices). The choice is the
+best mean objective over a threshold and its two neighbours (``RECLUSTER_GRID`` x ``RECLUSTER_MIN_GRID``, the
+other settings shipped), which a lucky single threshold does not win. The held-out figures are given both live
+(online labels) and as files.
 Writes models/speakers_eval.json and models/speakers_eval.md (the tables); models/SPEAKERS.md is the report.
 """
 
@@ -41,6 +47,7 @@ from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
 from monitor.speakers.recluster import recluster
 from training.conversations import RATE, Conversation, conversations, load_voices, split
+from training.fit_speaker_lda import embed_clips, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = {
@@ -53,6 +60,7 @@ GRID = {
 }
 # files (batch): the second pass over the whole file (monitor/speakers/recluster.py), the other settings shipped
 RECLUSTER_GRID = [round(0.6 + 0.05 * k, 2) for k in range(13)]  # 0.60 ... 1.20
+RECLUSTER_MIN_GRID = [2, 3, 4]  # recluster_min_windows
 
 
 @dataclass
@@ -85,6 +93,41 @@ def embed_all(convs: list[Conversation], encoder: SpeakerEncoder, seg: Segmenter
     return out
 
 
+def cross_fit(embedded: list[Embedded], clips: np.ndarray, names: np.ndarray, dims: int) -> list[Embedded]:
+    """The same windows, each conversation projected by an LDA fitted on the clips of the voices NOT in it."""
+    out = []
+    for e in embedded:
+        keep = ~np.isin(names, sorted(e.conv.voices))
+        mean, projection = fit(clips[keep], names[keep], dims)
+        projected = []
+        for w in e.windows:
+            if w[2] is None:
+                projected.append(None)
+                continue
+            z = (w[2] - mean) @ projection
+            projected.append((z / max(float(np.linalg.norm(z)), 1e-12)).astype(np.float32))
+        out.append(Embedded(e.conv, e.windows, projected))
+    return out
+
+
+def choose_second_pass(embedded: list[Embedded], shipped: SpeakerOptions) -> tuple[SpeakerOptions, dict]:
+    """recluster_threshold x recluster_min_windows with the best objective averaged over the threshold and its
+    neighbours in ``RECLUSTER_GRID``; returns the options and every setting's objective."""
+    scores: dict[tuple[int, float], float] = {}
+    for min_windows in RECLUSTER_MIN_GRID:
+        for threshold in RECLUSTER_GRID:
+            opts = replace(shipped, recluster_threshold=threshold, recluster_min_windows=min_windows)
+            scores[(min_windows, threshold)] = objective(summarize([evaluate(e, opts, True) for e in embedded]))
+    smoothed = {}
+    for (min_windows, threshold), _ in scores.items():
+        i = RECLUSTER_GRID.index(threshold)
+        near = RECLUSTER_GRID[max(0, i - 1) : i + 2]
+        smoothed[(min_windows, threshold)] = float(np.mean([scores[(min_windows, t)] for t in near]))
+    min_windows, threshold = max(smoothed, key=lambda k: (smoothed[k], -k[0]))
+    grid = {f"{m} {t}": [round(scores[(m, t)], 4), round(smoothed[(m, t)], 4)] for m, t in scores}
+    return replace(shipped, recluster_threshold=threshold, recluster_min_windows=min_windows), grid
+
+
 def _best_map(counts: np.ndarray) -> dict[int, int]:
     rows, cols = linear_sum_assignment(-counts)
     return {int(c): int(r) for r, c in zip(rows, cols, strict=True) if counts[r, c] > 0}
@@ -105,7 +148,8 @@ def file_labels(e: Embedded, options: SpeakerOptions) -> list[str]:
         return labels
     vectors = e.projected if options.lda else [w[2] for w in e.windows]
     o = options
-    final = recluster(vectors, [w[3] for w in e.windows], o.recluster_threshold, o.min_windows, o.min_embed_s)
+    durations = [w[3] for w in e.windows]
+    final = recluster(vectors, durations, o.recluster_threshold, o.recluster_min_windows, o.min_embed_s)
     return labels if final is None else final
 
 
@@ -114,13 +158,12 @@ def evaluate(e: Embedded, options: SpeakerOptions, whole_file: bool = False) -> 
     return score(e, file_labels(e, options) if whole_file else online_labels(e, options))
 
 
-def score(e: Embedded, labels: list[str]) -> Result:
-    """The measures of one conversation labelled ``labels`` (one per window)."""
+def turn_rights(e: Embedded, labels: list[str]) -> list[bool]:
+    """Per turn: is it attributed right (the label covering most of it, under the best mapping)?"""
     voices = sorted(e.conv.voices)
     found = sorted({lab for lab in labels if lab})
     vi = {v: i for i, v in enumerate(voices)}
     fi = {f: i for i, f in enumerate(found)}
-    # utterances
     turn_label: list[int] = []
     for t in e.conv.turns:
         cover = np.zeros(len(found))
@@ -134,7 +177,16 @@ def score(e: Embedded, labels: list[str]) -> Result:
         if f >= 0:
             counts[vi[t.voice], f] += 1
     mapping = _best_map(counts)
-    right = sum(1 for t, f in zip(e.conv.turns, turn_label, strict=True) if f >= 0 and mapping.get(f) == vi[t.voice])
+    return [f >= 0 and mapping.get(f) == vi[t.voice] for t, f in zip(e.conv.turns, turn_label, strict=True)]
+
+
+def score(e: Embedded, labels: list[str]) -> Result:
+    """The measures of one conversation labelled ``labels`` (one per window)."""
+    voices = sorted(e.conv.voices)
+    found = sorted({lab for lab in labels if lab})
+    vi = {v: i for i, v in enumerate(voices)}
+    fi = {f: i for i, f in enumerate(found)}
+    right = sum(turn_rights(e, labels))
     # frames (10 ms)
     n = len(e.conv.audio) // 160 + 1
     ref = np.full(n, -1)
@@ -151,7 +203,8 @@ def score(e: Embedded, labels: list[str]) -> Result:
     speech = max(1, int((ref >= 0).sum()))
     missed = int(((ref >= 0) & (hyp < 0)).sum())
     fa = int(((ref < 0) & (hyp >= 0)).sum())
-    conf = int(sum(1 for r, h in zip(ref[both], hyp[both], strict=True) if fmap.get(int(h)) != int(r)))
+    mapped = np.array([fmap.get(h, -2) for h in range(max(1, len(found)))])  # -2: a label mapped to no voice
+    conf = int((mapped[hyp[both]] != ref[both]).sum())
     return Result(
         e.conv.name, e.conv.kind, len(voices), len(found), len(e.conv.turns), right,
         (missed + fa + conf) / speech, missed / speech, fa / speech, conf / speech,
@@ -172,6 +225,35 @@ def oracle_accuracy(embedded: list[Embedded]) -> float:
         right += sum(max(means, key=lambda v, x=x: float(means[v] @ x)) == o for x, o in embs)
         total += len(embs)
     return right / max(1, total)
+
+
+def error_sources(embedded: list[Embedded], options: SpeakerOptions, whole_file: bool) -> dict[str, float]:
+    """Shares of the two-speaker turns that are wrong because no window overlaps them, because a window spans
+    another turn (wrong even when every window carries its true majority voice), or by the clustering."""
+    n = no_window = spans = clustering = 0
+    for e in embedded:
+        if len(e.conv.voices) != 2:
+            continue
+        labels = file_labels(e, options) if whole_file else online_labels(e, options)
+        truth = [
+            max(e.conv.turns, key=lambda t, s=s, en=en: min(en, t.speech_end) - max(s, t.speech_start)).voice
+            if any(min(en, t.speech_end) > max(s, t.speech_start) for t in e.conv.turns) else ""
+            for s, en, _, _ in e.windows
+        ]
+        got, best = turn_rights(e, labels), turn_rights(e, truth)
+        for t, ok, ideal in zip(e.conv.turns, got, best, strict=True):
+            n += 1
+            if ok:
+                continue
+            if not any(min(en, t.end) > max(s, t.start) for s, en, _, _ in e.windows):
+                no_window += 1
+            elif not ideal:
+                spans += 1
+            else:
+                clustering += 1
+    n = max(1, n)
+    return {"turns": n, "no_window": round(no_window / n, 4), "spans_another_turn": round(spans / n, 4),
+            "clustering": round(clustering / n, 4)}
 
 
 def summarize(results: list[Result]) -> dict[str, dict[str, float]]:
@@ -219,11 +301,19 @@ Settings chosen on the tuning half: {chosen}. Shipped defaults (config.toml [spe
 ## Held-out voices ({n_held} conversations), shipped defaults, live (online labels)
 {held}
 
-## Held-out voices, shipped defaults, files (`voice-monitor score`: second pass, recluster_threshold {rthr})
+## Held-out voices, shipped defaults, files (`voice-monitor score`: second pass at {rthr}, groups of {rmin}+ windows)
 {held_files}
 
-Chosen on the tuning half for files: recluster_threshold {rchosen}; tuning half at that setting:
+Before (recluster_min_windows 2, the rest the same):
+{held_files_previous}
+
+Chosen for files on {n_files_tune} cross-fitted tuning conversations (each projected by an LDA fitted without its
+voices): recluster_threshold {rchosen}, recluster_min_windows {rminchosen}; those conversations at that setting:
 {tune_files}
+
+Where the two-speaker turns that are wrong go wrong (no window: no window overlaps the turn; spans another turn:
+wrong even when every window carries its true majority voice; clustering: the rest):
+{sources}
 
 ## Tuning voices ({n_tune} conversations), chosen settings
 {tune}
@@ -237,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--per-kind", type=int, default=8, help="conversations of each kind per half")
     ap.add_argument("--seed", type=int, default=19)
+    ap.add_argument("--files-per-kind", type=int, default=40,
+                    help="cross-fitted tuning conversations of each kind for the files' second pass")
+    ap.add_argument("--lda-clips", type=int, default=40, help="clips per tuning voice for the cross-fitted LDAs")
     ap.add_argument("--no-write", action="store_true", help="print only; do not write models/SPEAKERS.md")
     args = ap.parse_args(argv)
     data = Path(args.data)
@@ -262,13 +355,23 @@ def main(argv: list[str] | None = None) -> int:
     tuned = summarize([evaluate(e, best) for e in tune])
     shipped = SpeakerOptions()
     live = replace(shipped, recluster_threshold=0.0)
-    file_best, file_score = shipped, -1.0
-    for threshold in RECLUSTER_GRID:
-        opts = replace(shipped, recluster_threshold=threshold)
-        s = objective(summarize([evaluate(e, opts, whole_file=True) for e in tune]))
-        if s > file_score:
-            file_best, file_score = opts, s
-    file_tuned = summarize([evaluate(e, file_best, whole_file=True) for e in tune])
+    # files: the second pass chosen on cross-fitted tuning conversations (see the module's docstring)
+    clips, names = embed_clips(tune_voices, args.lda_clips, 0)  # the clips training/fit_speaker_lda.py fits on
+    dims = int(encoder.lda[1].shape[1]) if encoder.lda is not None else 48
+    files_tune = cross_fit(
+        embed_all(conversations(tune_voices, args.files_per_kind, args.seed, "tune-files"), encoder, seg),
+        clips, names, dims,
+    )
+    print(f"{len(files_tune)} cross-fitted tuning conversations for files ({time.perf_counter() - t0:.0f} s)")
+    file_best, file_grid = choose_second_pass(files_tune, shipped)
+    file_tuned = summarize([evaluate(e, file_best, whole_file=True) for e in files_tune])
+    previous = replace(shipped, recluster_min_windows=2)  # the second pass before recluster_min_windows (3)
+    held_files_previous = summarize([evaluate(e, previous, whole_file=True) for e in held])
+    sources = {
+        "tuning (cross-fitted), files": error_sources(files_tune, shipped, True),
+        "held-out, files": error_sources(held, shipped, True),
+        "held-out, live": error_sources(held, live, False),
+    }
     file_results = [evaluate(e, shipped, whole_file=True) for e in held]
     held_files = summarize(file_results)
     held_results = [evaluate(e, best) for e in held]
@@ -281,9 +384,13 @@ def main(argv: list[str] | None = None) -> int:
     print("tuning half:\n" + table(tuned))
     print("held-out half, chosen settings:\n" + table(held_summary))
     print(f"held-out half, shipped defaults {({k: getattr(shipped, k) for k in GRID})}, live:\n" + table(held_shipped))
-    print(f"files: recluster_threshold chosen on the tuning half {file_best.recluster_threshold} "
-          f"(shipped {shipped.recluster_threshold}); tuning half:\n" + table(file_tuned))
+    print(f"files: chosen on the cross-fitted tuning conversations recluster_threshold {file_best.recluster_threshold}"
+          f", recluster_min_windows {file_best.recluster_min_windows} (shipped {shipped.recluster_threshold}, "
+          f"{shipped.recluster_min_windows}); there:\n" + table(file_tuned))
     print("held-out half, shipped defaults, files (second pass):\n" + table(held_files))
+    print("held-out half, files, recluster_min_windows 2 (before):\n" + table(held_files_previous))
+    for k, v in sources.items():
+        print(f"two-speaker turns wrong, {k}: {v}")
     print(f"held-out windows given to the nearest true speaker mean (oracle clustering): {oracle:.1%}")
     if not args.no_write:
         report = {
@@ -293,8 +400,13 @@ def main(argv: list[str] | None = None) -> int:
             "held_out": held_summary,
             "held_out_shipped": held_shipped,  # live: the online labels
             "files_chosen_recluster_threshold": file_best.recluster_threshold,
+            "files_chosen_recluster_min_windows": file_best.recluster_min_windows,
             "files_shipped_recluster_threshold": shipped.recluster_threshold,
-            "files_tuning": file_tuned,
+            "files_shipped_recluster_min_windows": shipped.recluster_min_windows,
+            "files_tuning": file_tuned,  # the cross-fitted tuning conversations at the chosen setting
+            "files_tuning_grid": file_grid,  # "min_windows threshold": [objective, mean with the neighbours]
+            "held_out_files_recluster_min_windows_2": held_files_previous,
+            "two_speaker_error_sources": sources,
             "held_out_files_shipped": held_files,  # voice-monitor score: the second pass over the whole file
             "conversations_files_shipped": [asdict(r) for r in file_results],
             "held_out_oracle_window_accuracy": oracle,
@@ -303,12 +415,16 @@ def main(argv: list[str] | None = None) -> int:
             "command": "PYTHONPATH=. python -m training.speaker_eval",
             "seed": args.seed,
             "per_kind": args.per_kind,
+            "files_per_kind": args.files_per_kind,
         }
         (ROOT / "models" / "speakers_eval.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
         tables = TABLES.format(
             chosen=chosen, shipped={k: getattr(shipped, k) for k in GRID}, held=table(held_shipped),
             tune=table(tuned), oracle=oracle, n_tune=len(tune), n_held=len(held), rthr=shipped.recluster_threshold,
             held_files=table(held_files), rchosen=file_best.recluster_threshold, tune_files=table(file_tuned),
+            rmin=shipped.recluster_min_windows, rminchosen=file_best.recluster_min_windows,
+            n_files_tune=len(files_tune), held_files_previous=table(held_files_previous),
+            sources="\n".join(f"- {k}: {v}" for k, v in sources.items()),
         )
         (ROOT / "models" / "speakers_eval.md").write_text(tables, encoding="utf-8")
         print("wrote models/speakers_eval.json and models/speakers_eval.md")

@@ -46,6 +46,7 @@ class SpeakerOptions:
     min_windows: int = 2  # a speaker with fewer windows than this ...
     settle_windows: int = 8  # ... this many windows after it opened is folded into its nearest; 0: never
     recluster_threshold: float = 0.95  # per file (batch): clustering of all windows at the end; 0: online labels
+    recluster_min_windows: int = 3  # per file: a group of the second pass with fewer windows joins its nearest
 
     def validate(self) -> None:
         if not 0 < self.threshold < 2:
@@ -60,6 +61,8 @@ class SpeakerOptions:
             raise ValueError("[speakers] min_embed_s must be >= 0")
         if self.min_windows < 1 or self.settle_windows < 0:
             raise ValueError("[speakers] min_windows must be >= 1 and settle_windows >= 0")
+        if self.recluster_min_windows < 1:
+            raise ValueError("[speakers] recluster_min_windows must be >= 1")
         if not 0 <= self.recluster_threshold < 2:
             raise ValueError("[speakers] recluster_threshold must be between 0 (off) and 2 (a cosine distance)")
 

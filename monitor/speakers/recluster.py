@@ -4,9 +4,12 @@ Live, a window's speaker must be named when it arrives (monitor/speakers/cluster
 undo early mistakes). Per file, every window is known before anything is written, so the labels can come from
 all of them at once: agglomerative clustering with complete linkage (two groups join while the farthest pair
 of their windows lies within ``threshold``, cosine distance in the space the online pass compares voices in),
-then groups of fewer than ``min_windows`` windows folded into the nearest group (smallest first), then each
-short window (under ``min_embed_s``) given to the nearest group's centre. Labels are S1, S2, ... in order of
-first appearance. Chosen on the tuning conversations of training/speaker_eval.py (models/SPEAKERS.md).
+then groups of fewer than ``min_windows`` windows (``[speakers] recluster_min_windows``, 3) folded into the
+nearest group (smallest first), then each short window (under ``min_embed_s``) given to the nearest group's
+centre. Labels are S1, S2, ... in order of first appearance. The threshold and the group size are chosen on
+cross-fitted tuning conversations of training/speaker_eval.py (models/SPEAKERS.md). The price of the group
+size: a voice heard in only one or two windows of a file is given to another speaker (in the evaluation one
+voice split into two small groups was the more frequent error).
 
 Above ``MAX_WINDOWS`` long windows (hours of speech) the groups are found on evenly spaced ``MAX_WINDOWS`` of
 them and the others take the nearest group's centre, so time and memory stay bounded (the distance matrix is

@@ -47,7 +47,9 @@ class SpeakerTurns:
         replaced by the survivors."""
         if self.keep and len(events) == len(self.vectors):
             o = self.options
-            self.final = recluster(self.vectors, self.durations, o.recluster_threshold, o.min_windows, o.min_embed_s)
+            self.final = recluster(
+                self.vectors, self.durations, o.recluster_threshold, o.recluster_min_windows, o.min_embed_s
+            )
         if self.final is not None:
             return [e if e.speaker == lab else e.with_speaker(lab) for e, lab in zip(events, self.final, strict=True)]
         return [e if e.speaker == self.resolve(e.speaker) else e.with_speaker(self.resolve(e.speaker)) for e in events]
