@@ -204,7 +204,7 @@ def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: s
 
     cal = calibration(out, config, names, info, key=key)
     L.append("## Calibration\n")
-    if cal:
+    if cal and cal.get("fitted_on_cv", 1.0):
         L.append(f"Temperature {cal['temperature']:.3f}, fitted on the cross-validation's held-out windows "
                  f"(`{key}`, negative log-likelihood); the shipped model carries it as `temperature` in its "
                  "`emotion.json`, and the monitor applies it to every window. Expected calibration error of the top "
@@ -214,6 +214,15 @@ def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: s
         if "loco_ece_before" in cal:
             L.append(f"| leave-one-corpus-out (never seen by the fit) | {cal['loco_ece_before']:.3f} | "
                      f"{cal['loco_ece_after']:.3f} |")
+    elif cal:
+        L.append(f"Temperature {cal['temperature']:.3f}, fitted on the leave-one-corpus-out held-out windows "
+                 f"(`{key}`, negative log-likelihood; the cross-validation of `{config}` has not run): the confidence "
+                 "is calibrated for recordings unlike any the network trained on. The shipped "
+                 "model carries it as `temperature` in its `emotion.json`, and the monitor applies it to every window. "
+                 "Expected calibration error of the top label's confidence (15 bins, window level):\n")
+        L.append("| | before | after |\n| --- | --- | --- |")
+        L.append(f"| leave-one-corpus-out (where it was fitted) | {cal['loco_ece_before']:.3f} | "
+                 f"{cal['loco_ece_after']:.3f} |")
     else:
         L.append("(cross-validation not run yet)")
 

@@ -195,15 +195,21 @@ def best_candidate(out: Path, cw: CorpusWindows, configs: list[str]) -> tuple[st
 
 def calibration(out: Path, config: str, corpora: list[str], info: KeyInfo, key: str = "probs") -> dict | None:
     """Temperature fitted on the cross-validation's held-out windows; ECE before and after, there and on the
-    leave-one-corpus-out windows (which the fit never saw)."""
+    leave-one-corpus-out windows (which the fit never saw). A configuration whose cross-validation has not run
+    gets its temperature from the leave-one-corpus-out windows instead (``fitted_on_cv`` 0)."""
     cvp = cv_paths(out, config)
+    lp = loco_paths(out, config, corpora)
     if not has_probs(cvp, key):
-        return None
+        if not has_probs(lp, key):
+            return None
+        _, probs, labels, *_ = run_windows(lp, info, key)
+        t = fit_temperature(probs, labels)
+        return {"temperature": round(t, 4), "fitted_on_cv": 0.0, "loco_ece_before": ece(probs, labels),
+                "loco_ece_after": ece(with_temperature(probs, t), labels)}
     _, probs, labels, *_ = run_windows(cvp, info, key)
     t = fit_temperature(probs, labels)
-    res = {"temperature": round(t, 4), "cv_ece_before": ece(probs, labels),
+    res = {"temperature": round(t, 4), "fitted_on_cv": 1.0, "cv_ece_before": ece(probs, labels),
            "cv_ece_after": ece(with_temperature(probs, t), labels)}
-    lp = loco_paths(out, config, corpora)
     if has_probs(lp, key):
         _, lprobs, llabels, *_ = run_windows(lp, info, key)
         res["loco_ece_before"] = ece(lprobs, llabels)
