@@ -171,7 +171,9 @@ def default_key(opts) -> str:
 
 
 def config_key(out: Path, config: str) -> str:
-    return "probs_file" if has_probs(cv_paths(out, config), "probs_file") else "probs"
+    cv, loco = cv_paths(out, config), loco_paths(out, config, [p.stem[5:] for p in (out / "results" / config)
+                                                                 .glob("loco_*.npz")])
+    return "probs_file" if has_probs(cv, "probs_file") or has_probs(loco, "probs_file") else "probs"
 
 
 def best_candidate(out: Path, cw: CorpusWindows, configs: list[str]) -> tuple[str, dict]:
