@@ -105,3 +105,14 @@ def test_score_cli_groups_by_folder_with_several_workers(tmp_path: Path, clips: 
             row = rows[Path(res.path).name + "@" + Path(res.path).parent.name]
             assert row["emotion"] == res.emotion
             assert float(row["p_" + res.emotion]) == pytest.approx(res.probabilities[res.emotion], abs=1e-4)
+
+
+def test_a_group_of_one_file_is_scored_as_the_file_alone(clips: list[Path], model_path: Path) -> None:
+    """A path the pattern does not match, or a group's file rerun alone after a crash, is a file alone: with
+    speaker turns on its windows are keyed by their speaker labels (the cluster path scores it so)."""
+    path = str(clips[1])
+    alone = FileScorer(ScoreOptions(model_path=str(model_path), voice_group="file")).score_group([path])[0]
+    single = FileScorer(ScoreOptions(model_path=str(model_path), voice_group="folder")).score_group([path])[0]
+    assert any(e.speaker for e in alone.events)  # turns on: the windows carry a speaker label
+    assert [e.probabilities for e in single.events] == [e.probabilities for e in alone.events]
+    assert [e.adapted for e in single.events] == [e.adapted for e in alone.events]

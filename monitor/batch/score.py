@@ -208,9 +208,11 @@ class FileScorer:
 
     def score_group(self, paths: list[str]) -> list[FileResult]:
         """The files of one voice group (``monitor.batch.voices.voice_units``) in order: with ``voice_group``
-        other than ``file``, one normaliser learns the voice across them; otherwise each file alone."""
+        other than ``file``, one normaliser learns the voice across them; otherwise each file alone. A group of
+        one file (a path the pattern does not match, a file rerun alone after a crash) is a file alone, keyed by
+        its speaker labels, as the cluster path scores it."""
         norm = self.classifier.norm if self.options.normalise else None
-        if norm is None or not parse_voice_group(self.options.voice_group).shared:
+        if norm is None or len(paths) < 2 or not parse_voice_group(self.options.voice_group).shared:
             return [self.score(p) for p in paths]
         voice = SessionNormaliser(norm)
         return [self.score(p, voice) for p in paths]
