@@ -286,3 +286,19 @@ def test_parquet_on_the_cluster_client_killed_then_resume(cluster, tmp_path: Pat
         assert r == first
     assert len(pd.read_parquet(tmp_path / "win.parquet")) == frame["windows"].sum()
     assert not [n for n in os.listdir(out) if n.startswith(".")]
+
+
+def test_voice_groups_of_one_file_on_the_cluster_are_not_chunked_into_one_voice(tmp_path: Path) -> None:
+    """``--voice-group folder`` with one file per folder: the cluster still sends several files per task (they
+    are not one group), and each must be scored alone, as the local run scores it; a chunk scored with one
+    normaliser would carry one speaker's voice into another's file."""
+    for i, c in enumerate(clips()):
+        (tmp_path / "in" / f"actor{i}").mkdir(parents=True)
+        shutil.copy(c, tmp_path / "in" / f"actor{i}" / c.name)
+    common = ["--voice-group", "folder", "--speakers", "off", "--progress", "none"]
+    local = run_score("in", "-o", "local.csv", "-j", "1", *common, cwd=tmp_path)
+    assert local.returncode == 0, local.stderr
+    proc = run_score("in", "-o", "cluster.csv", "--cluster", "local:1", *common, cwd=tmp_path)
+    no_traceback(proc.stderr)
+    assert proc.returncode == 0, proc.stderr
+    assert by_path(read_rows(tmp_path / "cluster.csv")) == by_path(read_rows(tmp_path / "local.csv"))

@@ -205,7 +205,10 @@ class DaskExecutor:
         # groups small enough that every worker thread gets several (balance), large enough to amortise a task
         per_group = max(1, min(GROUP_FILES, -(-len(todo) // (n * GROUPS_PER_THREAD))))
         units = voice_units(todo, self.options.voice_group)
-        if all(len(u) == 1 for u in units):
+        # one_voice: a task's files are one --voice-group group (one normaliser); a chunk of files that share no
+        # group (e.g. one file per folder) must not be scored as one voice
+        one_voice = not all(len(u) == 1 for u in units)
+        if not one_voice:
             pending: deque[list[str]] = deque(chunks(todo, max_files=per_group))
         else:  # --voice-group: each group is one task, its files in order on one worker thread
             pending = deque(units)
@@ -219,7 +222,7 @@ class DaskExecutor:
                 paths = pending.popleft()
                 key = f"voice-monitor-score-{self.run_id}-{next(counter)}"
                 absolute = [os.path.abspath(p) for p in paths]
-                fut = self.client.submit(score_files, absolute, self.options, key=key, pure=False)
+                fut = self.client.submit(score_files, absolute, self.options, one_voice, key=key, pure=False)
                 self._inflight[key] = (fut, paths)
                 fut.add_done_callback(finished.put)
                 room -= 1

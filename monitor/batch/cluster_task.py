@@ -17,7 +17,6 @@ import socket
 import threading
 
 from monitor.batch.score import FileResult, FileScorer, ScoreOptions, WorkerInitError, _native_stderr_silenced, one_line
-from monitor.batch.voices import parse_voice_group
 from monitor.errors import MonitorError
 
 _local = threading.local()
@@ -53,10 +52,11 @@ def _scorer(options: ScoreOptions) -> FileScorer:
     return found
 
 
-def score_files(paths: list[str], options: ScoreOptions) -> list[FileResult]:
-    """Score ``paths`` (absolute) one after another on this worker; never raises for a bad file."""
+def score_files(paths: list[str], options: ScoreOptions, one_voice: bool = False) -> list[FileResult]:
+    """Score ``paths`` (absolute) one after another on this worker; never raises for a bad file. ``one_voice``:
+    the paths are the files of one ``--voice-group`` group (else a chunk of unrelated files, each alone)."""
     scorer = _scorer(options)
-    if len(paths) > 1 and parse_voice_group(options.voice_group).shared and all(map(os.path.lexists, paths)):
+    if one_voice and len(paths) > 1 and all(map(os.path.lexists, paths)):
         return scorer.score_group(paths)  # the files of one voice group (monitor.batch.voices), in order
     results = []
     for path in paths:
