@@ -116,3 +116,13 @@ def test_a_group_of_one_file_is_scored_as_the_file_alone(clips: list[Path], mode
     assert any(e.speaker for e in alone.events)  # turns on: the windows carry a speaker label
     assert [e.probabilities for e in single.events] == [e.probabilities for e in alone.events]
     assert [e.adapted for e in single.events] == [e.adapted for e in alone.events]
+
+
+def test_a_pattern_whose_group_is_absent_or_empty_leaves_the_path_alone() -> None:
+    paths = ["a/Actor_01/x.wav", "a/Actor_01/y.wav", "b/x.wav", "b/z.wav", "c.wav"]
+    # the first group takes no part in the match of b/x.wav (the other branch matched): not a voice id
+    assert voice_units(paths, r"re:Actor_(\d+)|(x)") == [["a/Actor_01/x.wav", "a/Actor_01/y.wav"], ["b/x.wav"],
+                                                         ["b/z.wav"], ["c.wav"]]
+    # a group that can match nothing matches nothing after Actor_ without digits: those paths are not one voice
+    assert voice_units(["e/Actor_x.wav", "f/Actor_y.wav", "Actor_3.wav", "d/Actor_3.wav"], r"re:Actor_(\d*)") == [
+        ["e/Actor_x.wav"], ["f/Actor_y.wav"], ["Actor_3.wav", "d/Actor_3.wav"]]

@@ -9,7 +9,7 @@ a live session of that speaker would.
 
 Specs: ``file`` (default: every file alone), ``folder`` (the files of one folder), ``re:PATTERN`` (the files
 whose paths give the same text for the pattern's first group, or its whole match without a group; a path the
-pattern does not match is a group of its own).
+pattern does not match, or matches with an empty or absent first group, is a group of its own).
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ class VoiceGroup:
             return "folder:" + os.path.dirname(os.path.abspath(path))
         if self.kind == "re" and self.pattern is not None:
             m = self.pattern.search(path)
-            if m is not None:
-                return "re:" + (m.group(1) if m.re.groups else m.group(0))
+            text = None if m is None else m.group(1) if m.re.groups else m.group(0)
+            if text:  # a first group that took no part in the match, or matched nothing, names no voice
+                return "re:" + text
         return "file:" + path
 
 
