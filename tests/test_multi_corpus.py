@@ -288,3 +288,34 @@ def test_degraded_versions_are_files_of_their_own(tmp_path: Path) -> None:
     t = degraded_table([tmp_path / "loco_x.npz"], {"a": (angry, "x", "x/s")}, ["x"])
     assert t["x"]["n"] == 2 and t["x"]["acc8"] == 0.5
     assert t["kind:room"]["uar8"] == 1.0 and t["kind:noise"]["uar8"] == 0.0
+
+
+def test_two_degraded_versions_of_one_clip_are_two_files(tmp_path: Path) -> None:
+    """``by="version"`` on the degraded rows of ``run_one`` (every augmented version of each held-out clip): each
+    (clip, version) is normalised alone, as `score` would a file of it; grouped by clip, the two versions of a clip
+    would share one voice profile."""
+    from dataclasses import replace
+
+    from monitor.inference.normalise import NormParams, SessionNormaliser
+    from training.multi_fit import FitOptions, norm_params, normalised_inputs, speaker_profiles, window_profiles
+
+    cw = _real_windows(tmp_path)
+    n = len(cw.x)
+    rng = np.random.default_rng(1)
+    x0 = cw.x.astype(np.float32)
+    louder = np.clip(x0 + rng.uniform(0.05, 0.2, size=(1, 1, cw.x.shape[2])), 0, 1)
+    tilted = np.clip(x0 - np.linspace(0.0, 0.3, cw.x.shape[2]), 0, 1)
+    cw = replace(cw, x=np.concatenate([cw.x, louder.astype(np.float16), tilted.astype(np.float16)]),
+                 clip=np.concatenate([cw.clip] * 3),
+                 version=np.concatenate([cw.version, np.full(n, 2, dtype=np.int8), np.full(n, 4, dtype=np.int8)]))
+    params = norm_params(cw, np.arange(len(cw.records)), speaker_profiles(cw, window_profiles(cw.x)),
+                         FitOptions(norm_prior_windows=4.0))
+    deg = np.flatnonzero(cw.version > 0)
+    got = normalised_inputs(cw, deg, params, live=True, by="version")
+    for c in np.unique(cw.clip[deg]):
+        for v in (2, 4):
+            norm = SessionNormaliser(NormParams(params.global_mean, params.prior_windows))
+            for i in np.flatnonzero((cw.clip[deg] == c) & (cw.version[deg] == v)):
+                np.testing.assert_allclose(norm.normalise(cw.x[deg[i]].astype(np.float32)), got[i], atol=1e-5)
+    by_clip = normalised_inputs(cw, deg, params, live=True, by="clip")
+    assert np.abs(got - by_clip).max() > 1e-3
