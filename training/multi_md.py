@@ -118,7 +118,12 @@ def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: s
     cands = list(candidates(base_opts))
     config, scores = best_candidate(out, cw, cands)
     best = config
-    if chosen and chosen.get("forced") and chosen.get("config") in cands:  # shipped with --config
+    meta_path = out / "emotion.json"
+    shipped = (json.loads(meta_path.read_text()).get("metrics", {}).get("final_model", {}).get("config")
+               if meta_path.exists() else None)
+    if shipped in cands:  # the report is about the model that ships, whatever scores best
+        config = shipped
+    elif chosen and chosen.get("forced") and chosen.get("config") in cands:  # shipped with --config
         config = chosen["config"]
     key = config_key(out, config)
     keys = [k for k in CONDITIONS if k == "probs" or key != "probs"]
