@@ -62,6 +62,13 @@ def run_windows(paths: list[Path], info: KeyInfo, key: str = "probs"):
     return keys, probs, labels, corpus, speaker, clip
 
 
+def first_windows(clip: np.ndarray, n: int) -> np.ndarray:
+    """The index of one window (the first) of each of the ``n`` clips numbered in ``clip``."""
+    first = np.zeros(n, dtype=int)
+    first[clip[::-1]] = np.arange(len(clip))[::-1]
+    return first
+
+
 def label_coverage(paths: list[Path], corpora: list[str], label_sets: dict[str, set[int]]) -> np.ndarray:
     """Per window: the share of its run's training corpora that have each label (a leave-one-corpus-out run
     trains on every corpus but the held-out one; a cross-validation run on all of them)."""
@@ -93,8 +100,7 @@ def table(paths: list[Path], info: KeyInfo, corpora: list[str], spk_norm: str = 
     if temperature:
         probs = with_temperature(probs, temperature)
     ids, pooled = pool(probs, clip)
-    first = np.zeros(len(ids), dtype=int)
-    first[clip[::-1]] = np.arange(len(clip))[::-1]  # a window of each clip
+    first = first_windows(clip, len(ids))
     y, c, s = labels[first], corpus[first], speaker[first]
     if spk_norm == "all":  # the speaker's every clip (a batch of one speaker's recordings)
         pooled = speaker_normalised(pooled, s)
@@ -129,8 +135,7 @@ def degraded_table(paths: list[Path], info: KeyInfo, corpora: list[str]) -> dict
     keys, probs, versions = np.concatenate(keys), np.concatenate(probs), np.concatenate(versions)
     _, clip = np.unique(np.char.add(keys.astype(str), np.char.mod("#%d", versions)), return_inverse=True)
     ids, pooled = pool(probs, clip)
-    first = np.zeros(len(ids), dtype=int)
-    first[clip[::-1]] = np.arange(len(clip))[::-1]
+    first = first_windows(clip, len(ids))
     y = np.array([info[k][0] for k in keys[first]])
     c = np.array([info[k][1] for k in keys[first]])
     v = versions[first]
@@ -250,8 +255,7 @@ def clip_level(paths: list[Path], info: KeyInfo, key: str = "probs"):
     """Pooled clip probabilities of result files: (probs, labels, corpus names)."""
     _, probs, labels, corpus, _, clip = run_windows(paths, info, key)
     ids, pooled = pool(probs, clip)
-    first = np.zeros(len(ids), dtype=int)
-    first[clip[::-1]] = np.arange(len(clip))[::-1]
+    first = first_windows(clip, len(ids))
     return pooled, labels[first], corpus[first]
 
 
