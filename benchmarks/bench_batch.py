@@ -14,7 +14,8 @@ less):
 - predecessor, one core: its per-file recipe: ``librosa.load`` at 22.05 kHz, 40 MFCCs averaged over time, an
   (untrained) Keras Conv1D model (32/64/128 filters, kernel 5, dense layers) ``predict`` per file; the
   TensorFlow import is timed;
-- the whole command ``python -m monitor.cli score FILES --jobs 2``: wall time from launch to exit, CPU of
+- the whole command ``python -m monitor.cli score FILES --jobs 2``, with the run's baseline (the default: a survey
+  of the files first) and with ``--baseline off``: wall time from launch to exit, CPU of
   every process of the tree, peak RSS of the parent and of each worker (sampled with psutil).
 
 - memory on one long file (``--long-minutes``, default 10; ``--long-only`` runs just these rows): the test
@@ -334,12 +335,13 @@ def _role(p: object, parent_pid: int) -> str:
     return "worker"
 
 
-def whole_command_row(files: list[str], model: str | None, jobs: int, env: dict[str, str]) -> Row:
+def whole_command_row(files: list[str], model: str | None, jobs: int, env: dict[str, str],
+                      baseline: str = "run") -> Row:
     import psutil
 
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "monitor.cli", "score", *files, "-o", f"{tmp}/out.csv", "-j", str(jobs),
-               "--speakers", "off"]
+               "--speakers", "off", "--baseline", baseline]
         cmd += ["--progress", "none"] + (["--model", model] if model else [])
         rss: dict[int, float] = {}
         uss: dict[int, float] = {}  # memory unique to the process (not shared with the forkserver)
@@ -391,7 +393,7 @@ def whole_command_row(files: list[str], model: str | None, jobs: int, env: dict[
     cpu_text = " ".join(f"{role} {c:.2f}" for role, c in sorted(cpu_by_role.items()))
     summary = err.strip().splitlines()[-1] if err.strip() else ""
     return Row(
-        f"voice-monitor score --jobs {jobs}",
+        f"voice-monitor score --jobs {jobs} --baseline {baseline}",
         audio,
         len(rows),
         wall,
@@ -484,7 +486,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print("vosk row skipped: no Vosk model (pass --vosk-model)")
     cli_env = {k: v for k, v in env.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    rows.append(median_row([whole_command_row(files, a.model, a.jobs, cli_env) for _ in range(a.repeat)]))
+    for baseline in ("run", "off"):  # the run's survey (monitor.inference.baseline) costs the difference
+        rows.append(median_row([whole_command_row(files, a.model, a.jobs, cli_env, baseline)
+                                for _ in range(a.repeat)]))
     rows.extend(long_file_rows(a.long_minutes, model, env))
 
     print()

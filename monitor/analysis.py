@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from monitor.dsp.features import log_mel
 from monitor.dsp.segmenter import Window
 from monitor.events import Event
+from monitor.inference.baseline import Baseline, log_probs
 from monitor.inference.classifier import EmotionClassifier
 from monitor.inference.normalise import SessionNormaliser
 
@@ -16,12 +19,17 @@ class WindowAnalyzer:
     of stream sample 0. With ``normalise`` (and a model trained for it) each window is normalised against the
     voices heard so far in the session (``monitor.inference.normalise``), per speaker when one is given.
     ``voice``: a normaliser shared with other files known to hold the same voice (``score --voice-group``); it
-    then stands for that one voice, and the window's speaker label does not split it."""
+    then stands for that one voice, and the window's speaker label does not split it. ``baseline``: the run's
+    lean, taken out of every window's probabilities (``monitor.inference.baseline``); ``log_sum`` and ``windows``
+    keep the log-probabilities before it, which a run's survey reads."""
 
     def __init__(self, classifier: EmotionClassifier, wall_origin: float = 0.0, normalise: bool = True,
-                 voice: SessionNormaliser | None = None) -> None:
+                 voice: SessionNormaliser | None = None, baseline: Baseline | None = None) -> None:
         self.classifier = classifier
         self.wall_origin = wall_origin
+        self.baseline = baseline
+        self.log_sum = np.zeros(len(classifier.labels))
+        self.windows = 0
         norm = classifier.norm if normalise else None
         self.per_speaker = voice is None
         if norm is None:
@@ -40,7 +48,10 @@ class WindowAnalyzer:
             key = speaker if self.per_speaker else ""
             feats = self.normaliser.normalise(feats, key)
             adapted = self.normaliser.adaptation(key)
-        pred = self.classifier.predict_features(feats)
+        p = self.classifier.probabilities(feats)
+        self.log_sum += log_probs(p)
+        self.windows += 1
+        pred = self.classifier.prediction(p if self.baseline is None else self.baseline.apply(p))
         latency = time.monotonic() - cut_at if cut_at is not None else 0.0
         return Event(
             index=window.index,

@@ -56,6 +56,7 @@ class ModelConfig:
     path: str = ""  # "" = the shipped models/emotion.tflite
     threads: int = 1
     normalise: bool = True  # per-session/per-speaker normalisation (monitor.inference.normalise)
+    baseline: str = "run"  # score: run (take out the lean all of a run's files share) | off
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,10 @@ class Config:
             (
                 self.transcriber.engine in ("auto", "vosk", "pocketsphinx", "none"),
                 f"[transcriber] engine must be auto, vosk, pocketsphinx or none (got {self.transcriber.engine!r})",
+            ),
+            (
+                self.model.baseline in ("run", "off"),
+                f"[model] baseline must be run or off (got {self.model.baseline!r})",
             ),
             (not (self.output.csv and self.output.csv_dir), "[output] set csv or csv_dir, not both"),
             (self.pipeline.queue_windows >= 1, "[pipeline] queue_windows must be >= 1"),

@@ -73,7 +73,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
     """The local run's rows for the test clips, by file name."""
     work = tmp_path_factory.mktemp("reference")
-    proc = run_score(str(REPO / "tests" / "data"), "-o", "local.csv", "-j", "2", "--progress", "none", cwd=work)
+    proc = run_score(str(REPO / "tests" / "data"), "-o", "local.csv", "-j", "2", "--progress", "none",
+                     "--baseline", "off", cwd=work)  # each file alone: the rows of a file do not depend on the run
     assert proc.returncode == 0, proc.stderr
     return {Path(r["path"]).name: r for r in read_rows(work / "local.csv")}
 
@@ -96,14 +97,15 @@ def test_cluster_rows_equal_local_rows(cluster: DaskProcesses, tmp_path: Path) -
     key = lambda r: (r["path"], float(r["start_s"]))  # noqa: E731
     assert sorted(read_rows(tmp_path / "dist_w.csv"), key=key) == sorted(read_rows(tmp_path / "local_w.csv"), key=key)
 
-    # the pipeline was built once per worker, not per file
+    # the pipeline was built once per worker and options, not per file: the baseline's survey (emotion alone) and
+    # the scoring (with the baseline) are two
     from distributed import Client
 
     from monitor.batch.cluster_task import pipeline_loads
 
     with Client(cluster.address, timeout=30) as client:
         loads = client.run(pipeline_loads)
-    assert len(loads) == 2 and all(n <= 1 for n in loads.values()) and sum(loads.values()) >= 1, loads
+    assert len(loads) == 2 and all(n <= 2 for n in loads.values()) and sum(loads.values()) >= 2, loads
 
 
 def test_relative_paths_and_resume_on_the_cluster(cluster: DaskProcesses, tmp_path: Path, reference) -> None:
@@ -112,11 +114,13 @@ def test_relative_paths_and_resume_on_the_cluster(cluster: DaskProcesses, tmp_pa
     folder.mkdir()
     for c in clips()[:4]:
         shutil.copy(c, folder / c.name)
-    first = run_score("clips", "-o", "out.csv", "--cluster", cluster.address, "--progress", "none", cwd=tmp_path)
+    first = run_score("clips", "-o", "out.csv", "--cluster", cluster.address, "--progress", "none",
+                      "--baseline", "off", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     for c in clips()[4:]:
         shutil.copy(c, folder / c.name)
-    again = run_score("clips", "-o", "out.csv", "--cluster", cluster.address, "--resume", cwd=tmp_path)
+    again = run_score("clips", "-o", "out.csv", "--cluster", cluster.address, "--resume", "--baseline", "off",
+                      cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "4 files scored" in again.stderr and "4 already done" in again.stderr, again.stderr
     rows = read_rows(tmp_path / "out.csv")
@@ -128,7 +132,8 @@ def test_relative_paths_and_resume_on_the_cluster(cluster: DaskProcesses, tmp_pa
 
 def test_client_killed_mid_run_leaves_whole_rows_and_resume_finishes(cluster, tmp_path: Path, reference) -> None:
     total = copies(tmp_path / "many", 30)
-    args = ["many", "-o", "out.csv", "-w", "win.csv", "--cluster", cluster.address, "--progress", "none"]
+    args = ["many", "-o", "out.csv", "-w", "win.csv", "--cluster", cluster.address, "--progress", "none",
+            "--baseline", "off"]
     proc = subprocess.Popen(score_cmd(*args), cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True)
     out = tmp_path / "out.csv"
     deadline = time.monotonic() + 180
@@ -157,7 +162,7 @@ def test_waits_for_a_worker_and_survives_a_worker_killed_mid_run(tmp_path: Path,
     procs = DaskProcesses(tmp_path)
     try:
         procs.start_scheduler()
-        args = ["many", "-o", "out.csv", "--cluster", procs.address, "--progress", "plain"]
+        args = ["many", "-o", "out.csv", "--cluster", procs.address, "--progress", "plain", "--baseline", "off"]
         client = subprocess.Popen(score_cmd(*args), cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True)
         assert client.stderr is not None
         first = client.stderr.readline()
@@ -210,13 +215,17 @@ def test_worker_that_cannot_see_the_files_gives_error_rows(tmp_path: Path) -> No
         assert r["emotion"] == "" and "cannot see this file" in r["error"] and "same path" in r["error"], r
 
 
-def test_local_cluster_rows_equal_local_rows(tmp_path: Path, reference) -> None:
-    proc = run_score(str(REPO / "tests" / "data"), "-o", "out.csv", "--cluster", "local:2", "--progress", "none",
-                     cwd=tmp_path)  # fmt: skip
+def test_local_cluster_rows_equal_local_rows(tmp_path: Path) -> None:
+    """With every setting at its default (the run's baseline surveyed on the cluster too)."""
+    data = str(REPO / "tests" / "data")
+    proc = run_score(data, "-o", "out.csv", "--cluster", "local:2", "--progress", "none", cwd=tmp_path)
     no_traceback(proc.stderr)
     assert proc.returncode == 0, proc.stderr
-    rows = read_rows(tmp_path / "out.csv")
-    assert {Path(r["path"]).name: r for r in rows} == reference
+    local = run_score(data, "-o", "local.csv", "-j", "2", "--progress", "none", cwd=tmp_path)
+    assert local.returncode == 0, local.stderr
+    assert "baseline of 31 files taken out" in local.stderr and "baseline of 31 files taken out" in proc.stderr
+    rows, expected = read_rows(tmp_path / "out.csv"), read_rows(tmp_path / "local.csv")
+    assert {Path(r["path"]).name: r for r in rows} == {Path(r["path"]).name: r for r in expected}
 
 
 @pytest.mark.parametrize("address", ["refused", "tcp://no-such-host.invalid:8786", "local:0", "nonsense"])

@@ -20,9 +20,11 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from monitor.batch.discover import discover
 from monitor.batch.executor import Executor
@@ -47,6 +49,7 @@ from monitor.batch.score import (
 )
 from monitor.batch.voices import parse_voice_group, voice_units
 from monitor.errors import CommandParser, ConfigError, ModelError, MonitorError, error_line
+from monitor.inference.baseline import MODES, Baseline, BaselineOptions, survey_sample
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # One BLAS thread per worker: the workers are the parallelism. A threaded OpenBLAS makes the mel filterbank
@@ -73,6 +76,7 @@ class RunOptions:
     score: ScoreOptions = field(default_factory=ScoreOptions)
     speakers: str | None = None  # --speakers on|off; None: [speakers] enabled from the config
     normalise: str | None = None  # --normalise on|off; None: [model] normalise from the config
+    baseline: str | None = None  # --baseline run|off; None: [model] baseline from the config
     cluster: str | None = None  # --cluster: a Dask scheduler address or local:N (monitor.batch.cluster)
 
 
@@ -86,6 +90,7 @@ class RunSummary:
     audio_s: float = 0.0
     wall_s: float = 0.0
     interrupted: bool = False
+    baseline_files: int = 0  # files the run's baseline was measured on (0: none taken out)
     worker_peak_rss: dict[int, int] = field(default_factory=dict)  # pid -> bytes
 
     @property
@@ -138,6 +143,11 @@ def build_parser(prog: str = "voice-monitor score") -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--normalise", choices=("on", "off"), help="judge each file's voices against what the file holds "
                    "of them, more as more is heard (default: [model] normalise, on)")
+    p.add_argument(
+        "--baseline", choices=MODES, help="run: first survey the run's files (at most 1000) for the emotion they all "
+        "lean to (a language, a microphone, a room the model never heard) and take 3/4 of that lean out of every "
+        "file; off: judge every file alone, whatever else is in the run (default: [model] baseline, run)",
+    )  # fmt: skip
     p.add_argument(
         "--voice-group", default="file", metavar="SPEC", help="which files hold the same voice, so that what one "
         "teaches the normalisation about it carries into the next: file (default: each file alone), folder (the "
@@ -199,6 +209,7 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
     opts = RunOptions(
         speakers=a.speakers,
         normalise=a.normalise,
+        baseline=a.baseline,
         config=a.config,
         profile=a.profile,
         paths=a.paths,
@@ -237,7 +248,6 @@ def resolve(opts: RunOptions) -> tuple[ScoreOptions, tuple[str, ...]]:
     Command-line flags win over the config. The transcriber is NOT taken from the config: batch scoring
     transcribes only when asked (--transcriber). TFLite runs one thread per worker; --jobs is the parallelism.
     """
-    from dataclasses import replace
 
     from monitor.config import load_config
 
@@ -249,6 +259,7 @@ def resolve(opts: RunOptions) -> tuple[ScoreOptions, tuple[str, ...]]:
     if opts.speakers is not None:
         speakers = replace(speakers, enabled=opts.speakers == "on")
     normalise = cfg.model.normalise if opts.normalise is None else opts.normalise == "on"
+    opts.baseline = opts.baseline or cfg.model.baseline
     score = replace(
         opts.score, model_path=model, vosk_model_path=vosk, segmenter=cfg.segmenter_options(window_s), num_threads=1,
         speakers=speakers, normalise=normalise,
@@ -490,6 +501,12 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
     pool = _executor(opts, score, len(todo), stream) if todo else None
     stop = _StopFlag()
     try:
+        if pool is not None and opts.baseline == "run":
+            with stop.installed():
+                quiet = opts.progress == "none" or opts.cluster  # a cluster says what it does itself
+                base = survey_baseline(pool, score, found.files, stop, None if quiet else stream)
+            summary.baseline_files = base.files if base else 0
+            pool.use(replace(score, baseline=base))
         with stop.installed(), progress:
             for m in missing:
                 stop.check()
@@ -509,6 +526,32 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
     return summary
 
 
+def survey_baseline(executor: Executor, score: ScoreOptions, files: list[str], stop: _StopFlag,
+                    stream: object | None) -> Baseline | None:
+    """The run's baseline (``monitor.inference.baseline``) from a survey of its files by ``executor``: emotion
+    alone (no words, no speaker turns, the first ``max_windows`` windows), each file or voice group as the scoring
+    will judge it, before anything is written. The whole run's files are surveyed (or the same fixed sample of
+    them), also on --resume: a resumed run takes out the same baseline as the run it continues. None for fewer
+    than two files with speech. ``stream``: where to say that the survey runs (None: nowhere)."""
+    options = BaselineOptions()
+    sample = survey_sample(files, options.max_files)
+    if len(sample) < 2:
+        return None
+    plain = replace(score, transcriber="none", speakers=replace(score.speakers, enabled=False), baseline=None,
+                    max_windows=options.max_windows)
+    if stream is not None:
+        print(f"surveying {len(sample)} files for the run's baseline (--baseline off skips this)", file=stream,
+              flush=True)  # type: ignore[call-overload]
+    means: list[np.ndarray | None] = []
+
+    def collect(res: FileResult) -> None:
+        means.append(None if res.log_mean is None else np.asarray(res.log_mean))
+
+    executor.use(plain, "surveying")
+    executor.run(sample, collect, stop)
+    return Baseline.from_file_means(means, options)
+
+
 class _LocalExecutor:
     """The local process pool as an :class:`~monitor.batch.executor.Executor`."""
 
@@ -517,6 +560,12 @@ class _LocalExecutor:
 
     def run(self, todo: list[str], emit: Callable[[FileResult], None], stop: _StopFlag) -> None:
         _drive(self.pool, todo, emit, stop)
+
+    def use(self, options: ScoreOptions, verb: str = "scoring") -> None:
+        """Score with ``options`` from now on (the workers are started again with them, if they differ)."""
+        if options != self.pool.options:
+            self.pool.discard()
+            self.pool.options = options
 
     def close(self, kill: bool = False) -> None:
         self.pool.discard(kill=kill)
@@ -602,6 +651,8 @@ def _format_summary(s: RunSummary) -> str:
     line = ", ".join(parts)
     if s.audio_s > 0:
         line += f"; {s.audio_s:.1f} s of audio in {s.wall_s:.2f} s ({rate:.0f}x real time)"
+    if s.baseline_files:
+        line += f"; baseline of {s.baseline_files} files taken out"
     if s.worker_peak_rss:
         peak = max(s.worker_peak_rss.values()) / 2**20
         n = len(s.worker_peak_rss)

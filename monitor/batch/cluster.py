@@ -116,6 +116,11 @@ class DaskExecutor:
         self._inflight: dict[str, tuple[Any, list[str]]] = {}  # task key -> (future, paths as given)
         self._threads = 0
         self._threads_checked = 0.0
+        self.verb = "scoring"
+
+    def use(self, options: ScoreOptions, verb: str = "scoring") -> None:
+        self.options = options  # sent with every task: the workers build a pipeline per options, once
+        self.verb = verb
 
     # --- connection ----------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -199,7 +204,7 @@ class DaskExecutor:
         self._wait_for_workers(stop)
         n = self._threads
         self.notify(
-            f"scoring {len(todo)} file{'s' if len(todo) != 1 else ''} on {self.spec} "
+            f"{self.verb} {len(todo)} file{'s' if len(todo) != 1 else ''} on {self.spec} "
             f"({n} worker thread{'s' if n != 1 else ''}); {SHARED_FS_NOTE}"
         )
         # groups small enough that every worker thread gets several (balance), large enough to amortise a task

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from monitor.batch.score import FileResult
+from monitor.batch.score import FileResult, ScoreOptions
 
 
 class StopCheck(Protocol):
@@ -26,6 +26,10 @@ class Executor(Protocol):
         A file that cannot be scored is a failed result, not an exception. Raises MonitorError when the run
         cannot go on at all (the model cannot load, the cluster is gone) and KeyboardInterrupt on ``stop``.
         ``emit`` is called from the calling thread only; an exception it raises ends the run."""
+
+    def use(self, options: ScoreOptions, verb: str = "scoring") -> None:
+        """Score the next ``run`` with ``options`` (e.g. the survey of ``--baseline run``, then the scoring with its
+        baseline); ``verb`` says what the run does, in the messages to the user."""
 
     def close(self, kill: bool = False) -> None:
         """Release the workers; ``kill``: do not wait for the files in flight (after an interrupt)."""

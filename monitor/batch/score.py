@@ -32,6 +32,7 @@ from monitor.dsp.segmenter import Segmenter, SegmenterOptions
 from monitor.dsp.vad import SAMPLE_RATE
 from monitor.errors import ConfigError, MonitorError
 from monitor.events import Event, Word
+from monitor.inference.baseline import Baseline
 from monitor.inference.classifier import EmotionClassifier
 from monitor.inference.normalise import SessionNormaliser
 from monitor.speakers.cluster import SpeakerOptions
@@ -54,6 +55,8 @@ class ScoreOptions:
     speakers: SpeakerOptions = field(default_factory=SpeakerOptions)  # speakers.enabled=False: no speaker turns
     normalise: bool = True  # normalise each file's windows against its voices (if the model has normalisation)
     voice_group: str = "file"  # which files share a voice (monitor.batch.voices): file | folder | re:PATTERN
+    baseline: Baseline | None = None  # the run's lean, taken out of every window (monitor.inference.baseline)
+    max_windows: int = 0  # stop reading a file after this many windows (the baseline survey's); 0: read it all
 
     def validate(self) -> None:
         if self.transcriber not in TRANSCRIBERS:
@@ -87,6 +90,7 @@ class FileResult:
     valence: float | None = None
     text: str = ""
     speakers: int | None = None  # speakers found (None: speaker turns off, or not scored)
+    log_mean: tuple[float, ...] | None = None  # mean window log-probabilities before the baseline (the survey's)
     error: str = ""
     failed: bool = False
     elapsed_s: float = 0.0  # wall time spent on the file in the worker
@@ -136,6 +140,7 @@ class Analysis:
     speech_s: float
     text: str
     speakers: int | None = None
+    log_mean: tuple[float, ...] | None = None
 
 
 class FileScorer:
@@ -170,7 +175,8 @@ class FileScorer:
             feeder = SpeechFeeder(self.transcriber)
         events: list[Event] = []
         turns = None if self.encoder is None else SpeakerTurns(self.encoder, self.options.speakers, whole_file=True)
-        analyzer = WindowAnalyzer(self.classifier, normalise=self.options.normalise, voice=voice)
+        analyzer = WindowAnalyzer(self.classifier, normalise=self.options.normalise, voice=voice,
+                                  baseline=self.options.baseline)
 
         def step(block: np.ndarray, last: bool) -> None:
             windows = seg.feed(block)
@@ -189,6 +195,8 @@ class FileScorer:
                 if held is not None:
                     step(held, last=False)
                 held = block
+                if self.options.max_windows and analyzer.windows >= self.options.max_windows:
+                    break
             step(held if held is not None else np.zeros(0, dtype=np.int16), last=True)
         except BaseException:
             if feeder is not None:  # leave the recogniser ready for the next file
@@ -202,9 +210,12 @@ class FileScorer:
             events = [e.with_words(words_in_window(words, e.start_s, e.end_s)) for e in events]
             text = " ".join(t.text.strip() for t in feeder.transcripts if t.text.strip())
         speech_s = sum(u.end_sample - u.start_sample for u in seg.utterances) / SAMPLE_RATE
+        log_mean = None
+        if analyzer.windows:
+            log_mean = tuple(float(v) for v in analyzer.log_sum / analyzer.windows)
         if turns is None:
-            return Analysis(events, speech_s, text)
-        return Analysis(turns.relabel(events), speech_s, text, turns.count)
+            return Analysis(events, speech_s, text, log_mean=log_mean)
+        return Analysis(turns.relabel(events), speech_s, text, turns.count, log_mean)
 
     def score_group(self, paths: list[str]) -> list[FileResult]:
         """The files of one voice group (``monitor.batch.voices.voice_units``) in order: with ``voice_group``
@@ -237,7 +248,8 @@ class FileScorer:
 
     def summarize(self, path: str, duration_s: float, analysis: Analysis) -> FileResult:
         events = analysis.events
-        result = FileResult(path, duration_s, analysis.speech_s, events, text=analysis.text, speakers=analysis.speakers)
+        result = FileResult(path, duration_s, analysis.speech_s, events, text=analysis.text, speakers=analysis.speakers,
+                            log_mean=analysis.log_mean)
         dominant = dominant_emotion(events)
         if dominant is None:
             result.error = f"no speech found in {duration_s:.1f} s of audio"

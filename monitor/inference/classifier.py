@@ -208,7 +208,10 @@ class EmotionClassifier:
         return (e / e.sum()).astype(np.float32)
 
     def predict_features(self, feats: np.ndarray) -> Prediction:
-        p = self.probabilities(feats)
+        return self.prediction(self.probabilities(feats))
+
+    def prediction(self, p: np.ndarray) -> Prediction:
+        """Probabilities for every label -> the label, its confidence, arousal and valence."""
         best = int(np.argmax(p))
         probabilities = dict(zip(self.labels, map(float, p), strict=True))
         arousal, valence = self.affect.of(probabilities)

@@ -1,0 +1,87 @@
+"""The run's baseline: what every file of a batch leans towards, taken out in part (``score --baseline run``).
+
+On voices, languages and microphones it never heard, the model leans: a corpus comes out mostly "sad", another
+mostly "calm", whatever was said. The lean is shared by the files of one batch (the same language, the same
+recording set-up), so a batch can measure it. Before scoring, ``score`` surveys the run: every file's mean
+window log-probabilities (at most ``max_files`` of them, a fixed sample of the paths; at most ``max_windows``
+windows of each), averaged over the files::
+
+    lean   = mean over the surveyed files of (mean over the file's windows of log p)
+    offset = strength * n / (n + prior_files) * lean                n = surveyed files with speech
+    p'     = softmax(log p - offset)                                 for every window of every file
+
+With ``strength`` 1 a run's average prediction would become uniform, which assumes that the batch holds every
+emotion about equally; ``strength`` 0.75 (chosen on the speaker-independent cross-validation, and the better
+choice when one emotion makes up most of the batch: ``models/REPORT.md``) takes out three quarters of the lean.
+A run of one file is scored as it is; a few files move it little (``prior_files``).
+
+Numpy only; ``training.multi_report`` measures it with the same arithmetic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+FLOOR = 1e-6  # probabilities below this count as this (an int8 output of 0)
+MODES = ("run", "off")
+
+
+@dataclass(frozen=True)
+class BaselineOptions:
+    strength: float = 0.75
+    prior_files: float = 8.0  # files of evidence at which the offset is half of ``strength``
+    max_files: int = 1000  # files surveyed at most (a fixed sample of a larger run)
+    max_windows: int = 20  # windows read of each surveyed file at most (its first minute of speech)
+
+    def validate(self) -> None:
+        if not 0.0 <= self.strength <= 2.0:
+            raise ValueError(f"baseline strength must be in [0, 2], not {self.strength!r}")
+        if not self.prior_files >= 0.0:
+            raise ValueError(f"baseline prior_files must be >= 0, not {self.prior_files!r}")
+        if self.max_files < 2:
+            raise ValueError(f"baseline max_files must be at least 2, not {self.max_files!r}")
+
+
+def log_probs(p: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(np.asarray(p, dtype=np.float64), FLOOR))
+
+
+def survey_sample(paths: Sequence[str], max_files: int) -> list[str]:
+    """The files a run's survey reads: all of them, or a fixed sample of ``max_files`` chosen by a hash of the
+    path (the same files whatever the order they were found in, so a resumed run gets the same baseline)."""
+    if len(paths) <= max_files:
+        return list(paths)
+    ranked = sorted(paths, key=lambda p: hashlib.sha1(p.encode("utf-8", "surrogateescape")).digest())
+    return sorted(ranked[:max_files])
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The offset subtracted from every window's log-probabilities. Picklable and hashable (it travels with
+    the scoring options to the workers)."""
+
+    offset: tuple[float, ...]
+    files: int = 0  # surveyed files with speech
+
+    @classmethod
+    def from_file_means(cls, means: Sequence[np.ndarray | None], options: BaselineOptions) -> Baseline | None:
+        """The baseline of a run from its surveyed files' mean window ``log_probs`` (None: a file without speech);
+        None when fewer than two files have speech (nothing to compare a file with)."""
+        rows = [np.asarray(m, dtype=np.float64) for m in means if m is not None]
+        if len(rows) < 2:
+            return None
+        lean = np.mean(rows, axis=0)
+        lean = lean - lean.mean()  # a constant shift changes nothing after the softmax; keep the numbers small
+        weight = options.strength * len(rows) / (len(rows) + options.prior_files)
+        return cls(tuple(round(float(v), 6) for v in weight * lean), len(rows))
+
+    def apply(self, p: np.ndarray) -> np.ndarray:
+        """Probabilities (..., labels) -> the same with the run's lean taken out (sums to 1)."""
+        z = log_probs(p) - np.asarray(self.offset)
+        z -= z.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)

@@ -1,0 +1,158 @@
+"""The run's baseline (``score --baseline run``, the default): the lean a batch's files share, measured by a survey
+of the run and taken out in part. Real model, real RAVDESS clips from tests/data, the real CLI."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.inference.baseline import Baseline, BaselineOptions, survey_sample
+from tests.test_batch import MODEL_ARGS, SCRIPT, clips, no_traceback, read_rows
+
+REPO = Path(__file__).resolve().parents[1]
+SPEAKERS = REPO / "tests" / "data" / "speakers"
+
+
+def score(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, str(SCRIPT), *args, *MODEL_ARGS, "--progress", "none", "-j", "2"]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=180)
+
+
+def probs_of(rows: list[dict[str, str]], labels: list[str]) -> np.ndarray:
+    return np.array([[float(r[f"p_{lab}"]) for lab in labels] for r in rows])
+
+
+def test_baseline_arithmetic() -> None:
+    opts = BaselineOptions()
+    sad = np.log(np.array([0.05, 0.05, 0.05, 0.6, 0.05, 0.1, 0.05, 0.05]))
+    assert Baseline.from_file_means([sad], opts) is None, "one file: nothing to compare it with"
+    assert Baseline.from_file_means([sad, None, None], opts) is None, "files without speech do not count"
+    base = Baseline.from_file_means([sad, sad + 0.1, sad - 0.1], opts)
+    assert base is not None and base.files == 3
+    expected = opts.strength * 3 / (3 + opts.prior_files) * (sad - sad.mean())
+    assert np.allclose(base.offset, expected, atol=1e-5)
+    # order does not matter
+    assert Baseline.from_file_means([sad - 0.1, sad, sad + 0.1], opts) == base
+    # the lean is taken out: a run that leans to "sad" leans less after it, and rows still sum to 1
+    p = np.exp(sad) / np.exp(sad).sum()
+    q = base.apply(p)
+    assert abs(float(q.sum()) - 1.0) < 1e-5 and q[3] < p[3]
+    assert np.argmax(q) == 3, "with a few files the lean is only partly taken out"
+    many = Baseline.from_file_means([sad] * 200, opts)
+    assert many is not None and many.apply(p)[3] < q[3]
+    # more files, more of the lean taken out, never more than `strength` of it
+    assert float(np.abs(np.array(many.offset)).sum()) > float(np.abs(np.array(base.offset)).sum())
+    assert np.allclose(many.offset, opts.strength * 200 / 208 * (sad - sad.mean()), atol=1e-5)
+
+
+def test_survey_sample_is_fixed_whatever_the_order() -> None:
+    paths = [f"/calls/{i:05d}.wav" for i in range(3000)]
+    a = survey_sample(paths, 1000)
+    b = survey_sample(list(reversed(paths)), 1000)
+    assert a == b and len(a) == 1000 and len(set(a)) == 1000 and set(a) <= set(paths)
+    assert survey_sample(paths[:10], 1000) == paths[:10]
+
+
+def test_score_takes_out_the_runs_baseline(tmp_path: Path) -> None:
+    """Default run vs --baseline off on the same folder: every window of the default run is the off run's window
+    with the offset of the files' own mean log-probabilities taken out (speaker turns off in both, as the survey
+    reads the files)."""
+    folder = tmp_path / "clips"
+    shutil.copytree(SPEAKERS, folder)
+    for c in clips():
+        shutil.copy(c, folder / c.name)
+    off = score(str(folder), "-o", "off.csv", "-w", "off_w.csv", "--baseline", "off", "--speakers", "off",
+                cwd=tmp_path)
+    assert off.returncode == 0, off.stderr
+    assert "baseline" not in off.stderr
+    on = score(str(folder), "-o", "on.csv", "-w", "on_w.csv", "--speakers", "off", cwd=tmp_path)
+    assert on.returncode == 0, on.stderr
+    n_files = len(read_rows(tmp_path / "off.csv"))
+    assert n_files >= 20
+    assert f"baseline of {n_files} files taken out" in on.stderr, on.stderr
+
+    w_off, w_on = read_rows(tmp_path / "off_w.csv"), read_rows(tmp_path / "on_w.csv")
+    labels = [k[2:] for k in w_off[0] if k.startswith("p_")]
+    key = lambda r: (r["path"], r["start_s"])  # noqa: E731
+    w_off, w_on = sorted(w_off, key=key), sorted(w_on, key=key)
+    assert [key(r) for r in w_off] == [key(r) for r in w_on]
+    p_off, p_on = probs_of(w_off, labels), probs_of(w_on, labels)
+    # the survey's baseline, rebuilt from the off run's windows (each file's mean log-probability)
+    paths = [r["path"] for r in w_off]
+    logp = np.log(np.maximum(p_off, 1e-6))
+    means = [logp[[i for i, p in enumerate(paths) if p == f]].mean(axis=0) for f in sorted(set(paths))]
+    base = Baseline.from_file_means(means, BaselineOptions())
+    assert base is not None
+    assert np.abs(base.apply(p_off) - p_on).max() < 0.01  # the CSV rounds probabilities
+    assert np.abs(p_on - p_off).max() > 0.03, "the baseline must change something on a real run"
+    # the file rows follow their windows: the emotion is the most probable label of the mean
+    for r in read_rows(tmp_path / "on.csv"):
+        mine = p_on[[i for i, p in enumerate(paths) if p == r["path"]]]
+        assert r["emotion"] == labels[int(np.argmax(mine.mean(axis=0)))]
+
+
+def test_one_file_is_judged_alone(tmp_path: Path) -> None:
+    clip = clips()[3]
+    on = score(str(clip), "-o", "on.csv", cwd=tmp_path)
+    off = score(str(clip), "-o", "off.csv", "--baseline", "off", cwd=tmp_path)
+    assert on.returncode == 0 and off.returncode == 0, on.stderr + off.stderr
+    assert "baseline" not in on.stderr
+    drop = ("elapsed_s",)
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in drop} for r in rows]  # noqa: E731
+    assert strip(read_rows(tmp_path / "on.csv")) == strip(read_rows(tmp_path / "off.csv"))
+
+
+def test_resume_takes_out_the_same_baseline(tmp_path: Path) -> None:
+    """A run cut short and resumed writes the rows the whole run would have: the survey reads every file of the
+    run, the ones already done included."""
+    folder = tmp_path / "clips"
+    shutil.copytree(SPEAKERS, folder)
+    whole = score(str(folder), "-o", "whole.csv", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    lines = (tmp_path / "whole.csv").read_text().splitlines(keepends=True)
+    assert len(lines) > 10
+    (tmp_path / "part.csv").write_text("".join(lines[:6]))  # header + 5 rows: a run stopped there
+    resumed = score(str(folder), "-o", "part.csv", "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "5 already done" in resumed.stderr, resumed.stderr
+    drop = ("elapsed_s",)
+    rows = lambda name: sorted(  # noqa: E731
+        ({k: v for k, v in r.items() if k not in drop} for r in read_rows(tmp_path / name)), key=lambda r: r["path"]
+    )
+    assert rows("part.csv") == rows("whole.csv")
+
+
+@pytest.mark.parametrize("value", ["maybe", "1"])
+def test_bad_baseline_setting_is_one_line(tmp_path: Path, value: str) -> None:
+    (tmp_path / "config.toml").write_text(f'[model]\nbaseline = "{value}"\n')
+    proc = score(str(clips()[0]), "-o", "x.csv", "--config", str(tmp_path / "config.toml"), cwd=tmp_path)
+    assert proc.returncode == 2
+    no_traceback(proc.stderr)
+    assert "[model] baseline must be run or off" in proc.stderr, proc.stderr
+    proc = score(str(clips()[0]), "-o", "x.csv", "--baseline", value, cwd=tmp_path)
+    assert proc.returncode == 2 and "--baseline" in proc.stderr
+    no_traceback(proc.stderr)
+
+
+def test_the_report_measures_with_the_monitors_arithmetic() -> None:
+    """``training.multi_report.with_run_baseline`` (the report's rows) takes out, run by run, exactly the baseline
+    the monitor computes from the same files."""
+    from training.multi_report import with_run_baseline
+
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(8) * 0.5, size=60).astype(np.float32)
+    clip = np.repeat(np.arange(20), 3)  # 20 files of 3 windows
+    runs = np.where(clip < 12, "a", "b")  # two runs: files 0-11 and 12-19
+    got = with_run_baseline(probs, clip, runs)
+    for run, files in (("a", range(12)), ("b", range(12, 20))):
+        means = [np.log(np.maximum(probs[clip == f], 1e-6)).mean(axis=0) for f in files]
+        base = Baseline.from_file_means(means, BaselineOptions())
+        assert base is not None and base.files == len(files)
+        m = runs == run
+        assert np.allclose(got[m], base.apply(probs[m]), atol=1e-6)
+    assert not np.allclose(got, probs, atol=1e-3)
