@@ -16,6 +16,7 @@ from training.corpora import LANGUAGE, Corpus
 from training.corpus_features import CorpusWindows
 from training.multi_fit import FitOptions
 from training.multi_report import (
+    arousal_centre_sweep,
     best_candidate,
     calibration,
     config_key,
@@ -30,7 +31,7 @@ from training.multi_report import (
 REPORT_NAME = "REPORT.md"
 PRIORS = (0.5, 1.0, 1.5, 2.0, 3.0)
 CONDITIONS = {  # result key -> what it stands for
-    "probs_file": "each clip a file of its own, normalised as it is heard (what `score` does by default)",
+    "probs_file": "each clip a file of its own, normalised as it is heard, judged alone (`score --baseline off`)",
     "probs": "each window alone (normalisation off)",
     "probs_live": "a session of one speaker, normalised as it is heard (live, one voice)",
     "probs_speaker": "all of a speaker's clips known at once (a long session of one voice)",
@@ -51,14 +52,66 @@ def _block(names: list[str], rows: list[tuple[str, dict | None, str]], mean: str
     return out
 
 
-def _condition_rows(paths: list[Path], info, names: list[str], keys: list[str]) -> list[tuple[str, dict | None, str]]:
+def _condition_rows(paths: list[Path], info, names: list[str], keys: list[str],
+                    temperature: float | None = None) -> list[tuple[str, dict | None, str]]:
+    """The scores of each condition, with the shipped temperature applied as the monitor applies it (the 8-way
+    figures do not change with it; the arousal value, a probability-weighted mean, does)."""
     rows = []
     for key in keys:
-        t = table(paths, info, names, key=key) if has_probs(paths, key) else None
+        t = table(paths, info, names, key=key, temperature=temperature) if has_probs(paths, key) else None
         what = CONDITIONS[key]
         rows += [(f"UAR, {what}", t, "uar8"), (f"UAR over own labels, {what}", t, "uar"),
                  (f"arousal, {what}", t, "arousal_uar")]
     return rows
+
+
+def _baseline_rows(paths: list[Path], info, names: list[str], key: str,
+                   temperature: float | None) -> list[tuple[str, dict | None, str]]:
+    """``score``'s default: each clip a file, the held-out clips of a corpus one run, whose baseline is taken out
+    (``monitor.inference.baseline``, after the temperature as in the monitor); and a run in which one emotion
+    dominates, with the baseline off and on."""
+    if not has_probs(paths, key):
+        return []
+    t = temperature or None
+    on = table(paths, info, names, key=key, temperature=t, baseline=True)
+    what = "each clip a file, a corpus's held-out clips one run, the run's baseline taken out (what `score` does by " \
+           "default)"
+    rows = [(f"UAR, {what}", on, "uar8"), (f"UAR over own labels, {what}", on, "uar"),
+            (f"arousal, {what}", on, "arousal_uar")]
+    for share in (0.6,):
+        off = table(paths, info, names, key=key, temperature=t, skew=share)
+        on = table(paths, info, names, key=key, temperature=t, skew=share, baseline=True)
+        what = f"a run in which neutral (TurEV: calm) is {share:.0%} of the clips"
+        rows += [(f"UAR, {what}, judged alone", off, "uar8"), (f"UAR, {what}, baseline taken out", on, "uar8"),
+                 (f"arousal, {what}, judged alone", off, "arousal_uar"),
+                 (f"arousal, {what}, baseline taken out", on, "arousal_uar")]
+    return rows
+
+
+def _arousal_centre(cv: list[Path], loco: list[Path], info, names: list[str], key: str,
+                    temperature: float | None) -> list[str]:
+    from monitor.affect import AROUSAL_CENTRE
+
+    sweep = arousal_centre_sweep(cv, loco, info, [n for n in names], key, temperature)
+    if not any("cv_choice" in r for r in sweep.values()):
+        return []
+    best = max((c for c in sweep if "cv_choice" in sweep[c]), key=lambda c: sweep[c]["cv_choice"])
+    L = ["## Arousal: where the axis is centred\n",
+         "A window's arousal is the probability-weighted mean of its labels' arousal coordinates, and binary arousal "
+         "is its sign. The circumplex placements (neutral -0.4, calm -0.7, happy 0.6, sad -0.6, angry 0.8, fearful "
+         "0.7, disgust 0.1, surprised 0.7) average +0.15, so a window spread over the labels reads as high arousal. "
+         "The monitor takes a centre off every placement (`monitor.affect.AROUSAL_CENTRE`). Binary arousal (mean "
+         "over the corpora, each clip a file) for each centre; the centre is chosen on the cross-validation (the "
+         "mean of its two columns), the leave-one-corpus-out columns are read after:\n",
+         "| centre | cross-validation, judged alone | cross-validation, run's baseline | leave-one-corpus-out, "
+         "judged alone | leave-one-corpus-out, run's baseline |", "| --- | --- | --- | --- | --- |"]
+    for c, r in sweep.items():
+        mark = " (ships)" if abs(c - AROUSAL_CENTRE) < 1e-9 else ""
+        L.append(f"| {c:.2f}{mark} | {_f(r.get('cv_alone'))} | {_f(r.get('cv_baseline'))} | "
+                 f"{_f(r.get('loco_alone'))} | {_f(r.get('loco_baseline'))} |")
+    L.append(f"\nBest on the cross-validation: {best:.2f}. Every arousal figure elsewhere in this report uses the "
+             f"centre that ships ({AROUSAL_CENTRE:.2f}).\n")
+    return L
 
 
 def _ablation2d(out: Path, info, names: list[str]) -> list[str]:
@@ -128,6 +181,8 @@ def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: s
     key = config_key(out, config)
     keys = [k for k in CONDITIONS if k == "probs" or key != "probs"]
     loco_p, cv_p = loco_paths(out, config, names), cv_paths(out, config)
+    cal = calibration(out, config, names, info, key=key)
+    temperature = cal["temperature"] if cal else None
     cmd = command.replace("--steps report", "").strip()
 
     L: list[str] = ["# Emotion model: evaluation report\n"]
@@ -178,7 +233,8 @@ def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: s
     cv_prior = {t: table(cv_p, info, names, prior=t, key=key) for t in PRIORS}
     best_prior = max(PRIORS, key=lambda t: cv_prior[t]["mean"]["uar8"] if cv_prior[t] else -1.0)
     loco_prior = table(loco_p, info, names, prior=best_prior, key=key) if cv_prior[best_prior] else None
-    rows = _condition_rows(loco_p, info, names, keys)
+    rows = _baseline_rows(loco_p, info, names, key, temperature) + _condition_rows(loco_p, info, names, keys,
+                                                                                  temperature)
     deg = degraded_table(loco_p, info, names)
     if deg is not None:
         what = "the same clips through another voice, a room, noise or babble, or a telephone/codec/microphone (each "\
@@ -205,7 +261,8 @@ def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: s
         L.append(f"The cross-validation of `{config}` has not run (it did not fit the session's time); these are "
                  f"the figures of `{best}`, the configuration it was derived from.\n")
         cv_p = cv_paths(out, best)
-    rows = _condition_rows(cv_p, info, cv_names, keys)
+    rows = _baseline_rows(cv_p, info, cv_names, key, temperature) + _condition_rows(cv_p, info, cv_names,
+                                                                                   keys, temperature)
     rows += [(f"UAR with the label-coverage prior ({best_prior:g})", cv_prior[best_prior], "uar8")]
     if cv_main:
         rows += [("`main`, each window alone: UAR", cv_main, "uar8")]
@@ -232,7 +289,7 @@ def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: s
 
     L += _ablation2d(out, info, names)
 
-    cal = calibration(out, config, names, info, key=key)
+    L += _arousal_centre(cv_p, loco_p, info, names, key, temperature)
     L.append("## Calibration\n")
     if cal and cal.get("fitted_on_cv", 1.0):
         L.append(f"Temperature {cal['temperature']:.3f}, fitted on the cross-validation's held-out windows "

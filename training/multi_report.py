@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from monitor.inference.baseline import Baseline, BaselineOptions, log_probs
 from monitor.labels import LABELS
 from training.corpus_features import CorpusWindows
 from training.multi_metrics import (
@@ -81,15 +82,79 @@ def label_coverage(paths: list[Path], corpora: list[str], label_sets: dict[str, 
     return np.concatenate(out)
 
 
+def window_sources(paths: list[Path]) -> np.ndarray:
+    """Per window of ``run_windows(paths)``: the index of the result file it came from."""
+    sizes = []
+    for p in paths:
+        with np.load(p) as z:
+            sizes.append(len(z["keys"]))
+    return np.repeat(np.arange(len(paths)), sizes)
+
+
+def skewed_subset(labels: np.ndarray, clip: np.ndarray, groups: np.ndarray, share: float,
+                  seed: int = 0) -> np.ndarray:
+    """A mask of windows: in every group, all clips of its most neutral label (neutral, else calm) and as many
+    of the others, drawn at random, as make that label ``share`` of the group's clips (a run in which one
+    emotion dominates, as in natural speech)."""
+    rng = np.random.default_rng(seed)
+    ids, first_idx = np.unique(clip, return_index=True)
+    clip_label, clip_group = labels[first_idx], groups[first_idx]
+    keep: set[int] = set()
+    for g in np.unique(clip_group):
+        in_g = clip_group == g
+        present = set(clip_label[in_g].tolist())
+        base = LABELS.index("neutral") if LABELS.index("neutral") in present else LABELS.index("calm")
+        mine = ids[in_g & (clip_label == base)]
+        others = ids[in_g & (clip_label != base)]
+        n_other = min(len(others), int(len(mine) * (1 - share) / share))
+        keep.update(mine.tolist())
+        keep.update(rng.choice(others, n_other, replace=False).tolist())
+    return np.isin(clip, np.fromiter(keep, dtype=clip.dtype))
+
+
+def with_run_baseline(probs: np.ndarray, clip: np.ndarray, runs: np.ndarray,
+                      options: BaselineOptions | None = None) -> np.ndarray:
+    """``score --baseline run`` over each run (a held-out corpus of one result file): the clips are its files;
+    every file's mean window log-probability -> the run's ``Baseline`` -> taken out of every window."""
+    options = options or BaselineOptions()
+    out = probs.astype(np.float32).copy()
+    for r in np.unique(runs):
+        m = np.flatnonzero(runs == r)
+        ids, inv = np.unique(clip[m], return_inverse=True)
+        sums = np.zeros((len(ids), probs.shape[1]))
+        np.add.at(sums, inv, log_probs(probs[m]))
+        means = sums / np.bincount(inv)[:, None]
+        chosen = _survey_rows(len(ids), options.max_files)
+        base = Baseline.from_file_means([means[i] for i in chosen], options)
+        if base is not None:
+            out[m] = base.apply(probs[m])
+    return out
+
+
+def _survey_rows(n: int, max_files: int) -> list[int]:
+    """The files a survey reads, by position (the runtime samples by a hash of the path; the held-out runs
+    here have at most a few thousand clips, every one surveyed up to ``max_files``)."""
+    return list(range(n)) if n <= max_files else list(np.random.default_rng(0).choice(n, max_files, replace=False))
+
+
 def table(paths: list[Path], info: KeyInfo, corpora: list[str], spk_norm: str = "",
-          temperature: float | None = None, prior: float = 0.0, key: str = "probs") -> dict[str, dict] | None:
+          temperature: float | None = None, prior: float = 0.0, key: str = "probs",
+          baseline: bool = False, skew: float = 0.0, arousal_shift: float = 0.0) -> dict[str, dict] | None:
     """Clip-level scores per corpus (and 'pooled') of the held-out windows in ``paths``.
 
     ``prior`` > 0: each window's log-probabilities get ``prior * log(coverage)``, the share of the run's training
-    corpora that have the label (a logit adjustment: a label that few corpora teach is taken as rarer)."""
+    corpora that have the label (a logit adjustment: a label that few corpora teach is taken as rarer).
+    ``baseline``: the run's baseline taken out (``with_run_baseline``; after ``temperature``, as the monitor
+    does). ``skew`` > 0: only a subset in which the most neutral label is that share of each run's clips.
+    ``arousal_shift``: taken off the arousal values (another centre of the arousal axis)."""
     if not has_probs(paths, key):
         return None
     _, probs, labels, corpus, speaker, clip = run_windows(paths, info, key)
+    runs = np.array([f"{s}/{c}" for s, c in zip(window_sources(paths), corpus, strict=True)])
+    if skew:
+        keep = skewed_subset(labels, clip, runs, skew)
+        probs, labels, corpus, speaker, clip, runs = (a[keep] for a in (probs, labels, corpus, speaker, clip, runs))
+        clip = np.unique(clip, return_inverse=True)[1]
     if prior:
         sets: dict[str, set[int]] = {}
         for lab, c, _ in info.values():
@@ -99,6 +164,8 @@ def table(paths: list[Path], info: KeyInfo, corpora: list[str], spk_norm: str = 
         probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     if temperature:
         probs = with_temperature(probs, temperature)
+    if baseline:
+        probs = with_run_baseline(probs, clip, runs)
     ids, pooled = pool(probs, clip)
     first = first_windows(clip, len(ids))
     y, c, s = labels[first], corpus[first], speaker[first]
@@ -112,9 +179,33 @@ def table(paths: list[Path], info: KeyInfo, corpora: list[str], spk_norm: str = 
     for name in corpora:
         m = c == name
         if m.any():
-            out[name] = corpus_scores(pooled[m], y[m], sorted({int(v) for v in y[m]}))
+            out[name] = corpus_scores(pooled[m], y[m], sorted({int(v) for v in y[m]}), arousal_shift)
     out_pooled = {k: float(np.mean([out[n][k] for n in out])) for k in ("uar8", "uar", "arousal_uar")}
     out["mean"] = out_pooled
+    return out
+
+
+def arousal_centre_sweep(cv: list[Path], loco: list[Path], info: KeyInfo, corpora: list[str], key: str,
+                         temperature: float | None, centres: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25),
+                         ) -> dict[float, dict[str, float]]:
+    """Binary arousal (mean over the corpora) with the arousal axis centred at each of ``centres`` (the
+    circumplex placements minus the centre; ``monitor.affect.AROUSAL_CENTRE`` is the one that ships), for the
+    cross-validation (where it is chosen: the mean of each clip judged alone and of the run's baseline) and the
+    leave-one-corpus-out runs (read only)."""
+    from monitor.affect import AROUSAL_CENTRE
+
+    out: dict[float, dict[str, float]] = {}
+    for c in centres:
+        row = {}
+        for name, paths in (("cv", cv), ("loco", loco)):
+            for base in (False, True):
+                t = table(paths, info, corpora, key=key, temperature=temperature, baseline=base,
+                          arousal_shift=c - AROUSAL_CENTRE)
+                if t is not None:
+                    row[f"{name}_{'baseline' if base else 'alone'}"] = t["mean"]["arousal_uar"]
+        if "cv_alone" in row and "cv_baseline" in row:
+            row["cv_choice"] = (row["cv_alone"] + row["cv_baseline"]) / 2
+        out[c] = row
     return out
 
 
