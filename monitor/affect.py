@@ -8,10 +8,16 @@ sad low (disgust sits near the middle).
 
 Default coordinates (arousal, valence):
 
-    neutral   (-0.4,  0.0)    angry     ( 0.8, -0.6)
-    calm      (-0.7,  0.4)    fearful   ( 0.7, -0.6)
-    happy     ( 0.6,  0.8)    disgust   ( 0.1, -0.7)
-    sad       (-0.6, -0.7)    surprised ( 0.7,  0.3)
+    neutral   (-0.55,  0.0)    angry     ( 0.65, -0.6)
+    calm      (-0.85,  0.4)    fearful   ( 0.55, -0.6)
+    happy     ( 0.45,  0.8)    disgust   (-0.05, -0.7)
+    sad       (-0.75, -0.7)    surprised ( 0.55,  0.3)
+
+The arousal of each is its circumplex placement (``CIRCUMPLEX``: neutral -0.4, calm -0.7, happy 0.6, sad -0.6,
+angry 0.8, fearful 0.7, disgust 0.1, surprised 0.7) minus ``AROUSAL_CENTRE`` (0.15). Uncentred, the placements
+average +0.15: a window the model is unsure about (probabilities spread over the labels) came out as high arousal,
+and low-arousal clips of voices it never heard averaged above zero. The centre was chosen on the
+speaker-independent cross-validation (``training.multi_report.arousal_centre_sweep``, ``models/REPORT.md``).
 
 A model can ship its own table in its metadata JSON, which then replaces the defaults::
 
@@ -26,7 +32,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-DEFAULT_COORDINATES: dict[str, tuple[float, float]] = {
+# (arousal, valence) of each label on the circumplex plane (Russell 1980), before the arousal axis is centred.
+CIRCUMPLEX: dict[str, tuple[float, float]] = {
     "neutral": (-0.4, 0.0),
     "calm": (-0.7, 0.4),
     "happy": (0.6, 0.8),
@@ -35,6 +42,10 @@ DEFAULT_COORDINATES: dict[str, tuple[float, float]] = {
     "fearful": (0.7, -0.6),
     "disgust": (0.1, -0.7),
     "surprised": (0.7, 0.3),
+}
+AROUSAL_CENTRE = 0.15  # taken off every arousal: a window spread over the labels is neither high nor low
+DEFAULT_COORDINATES: dict[str, tuple[float, float]] = {
+    lab: (round(a - AROUSAL_CENTRE, 2), v) for lab, (a, v) in CIRCUMPLEX.items()
 }
 HIGH_AROUSAL = frozenset({"angry", "happy", "fearful", "surprised"})
 LOW_AROUSAL = frozenset({"neutral", "calm", "sad"})

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from monitor.affect import DEFAULT_COORDINATES
 from monitor.labels import LABELS
 from training.corpora import Corpus
 from training.corpus_features import CorpusWindows
@@ -36,13 +37,9 @@ LICENCES = {
     "esd0020": "ESD speaker 0020 (Zhou et al., ICASSP 2021), research use",
     "turev": "TurEV-DB, CC BY-NC-ND 4.0",
 }
-# Arousal and valence of each label, in [-1, 1] (a circumplex placement; positive arousal = high arousal).
-AFFECT = {
-    "arousal": {"neutral": -0.4, "calm": -0.7, "happy": 0.6, "sad": -0.6, "angry": 0.8, "fearful": 0.7,
-                "disgust": 0.1, "surprised": 0.7},
-    "valence": {"neutral": 0.0, "calm": 0.4, "happy": 0.8, "sad": -0.7, "angry": -0.6, "fearful": -0.6,
-                "disgust": -0.7, "surprised": 0.3},
-}
+# Arousal and valence of each label, in [-1, 1] (a circumplex placement, the arousal axis centred; positive arousal =
+# high arousal): the monitor's documented defaults (monitor.affect), written into the model's metadata.
+AFFECT = {axis: {lab: DEFAULT_COORDINATES[lab][i] for lab in LABELS} for i, axis in enumerate(("arousal", "valence"))}
 
 
 def averaged(models):

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from monitor.affect import DEFAULT_COORDINATES
 from monitor.labels import LABELS
 
 N = len(LABELS)
 HIGH = ("angry", "happy", "fearful", "surprised")
 LOW = ("neutral", "calm", "sad")
 # Arousal coordinates of the labels (the documented default mapping of the monitor's `arousal` column).
-AROUSAL = {"neutral": -0.4, "calm": -0.7, "happy": 0.6, "sad": -0.6, "angry": 0.8, "fearful": 0.7,
-           "disgust": 0.1, "surprised": 0.7}
+AROUSAL = {lab: a for lab, (a, _) in DEFAULT_COORDINATES.items()}
 
 
 def arousal_values(probs: np.ndarray) -> np.ndarray:
@@ -38,8 +38,9 @@ def uar(y: np.ndarray, pred: np.ndarray, labels: list[int]) -> float:
     return float(np.mean(rec)) if rec else float("nan")
 
 
-def corpus_scores(probs: np.ndarray, y: np.ndarray, labels: list[int]) -> dict:
-    """Clip-level scores of one corpus: probs (clips, 8), true labels, the corpus's label set."""
+def corpus_scores(probs: np.ndarray, y: np.ndarray, labels: list[int], arousal_shift: float = 0.0) -> dict:
+    """Clip-level scores of one corpus: probs (clips, 8), true labels, the corpus's label set. ``arousal_shift``:
+    taken off every arousal value before its sign is read (another centre of the arousal axis)."""
     pred8 = probs.argmax(axis=1)
     restricted = np.full_like(probs, -1.0)
     restricted[:, labels] = probs[:, labels]
@@ -47,7 +48,7 @@ def corpus_scores(probs: np.ndarray, y: np.ndarray, labels: list[int]) -> dict:
     names = [LABELS[i] for i in y]
     is_high = np.array([n in HIGH for n in names])
     is_low = np.array([n in LOW for n in names])
-    a = arousal_values(probs)
+    a = arousal_values(probs) - arousal_shift
     ar = [float(np.mean(a[is_high] > 0))] if is_high.any() else []
     ar += [float(np.mean(a[is_low] <= 0))] if is_low.any() else []
     cm = np.zeros((N, N), dtype=int)
