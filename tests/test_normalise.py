@@ -141,7 +141,7 @@ def test_score_normalises_each_file_on_its_own_and_off_is_the_raw_model(tmp_path
         win = tmp_path / f"win-{name}.csv"
         proc = run(["score", str(long), str(short), "--model", str(model), "--transcriber", "none",
                     "--speakers", "off", "--normalise", flag, "-j", "1", "--out", str(tmp_path / f"{name}.csv"),
-                    "--windows", str(win)])
+                    "--windows", str(win), "--baseline", "off"])  # each file alone (tests/test_baseline.py: the run's)
         assert proc.returncode == 0, proc.stderr.decode()
         rows[name] = _windows_csv(win)
     probs = [c for c in rows["on"][0] if c.startswith("p_")]
