@@ -40,6 +40,9 @@ from monitor.speakers.encoder import SpeakerEncoder
 from monitor.speakers.turns import SpeakerTurns
 
 TRANSCRIBERS = ("none", "auto", "vosk", "pocketsphinx")
+# A file whose every utterance is shorter than min_speech_s (a single word: TurEV's clips, a "yes" exported from a
+# call) is read again with this minimum, so that it is judged on what it has rather than given no emotion.
+SHORT_FILE_MIN_SPEECH_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ class Analysis:
     text: str
     speakers: int | None = None
     log_mean: tuple[float, ...] | None = None
+    dropped_short: int = 0  # utterances the segmenter dropped as shorter than min_speech_s
 
 
 class FileScorer:
@@ -163,11 +167,13 @@ class FileScorer:
         block = max(1, int(round(self.options.block_s * SAMPLE_RATE)))
         return self.analyze_blocks(audio[i : i + block] for i in range(0, len(audio) + 1, block))
 
-    def analyze_blocks(self, blocks: Iterable[np.ndarray], voice: SessionNormaliser | None = None) -> Analysis:
+    def analyze_blocks(self, blocks: Iterable[np.ndarray], voice: SessionNormaliser | None = None,
+                       segmenter: SegmenterOptions | None = None) -> Analysis:
         """16 kHz mono int16 blocks of any size, as they are read -> events. Nothing but the segmenter's own
         (trimmed) buffer is kept, so memory does not grow with the length of the stream. ``voice``: the
-        normaliser of a voice group this file belongs to (``score_group``); None: the file is its own session."""
-        seg = Segmenter(self.options.segmenter, speech_chunks=self.transcriber is not None)
+        normaliser of a voice group this file belongs to (``score_group``); None: the file is its own session.
+        ``segmenter``: other segmenter options than the run's (the second reading of a file of short words)."""
+        seg = Segmenter(segmenter or self.options.segmenter, speech_chunks=self.transcriber is not None)
         feeder = None
         if self.transcriber is not None:
             from monitor.transcription.feeder import SpeechFeeder
@@ -214,8 +220,8 @@ class FileScorer:
         if analyzer.windows:
             log_mean = tuple(float(v) for v in analyzer.log_sum / analyzer.windows)
         if turns is None:
-            return Analysis(events, speech_s, text, log_mean=log_mean)
-        return Analysis(turns.relabel(events), speech_s, text, turns.count, log_mean)
+            return Analysis(events, speech_s, text, log_mean=log_mean, dropped_short=seg.dropped_short)
+        return Analysis(turns.relabel(events), speech_s, text, turns.count, log_mean, seg.dropped_short)
 
     def score_group(self, paths: list[str]) -> list[FileResult]:
         """The files of one voice group (``monitor.batch.voices.voice_units``) in order: with ``voice_group``
@@ -234,6 +240,10 @@ class FileScorer:
         try:
             reader = AudioBlocks(path, self.options.block_s)
             analysis = self.analyze_blocks(reader.blocks(), voice)
+            short = self.short_words(analysis)
+            if short is not None:  # only words shorter than min_speech_s: judged on them (read again)
+                reader = AudioBlocks(path, self.options.block_s)
+                analysis = self.analyze_blocks(reader.blocks(), voice, short)
             result = self.summarize(path, reader.duration_s, analysis)
         except MonitorError as exc:
             result = FileResult.failure(path, one_line(exc))
@@ -245,6 +255,16 @@ class FileScorer:
         result.worker_pid = os.getpid()
         result.worker_peak_rss = peak_rss_bytes()
         return result
+
+    def short_words(self, analysis: Analysis) -> SegmenterOptions | None:
+        """The segmenter options for reading a file again when it gave no window but dropped utterances as too
+        short (None otherwise, or when the run's minimum is already as low)."""
+        from dataclasses import replace
+
+        seg = self.options.segmenter
+        if analysis.events or not analysis.dropped_short or seg.min_speech_s <= SHORT_FILE_MIN_SPEECH_S:
+            return None
+        return replace(seg, min_speech_s=SHORT_FILE_MIN_SPEECH_S)
 
     def summarize(self, path: str, duration_s: float, analysis: Analysis) -> FileResult:
         events = analysis.events

@@ -1,0 +1,61 @@
+"""A file of one short word (shorter than ``min_speech_s`` of speech, as TurEV's clips or a "yes" cut from a call)
+gets an emotion from ``score``, read a second time with a lower minimum; noise and hum of the same length still
+give nothing. Real RAVDESS speech from tests/data, the real segmenter and model, the real CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import soundfile as sf
+
+from monitor.audio.convert import read_audio
+from monitor.batch.score import SHORT_FILE_MIN_SPEECH_S, FileScorer, ScoreOptions
+from monitor.dsp.segmenter import SegmenterOptions, segment_audio
+from tests.test_batch import MODEL, clips
+
+RATE = 16000
+
+
+def one_word(path, seconds: float = 0.55) -> np.ndarray:
+    """``seconds`` of a clip's speech from its first loud 30 ms frame, with 0.2 s of silence on each side."""
+    audio, _ = read_audio(path)
+    x = audio.astype(np.float64)
+    frame = 480
+    energy = np.array([np.sqrt(np.mean(x[i : i + frame] ** 2)) for i in range(0, len(x) - frame, frame)])
+    start = int(np.argmax(energy > energy.max() * 0.1)) * frame
+    word = audio[start : start + int(seconds * RATE)]
+    pad = np.zeros(int(0.2 * RATE), dtype=np.int16)
+    return np.concatenate([pad, word, pad])
+
+
+def test_a_single_short_word_gets_an_emotion(tmp_path) -> None:
+    scorer = FileScorer(ScoreOptions(model_path=str(MODEL)))
+    found = 0
+    for clip in clips()[:4]:
+        word = one_word(clip)
+        assert segment_audio(word, scorer.options.segmenter) == [], "the run's own minimum drops this word"
+        relaxed = SegmenterOptions(min_speech_s=SHORT_FILE_MIN_SPEECH_S)
+        assert segment_audio(word, relaxed), "with the lower minimum the word is one window"
+        path = tmp_path / f"word_{clip.stem}.wav"
+        sf.write(path, word, RATE)
+        result = scorer.score(str(path))
+        assert not result.failed and result.error == "", result.error
+        assert result.emotion and len(result.events) == 1
+        found += 1
+    assert found == 4
+
+
+def test_noise_and_hum_of_a_word_s_length_still_give_nothing(tmp_path) -> None:
+    scorer = FileScorer(ScoreOptions(model_path=str(MODEL)))
+    rng = np.random.default_rng(0)
+    t = np.arange(int(0.9 * RATE)) / RATE
+    signals = {
+        "hum": 0.1 * np.sin(2 * np.pi * 50 * t) + 0.05 * np.sin(2 * np.pi * 150 * t),
+        "noise": 0.05 * rng.standard_normal(len(t)),
+        "silence": np.zeros(len(t)),
+    }
+    for name, x in signals.items():
+        path = tmp_path / f"{name}.wav"
+        sf.write(path, (x * 32767).astype(np.int16), RATE)
+        result = scorer.score(str(path))
+        assert result.events == [] and result.emotion == "", name
+        assert "no speech found" in result.error, (name, result.error)
