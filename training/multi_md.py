@@ -114,7 +114,7 @@ def _arousal_centre(cv: list[Path], loco: list[Path], info, names: list[str], ke
     return L
 
 
-def _ablation2d(out: Path, info, names: list[str]) -> list[str]:
+def _ablation2d(out: Path, info, names: list[str], temperature: float | None = None) -> list[str]:
     """The augmentation question for the 2-D CNN: held-out corpora as recorded, and through rooms, noise/babble,
     telephone/codec/microphone and other voices (the held-out clips' own augmented versions); the short-schedule
     pair of ``ablation2d`` and the full-schedule pair of candidates."""
@@ -128,9 +128,12 @@ def _ablation2d(out: Path, info, names: list[str]) -> list[str]:
     for label, name, opts in configs:
         paths = loco_paths(out, name, names)
         key = "probs_file" if opts.speaker_norm else "probs"
-        clean = table(paths, info, names, key=key) if has_probs(paths, key) else None
-        if clean is not None:
-            rows.append((label, clean, degraded_table(paths, info, names)))
+        for base in (False, True):
+            clean = table(paths, info, names, key=key, temperature=temperature, baseline=base) \
+                if has_probs(paths, key) else None
+            if clean is not None:
+                deg = degraded_table(paths, info, names, temperature=temperature, baseline=base)
+                rows.append((f"{label}, {'run baseline' if base else 'alone'}", clean, deg))
     if not rows:
         return []
     kinds = [f"kind:{k}" for k in VERSION_KINDS]
@@ -147,7 +150,10 @@ def _ablation2d(out: Path, info, names: list[str]) -> list[str]:
          "says anything about rooms and microphones. The augmented networks trained on versions made by the same "
          "generators (of other clips, with other random rooms and noises), so the second question measures "
          "robustness to these kinds of change, not to kinds never met. The runs of `cnn2d-spknorm` predate the "
-         "degraded evaluation (–).\n",
+         "degraded evaluation (–). *Alone*: each file judged alone (`--baseline off`); *run baseline*: `score`'s "
+         "default, the run's baseline taken out, each held-out corpus's recordings one run and each kind of "
+         "version of them one run (a folder of recordings through one kind of room, noise, device or voice). The "
+         "shipped temperature is applied throughout, as in the monitor.\n",
          "| configuration | 8-way UAR as recorded | own labels as recorded | arousal as recorded | 8-way UAR degraded "
          "| own labels degraded | arousal degraded | " + " | ".join(k.split(":")[1] for k in kinds) + " |",
          "|" + " --- |" * (7 + len(kinds))]
@@ -287,7 +293,7 @@ def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: s
                  f"{'on' if chosen.get('window_norm') else 'off'}; dropped: {dropped}. One seed each: differences "
                  "of 0.01-0.03 are within run-to-run noise.\n")
 
-    L += _ablation2d(out, info, names)
+    L += _ablation2d(out, info, names, temperature)
 
     L += _arousal_centre(cv_p, loco_p, info, names, key, temperature)
     L.append("## Calibration\n")

@@ -209,10 +209,12 @@ def arousal_centre_sweep(cv: list[Path], loco: list[Path], info: KeyInfo, corpor
     return out
 
 
-def degraded_table(paths: list[Path], info: KeyInfo, corpora: list[str]) -> dict[str, dict] | None:
+def degraded_table(paths: list[Path], info: KeyInfo, corpora: list[str], temperature: float | None = None,
+                   baseline: bool = False) -> dict[str, dict] | None:
     """Clip-level scores of the held-out clips' augmented versions (``run_one``'s ``degraded_probs``): per corpus
     over all kinds, and per kind (``VERSION_KINDS``) as the mean over the corpora; each version of a clip is a
-    file of its own."""
+    file of its own. ``baseline``: each kind of version of a held-out corpus is one run (a folder of recordings
+    through one kind of room, noise, device or voice), whose baseline is taken out (after ``temperature``)."""
     from training.augment import VERSION_KINDS
 
     if not has_probs(paths, "degraded_probs"):
@@ -225,6 +227,11 @@ def degraded_table(paths: list[Path], info: KeyInfo, corpora: list[str]) -> dict
             versions.append(z["degraded_version"].astype(int))
     keys, probs, versions = np.concatenate(keys), np.concatenate(probs), np.concatenate(versions)
     _, clip = np.unique(np.char.add(keys.astype(str), np.char.mod("#%d", versions)), return_inverse=True)
+    if temperature:
+        probs = with_temperature(probs, temperature)
+    if baseline:
+        runs = np.char.add(np.array([info[k][1] for k in keys]), np.char.mod("#%d", versions))
+        probs = with_run_baseline(probs, clip, runs)
     ids, pooled = pool(probs, clip)
     first = first_windows(clip, len(ids))
     y = np.array([info[k][0] for k in keys[first]])
