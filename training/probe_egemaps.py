@@ -31,6 +31,7 @@ from training.multi_report import with_run_baseline
 LABELS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 CORPORA = ("ravdess16k", "nemo", "ased", "esd0020", "turev")
 CACHE = Path.home() / ".cache" / "voice-monitor" / "egemaps.npz"
+NUMPY_CACHE = Path.home() / ".cache" / "voice-monitor" / "functionals.npz"
 
 
 def clip_key(corpus: str, path: str) -> str:
@@ -64,6 +65,35 @@ def functionals(data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     return x, corpus, key, emotion
 
 
+def numpy_functionals(data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The same table from ``training.functionals`` (numpy; the monitor's own audio reader), cached."""
+    if NUMPY_CACHE.exists():
+        z = np.load(NUMPY_CACHE)
+        return z["x"], z["corpus"], z["key"], z["emotion"]
+    from concurrent.futures import ProcessPoolExecutor
+
+    rows = []
+    for name in CORPORA:
+        with (data / name / "manifest.csv").open(newline="") as f:
+            rows += [(name, r["path"], r["emotion"]) for r in csv.DictReader(f)]
+    with ProcessPoolExecutor(2) as ex:
+        x = np.stack(list(ex.map(_clip_functionals, [str(data / n / p) for n, p, _ in rows], chunksize=64)))
+    corpus = np.array([r[0] for r in rows])
+    key = np.array([clip_key(r[0], r[1]) for r in rows])
+    emotion = np.array([r[2] for r in rows])
+    NUMPY_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(NUMPY_CACHE, x=x, corpus=corpus, key=key, emotion=emotion)
+    return x, corpus, key, emotion
+
+
+def _clip_functionals(path: str) -> np.ndarray:
+    from monitor.audio.convert import read_audio
+    from training.functionals import functionals as numpy_table
+
+    audio, _ = read_audio(path)
+    return numpy_table(audio)
+
+
 def per_corpus(x: np.ndarray, corpus: np.ndarray) -> np.ndarray:
     out = np.zeros_like(x, dtype=np.float64)
     for c in np.unique(corpus):
@@ -88,8 +118,10 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--results", type=Path, default=Path("models/results/cnn2d-spknorm"))
     ap.add_argument("--temperature", type=float, default=1.447)
+    ap.add_argument("--features", choices=("egemaps", "numpy"), default="egemaps",
+                    help="openSMILE's eGeMAPS, or training.functionals (numpy)")
     a = ap.parse_args()
-    x, corpus, key, emotion = functionals(a.data)
+    x, corpus, key, emotion = (functionals if a.features == "egemaps" else numpy_functionals)(a.data)
     y = np.array([LABELS.index(e) for e in emotion])
     xs = per_corpus(x.astype(np.float64), corpus)
     weights = (0.0, 0.25, 0.5, 0.75, 1.0)

@@ -1,0 +1,158 @@
+"""Prosodic and spectral functionals of a clip in numpy (a first cut at what ``probe_egemaps`` found useful).
+
+Frames of 40 ms every 10 ms. Pitch from the normalised autocorrelation (60-500 Hz, the shortest lag within 10 % of
+the highest peak; a frame is voiced when its peak is above ``VOICED`` and it is within 35 dB of the clip's loudest
+frame); loudness as frame level in dB; spectral
+balance from the frame's power spectrum. The functionals (``NAMES``): pitch in semitones (mean, spread,
+percentiles, slopes), a jitter-like and a shimmer-like perturbation, a harmonics-to-noise ratio from the
+autocorrelation peak, loudness statistics, alpha ratio, Hammarberg index, spectral slopes and flux, MFCC 1-4, and
+the rates and lengths of voiced and unvoiced stretches. Numpy only, so the monitor could run it; not used by the
+monitor yet (``models/results/FINDINGS.md``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+RATE = 16000
+FRAME = 640  # 40 ms
+HOP = 160  # 10 ms
+NFFT = 1024
+MIN_LAG, MAX_LAG = RATE // 500, RATE // 60
+VOICED = 0.45  # normalised autocorrelation peak of a voiced frame
+RANGE_DB = 35.0  # frames quieter than the loudest by more than this are not voiced
+
+NAMES = (
+    "f0_mean", "f0_std", "f0_p20", "f0_p50", "f0_p80", "f0_range", "f0_rise", "f0_fall",
+    "jitter", "shimmer", "hnr_mean", "hnr_std",
+    "loud_mean", "loud_std", "loud_p20", "loud_p50", "loud_p80", "loud_range", "loud_voiced", "loud_rise",
+    "alpha_voiced", "alpha_unvoiced", "hammarberg_voiced", "hammarberg_unvoiced", "slope_0_500", "slope_500_1500",
+    "flux_mean", "flux_std",
+    "mfcc1_mean", "mfcc1_std", "mfcc2_mean", "mfcc2_std", "mfcc3_mean", "mfcc3_std", "mfcc4_mean", "mfcc4_std",
+    "voiced_ratio", "voiced_per_s", "voiced_len", "unvoiced_len",
+)  # fmt: skip
+
+
+def _frames(x: np.ndarray) -> np.ndarray:
+    if len(x) < FRAME:
+        x = np.pad(x, (0, FRAME - len(x)))
+    n = 1 + (len(x) - FRAME) // HOP
+    idx = np.arange(FRAME)[None, :] + HOP * np.arange(n)[:, None]
+    return x[idx]
+
+
+def _mel_matrix(n_mels: int = 26) -> np.ndarray:
+    def mel(f: np.ndarray) -> np.ndarray:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    edges = 700.0 * (10 ** (np.linspace(mel(np.array(20.0)), mel(np.array(8000.0)), n_mels + 2) / 2595.0) - 1.0)
+    freqs = np.linspace(0, RATE / 2, NFFT // 2 + 1)
+    m = np.zeros((n_mels, len(freqs)))
+    for i in range(n_mels):
+        lo, mid, hi = edges[i], edges[i + 1], edges[i + 2]
+        m[i] = np.clip(np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)), 0.0, None)
+    return m
+
+
+_MEL = _mel_matrix()
+_DCT = np.cos(np.pi / 26 * (np.arange(26)[None, :] + 0.5) * np.arange(1, 5)[:, None])  # MFCC 1-4
+_FREQS = np.linspace(0, RATE / 2, NFFT // 2 + 1)
+
+
+def _runs(mask: np.ndarray) -> tuple[list[int], list[int]]:
+    """Lengths (frames) of the True and the False stretches."""
+    on, off, count, state = [], [], 0, None
+    for v in mask:
+        if v == state:
+            count += 1
+            continue
+        if state is not None:
+            (on if state else off).append(count)
+        state, count = bool(v), 1
+    if state is not None:
+        (on if state else off).append(count)
+    return on, off
+
+
+def _stats(v: np.ndarray, n: int) -> list[float]:
+    if len(v) == 0:
+        return [0.0] * n
+    return [float(x) for x in (v.mean(), v.std(), *np.percentile(v, [20, 50, 80]))][:n]
+
+
+def functionals(audio: np.ndarray) -> np.ndarray:
+    """16 kHz mono audio (int16, or float in [-1, 1]) -> ``len(NAMES)`` functionals (zeros for silence)."""
+    a = np.asarray(audio).reshape(-1)
+    x = a.astype(np.float64) / 32768.0 if a.dtype == np.int16 else a.astype(np.float64)
+    fr = _frames(x - x.mean())
+    win = fr * np.hanning(FRAME)[None, :]
+    energy = np.sum(fr**2, axis=1) + 1e-12
+    loud = 10 * np.log10(energy / FRAME)
+    spec = np.abs(np.fft.rfft(win, NFFT, axis=1)) ** 2 + 1e-12
+    # normalised autocorrelation from the power spectrum of the zero-padded frame
+    ac = np.fft.irfft(np.abs(np.fft.rfft(fr, 2 * FRAME, axis=1)) ** 2, axis=1)[:, : MAX_LAG + 2]
+    lags = np.arange(MIN_LAG, MAX_LAG + 1)
+    norm = ac[:, lags] / (ac[:, :1] + 1e-12) * FRAME / (FRAME - lags)[None, :]
+    # the shortest lag whose peak is within 10 % of the highest (a periodic frame peaks at every multiple of its
+    # period, the unbiased correlation of the longer lags a little higher: taking the highest gives octave errors)
+    top = norm.max(axis=1, keepdims=True)
+    first = np.argmax(norm >= 0.9 * top, axis=1)
+    near = np.clip(first[:, None] + np.arange(MIN_LAG // 2)[None, :], 0, len(lags) - 1)
+    best = near[np.arange(len(norm)), np.argmax(np.take_along_axis(norm, near, axis=1), axis=1)]
+    peak = norm[np.arange(len(norm)), best]
+    lag = lags[best].astype(np.float64)
+    inner = (best > 0) & (best < len(lags) - 1)  # parabolic refinement of the peak
+    i = np.flatnonzero(inner)
+    y0, y1, y2 = norm[i, best[i] - 1], norm[i, best[i]], norm[i, best[i] + 1]
+    denom = y0 - 2 * y1 + y2
+    lag[i] += np.where(np.abs(denom) > 1e-9, 0.5 * (y0 - y2) / np.where(np.abs(denom) > 1e-9, denom, 1.0), 0.0)
+    voiced = (peak > VOICED) & (loud > loud.max() - RANGE_DB)
+    if loud.max() < -80 or not np.isfinite(loud).all():
+        return np.zeros(len(NAMES), dtype=np.float32)
+    f0 = RATE / lag
+    st = 12 * np.log2(f0 / 27.5)
+    v_st = st[voiced]
+    out: list[float] = []
+    if len(v_st) >= 2:
+        d = np.diff(st)[voiced[1:] & voiced[:-1]]
+        rise = float(d[d > 0].mean()) if np.any(d > 0) else 0.0
+        fall = float(-d[d < 0].mean()) if np.any(d < 0) else 0.0
+        p20, p50, p80 = np.percentile(v_st, [20, 50, 80])
+        out += [float(v_st.mean()), float(v_st.std()), float(p20), float(p50), float(p80), float(p80 - p20), rise, fall]
+        both = voiced[1:] & voiced[:-1]
+        out.append(float(np.mean(np.abs(np.diff(f0))[both] / f0[1:][both])) if both.any() else 0.0)
+        out.append(float(np.mean(np.abs(np.diff(loud))[both])) if both.any() else 0.0)
+        r = np.clip(peak[voiced], 1e-3, 0.999)
+        hnr = 10 * np.log10(r / (1 - r))
+        out += [float(hnr.mean()), float(hnr.std())]
+    else:
+        out += [0.0] * 12
+    p20, p50, p80 = np.percentile(loud, [20, 50, 80])
+    dl = np.diff(loud)
+    out += [float(loud.mean()), float(loud.std()), float(p20), float(p50), float(p80), float(p80 - p20),
+            float(loud[voiced].mean()) if voiced.any() else float(loud.mean()),
+            float(dl[dl > 0].mean()) if np.any(dl > 0) else 0.0]
+    low = spec[:, (_FREQS >= 50) & (_FREQS < 1000)].sum(axis=1)
+    high = spec[:, (_FREQS >= 1000) & (_FREQS < 5000)].sum(axis=1)
+    alpha = 10 * np.log10(low / high)
+    ham = 10 * np.log10(spec[:, _FREQS < 2000].max(axis=1) / spec[:, (_FREQS >= 2000) & (_FREQS < 5000)].max(axis=1))
+    out += [float(alpha[voiced].mean()) if voiced.any() else 0.0,
+            float(alpha[~voiced].mean()) if (~voiced).any() else 0.0,
+            float(ham[voiced].mean()) if voiced.any() else 0.0,
+            float(ham[~voiced].mean()) if (~voiced).any() else 0.0]
+    db = 10 * np.log10(spec[voiced] if voiced.any() else spec)
+    mean_db = db.mean(axis=0)
+    for lo, hi in ((0, 500), (500, 1500)):
+        m = (_FREQS >= lo) & (_FREQS < hi)
+        out.append(float(np.polyfit(_FREQS[m], mean_db[m], 1)[0]) * 1000)
+    nspec = spec / spec.sum(axis=1, keepdims=True)
+    flux = np.sum(np.diff(nspec, axis=0) ** 2, axis=1) if len(nspec) > 1 else np.zeros(1)
+    out += [float(flux.mean()), float(flux.std())]
+    mfcc = np.log(spec @ _MEL.T + 1e-10) @ _DCT.T
+    for k in range(4):
+        out += [float(mfcc[:, k].mean()), float(mfcc[:, k].std())]
+    on, off = _runs(voiced)
+    seconds = len(voiced) * HOP / RATE
+    out += [float(voiced.mean()), len(on) / max(seconds, 1e-3), float(np.mean(on)) * HOP / RATE if on else 0.0,
+            float(np.mean(off)) * HOP / RATE if off else 0.0]
+    return np.nan_to_num(np.asarray(out, dtype=np.float32))
