@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -156,3 +157,52 @@ def test_the_report_measures_with_the_monitors_arithmetic() -> None:
         m = runs == run
         assert np.allclose(got[m], base.apply(probs[m]), atol=1e-6)
     assert not np.allclose(got, probs, atol=1e-3)
+
+
+def _workers_of(root: int) -> set[int]:
+    """The pool's worker processes under ``root``: the children of its forkserver (or spawned workers)."""
+    children: dict[int, list[int]] = {}
+    cmdline: dict[int, str] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_bytes()
+            cmdline[int(d.name)] = (d / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        ppid = int(stat[stat.rfind(b")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(d.name))
+    found: set[int] = set()
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        for c in children.get(pid, []):
+            stack.append(c)
+            if "forkserver" in cmdline.get(pid, "") or "spawn_main" in cmdline.get(c, ""):
+                found.add(c)
+    return found
+
+
+def test_resumed_survey_uses_every_job(tmp_path: Path) -> None:
+    """A resumed run with one file left still surveys the whole run: with all its --jobs, not one worker (the
+    pool was sized by the files left to score)."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(3):
+        for c in [*clips(), *sorted(SPEAKERS.glob("*.flac"))]:
+            shutil.copy(c, folder / f"{i}_{c.name}")
+    first = score(str(folder), "-o", "out.csv", "--baseline", "off", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    lines = (tmp_path / "out.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "out.csv").write_text("".join(lines[:-1]))  # one file left to score
+    cmd = [sys.executable, str(SCRIPT), str(folder), "-o", "out.csv", "--resume", *MODEL_ARGS, "-j", "2"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    most = 0
+    while proc.poll() is None:
+        most = max(most, len(_workers_of(proc.pid)))
+        time.sleep(0.02)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert "1 file scored" in err and f"baseline of {len(lines) - 1} files taken out" in err, err
+    assert most == 2, f"{most} worker(s) surveyed {len(lines) - 1} files with -j 2"

@@ -498,7 +498,8 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
             )
         progress.advance(res.duration_s or 0.0, res.failed)
 
-    pool = _executor(opts, score, len(todo), stream) if todo else None
+    surveyed = min(len(found.files), BaselineOptions().max_files) if opts.baseline == "run" else 0
+    pool = _executor(opts, score, max(len(todo), surveyed), stream) if todo else None  # the survey's workers too
     stop = _StopFlag()
     try:
         if pool is not None and opts.baseline == "run":
@@ -507,6 +508,8 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
                 base = survey_baseline(pool, score, found.files, stop, None if quiet else stream)
             summary.baseline_files = base.files if base else 0
             pool.use(replace(score, baseline=base))
+            if isinstance(pool, _LocalExecutor):  # no more scoring workers than files left (e.g. --resume)
+                pool.pool.jobs = max(1, min(opts.jobs, len(todo)))
         with stop.installed(), progress:
             for m in missing:
                 stop.check()
