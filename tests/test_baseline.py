@@ -206,3 +206,29 @@ def test_resumed_survey_uses_every_job(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "1 file scored" in err and f"baseline of {len(lines) - 1} files taken out" in err, err
     assert most == 2, f"{most} worker(s) surveyed {len(lines) - 1} files with -j 2"
+
+
+def test_progress_eta_is_not_stretched_by_the_survey(tmp_path: Path) -> None:
+    """The ETA of the plain progress lines is the scoring's: the survey's time before the first row is not taken
+    for the time the first rows took (a resumed run with 20 files left, after a survey of 620 on one worker,
+    announced minutes for a second's work)."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(20):
+        for c in [*clips(), *sorted(SPEAKERS.glob("*.flac"))]:
+            shutil.copy(c, folder / f"{i:02d}_{c.name}")
+    first = score(str(folder), "-o", "out.csv", "--baseline", "off", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    lines = (tmp_path / "out.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "out.csv").write_text("".join(lines[:-20]))
+    cmd = [sys.executable, str(SCRIPT), str(folder), "-o", "out.csv", "--resume", *MODEL_ARGS, "-j", "1",
+           "--progress", "plain"]
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    took = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr
+    assert "20 files scored" in proc.stderr, proc.stderr
+    for line in proc.stderr.splitlines():
+        if ", ETA " in line:
+            h, m, s = (int(v) for v in line.rsplit("ETA ", 1)[1].split(":"))
+            assert h * 3600 + m * 60 + s <= took, f"{line!r}: the whole run took {took:.1f} s"

@@ -510,6 +510,8 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
             pool.use(replace(score, baseline=base))
             if isinstance(pool, _LocalExecutor):  # no more scoring workers than files left (e.g. --resume)
                 pool.pool.jobs = max(1, min(opts.jobs, len(todo)))
+            # rates and ETA from here (emit reads this one): the survey's time is not the scoring's
+            progress = ProgressReporter(opts.progress, len(todo) + len(missing), stream)
         with stop.installed(), progress:
             for m in missing:
                 stop.check()
