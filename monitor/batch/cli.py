@@ -506,8 +506,10 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
             with stop.installed():
                 quiet = opts.progress == "none" or opts.cluster  # a cluster says what it does itself
                 base = survey_baseline(pool, score, found.files, stop, None if quiet else stream)
+                # still under the handlers: the survey's workers are shut down here, and a SIGTERM meanwhile
+                # (default action) would end the run with 143 instead of 130
+                pool.use(replace(score, baseline=base))
             summary.baseline_files = base.files if base else 0
-            pool.use(replace(score, baseline=base))
             if isinstance(pool, _LocalExecutor):  # no more scoring workers than files left (e.g. --resume)
                 pool.pool.jobs = max(1, min(opts.jobs, len(todo)))
             # rates and ETA from here (emit reads this one): the survey's time is not the scoring's
