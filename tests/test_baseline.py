@@ -3,7 +3,9 @@ of the run and taken out in part. Real model, real RAVDESS clips from tests/data
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -232,3 +234,40 @@ def test_progress_eta_is_not_stretched_by_the_survey(tmp_path: Path) -> None:
         if ", ETA " in line:
             h, m, s = (int(v) for v in line.rsplit("ETA ", 1)[1].split(":"))
             assert h * 3600 + m * 60 + s <= took, f"{line!r}: the whole run took {took:.1f} s"
+
+
+def test_ctrl_c_during_the_survey_writes_nothing_and_does_not_advise_resume(tmp_path: Path) -> None:
+    """Ctrl-C while the run is surveyed, over the --out of an earlier run: 130, no traceback, no worker left, the
+    earlier file as it was, and no advice to --resume (which would keep every row of the earlier run, made with
+    other settings, as if this run had written it)."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(3):
+        for c in [*clips(), *sorted(SPEAKERS.glob("*.flac"))]:
+            shutil.copy(c, folder / f"{i}_{c.name}")
+    earlier = score(str(folder), "-o", "out.csv", "--baseline", "off", cwd=tmp_path)
+    assert earlier.returncode == 0, earlier.stderr
+    before = (tmp_path / "out.csv").read_bytes()
+    cmd = [sys.executable, str(SCRIPT), str(folder), "-o", "out.csv", *MODEL_ARGS, "-j", "1", "--progress", "plain"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    assert first.startswith("surveying"), first
+    os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C does: the whole process group
+    err = first + proc.stderr.read()
+    proc.wait(timeout=60)
+    no_traceback(err)
+    assert proc.returncode == 130, err
+    assert (tmp_path / "out.csv").read_bytes() == before
+    assert "interrupted" in err and "--resume" not in err, err
+    time.sleep(1)
+    left = [d.name for d in Path("/proc").iterdir() if d.name.isdigit() and _pgid(d) == proc.pid]
+    assert not left, f"processes of the run left: {left}"
+
+
+def _pgid(d: Path) -> int:
+    try:
+        stat = (d / "stat").read_bytes()
+    except OSError:
+        return -1
+    return int(stat[stat.rfind(b")") + 2 :].split()[2])

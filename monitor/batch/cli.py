@@ -666,7 +666,10 @@ def _format_summary(s: RunSummary) -> str:
         line += f"; peak worker memory {peak:.0f} MB ({n} worker{'s' if n != 1 else ''})"
     if s.files == 0:
         line = "no audio files found in the given paths (folders are searched for audio file extensions)"
-    if s.interrupted:
+    if s.interrupted and not s.scored and not s.skipped:
+        # e.g. during the survey: an --out of an earlier run is as it was, and --resume would keep its rows
+        line = "interrupted before any row was written (the output files are as they were): run it again"
+    elif s.interrupted:
         line = "interrupted: " + line + "; rerun with --resume to carry on"
     return line
 
