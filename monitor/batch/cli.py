@@ -667,8 +667,8 @@ def _format_summary(s: RunSummary) -> str:
     if s.files == 0:
         line = "no audio files found in the given paths (folders are searched for audio file extensions)"
     if s.interrupted and not s.scored and not s.skipped:
-        # e.g. during the survey: an --out of an earlier run is as it was, and --resume would keep its rows
-        line = "interrupted before any row was written (the output files are as they were): run it again"
+        # e.g. during the survey: an --out left by an earlier run is untouched, and --resume would keep its rows
+        line = "interrupted before any row was written: run the same command again"
     elif s.interrupted:
         line = "interrupted: " + line + "; rerun with --resume to carry on"
     return line
