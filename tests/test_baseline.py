@@ -271,3 +271,14 @@ def _pgid(d: Path) -> int:
     except OSError:
         return -1
     return int(stat[stat.rfind(b")") + 2 :].split()[2])
+
+
+def test_survey_sample_is_the_same_files_however_the_folder_was_named(tmp_path: Path, monkeypatch) -> None:
+    """``score ./calls`` and then ``score calls --resume`` (or the folder's absolute path) are the same run to
+    --resume, which matches done rows by absolute path: the survey of a run of more than 1000 files must pick
+    the same files too, or the resumed part takes out another baseline."""
+    monkeypatch.chdir(tmp_path)
+    names = [f"calls/{i:05d}.wav" for i in range(3000)]
+    spellings = [names, [f"./{n}" for n in names], [str(tmp_path / n) for n in names]]
+    picked = [sorted(os.path.abspath(p) for p in survey_sample(s, 1000)) for s in spellings]
+    assert picked[0] == picked[1] == picked[2]
