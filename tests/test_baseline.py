@@ -253,6 +253,7 @@ def test_ctrl_c_during_the_survey_writes_nothing_and_does_not_advise_resume(tmp_
     assert proc.stderr is not None
     first = proc.stderr.readline()
     assert first.startswith("surveying"), first
+    time.sleep(0.05)  # the survey's workers are starting: their start must not swallow the Ctrl-C
     os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C does: the whole process group
     err = first + proc.stderr.read()
     proc.wait(timeout=60)
@@ -260,17 +261,23 @@ def test_ctrl_c_during_the_survey_writes_nothing_and_does_not_advise_resume(tmp_
     assert proc.returncode == 130, err
     assert (tmp_path / "out.csv").read_bytes() == before
     assert "interrupted before any row was written" in err and "rerun with --resume" not in err, err
-    time.sleep(1)
-    left = [d.name for d in Path("/proc").iterdir() if d.name.isdigit() and _pgid(d) == proc.pid]
+    deadline = time.monotonic() + 10
+    while (left := _alive_in_group(proc.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert not left, f"processes of the run left: {left}"
 
 
-def _pgid(d: Path) -> int:
-    try:
-        stat = (d / "stat").read_bytes()
-    except OSError:
-        return -1
-    return int(stat[stat.rfind(b")") + 2 :].split()[2])
+def _alive_in_group(pgid: int) -> list[str]:
+    """Processes of process group ``pgid`` still running (exited ones waiting to be reaped do not count)."""
+    left = []
+    for d in Path("/proc").iterdir():
+        try:
+            fields = (d / "stat").read_bytes().rsplit(b")", 1)[1].split() if d.name.isdigit() else []
+        except OSError:
+            continue
+        if fields and int(fields[2]) == pgid and fields[0] != b"Z":
+            left.append(d.name)
+    return left
 
 
 def test_survey_sample_is_the_same_files_however_the_folder_was_named(tmp_path: Path, monkeypatch) -> None:

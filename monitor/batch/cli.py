@@ -345,11 +345,23 @@ def _sigint_ignored() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    # Blocked first: a Ctrl-C while the workers start stays pending (Linux never discards a blocked signal, even
+    # an ignored one) and reaches the restored handler when unblocked, instead of being lost (the run went on).
+    # The processes started meanwhile inherit the mask as well as SIG_IGN; they ignore Ctrl-C anyway. The
+    # resource tracker is started before: starting it unblocks SIGINT (multiprocessing.resource_tracker).
+    from multiprocessing import resource_tracker
+
+    mask = hasattr(signal, "pthread_sigmask")
+    if mask:
+        resource_tracker.ensure_running()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, old)
+        if mask:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 class _Pool:
