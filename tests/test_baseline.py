@@ -3,9 +3,12 @@ of the run and taken out in part. Real model, real RAVDESS clips from tests/data
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -156,3 +159,133 @@ def test_the_report_measures_with_the_monitors_arithmetic() -> None:
         m = runs == run
         assert np.allclose(got[m], base.apply(probs[m]), atol=1e-6)
     assert not np.allclose(got, probs, atol=1e-3)
+
+
+def _workers_of(root: int) -> set[int]:
+    """The pool's worker processes under ``root``: the children of its forkserver (or spawned workers)."""
+    children: dict[int, list[int]] = {}
+    cmdline: dict[int, str] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_bytes()
+            cmdline[int(d.name)] = (d / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        ppid = int(stat[stat.rfind(b")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(d.name))
+    found: set[int] = set()
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        for c in children.get(pid, []):
+            stack.append(c)
+            if "forkserver" in cmdline.get(pid, "") or "spawn_main" in cmdline.get(c, ""):
+                found.add(c)
+    return found
+
+
+def test_resumed_survey_uses_every_job(tmp_path: Path) -> None:
+    """A resumed run with one file left still surveys the whole run: with all its --jobs, not one worker (the
+    pool was sized by the files left to score)."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(3):
+        for c in [*clips(), *sorted(SPEAKERS.glob("*.flac"))]:
+            shutil.copy(c, folder / f"{i}_{c.name}")
+    first = score(str(folder), "-o", "out.csv", "--baseline", "off", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    lines = (tmp_path / "out.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "out.csv").write_text("".join(lines[:-1]))  # one file left to score
+    cmd = [sys.executable, str(SCRIPT), str(folder), "-o", "out.csv", "--resume", *MODEL_ARGS, "-j", "2"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    most = 0
+    while proc.poll() is None:
+        most = max(most, len(_workers_of(proc.pid)))
+        time.sleep(0.02)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert "1 file scored" in err and f"baseline of {len(lines) - 1} files taken out" in err, err
+    assert most == 2, f"{most} worker(s) surveyed {len(lines) - 1} files with -j 2"
+
+
+def test_progress_eta_is_not_stretched_by_the_survey(tmp_path: Path) -> None:
+    """The ETA of the plain progress lines is the scoring's: the survey's time before the first row is not taken
+    for the time the first rows took (a resumed run with 20 files left, after a survey of 620 on one worker,
+    announced minutes for a second's work)."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(20):
+        for c in [*clips(), *sorted(SPEAKERS.glob("*.flac"))]:
+            shutil.copy(c, folder / f"{i:02d}_{c.name}")
+    first = score(str(folder), "-o", "out.csv", "--baseline", "off", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    lines = (tmp_path / "out.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "out.csv").write_text("".join(lines[:-20]))
+    cmd = [sys.executable, str(SCRIPT), str(folder), "-o", "out.csv", "--resume", *MODEL_ARGS, "-j", "1",
+           "--progress", "plain"]
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    took = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr
+    assert "20 files scored" in proc.stderr, proc.stderr
+    for line in proc.stderr.splitlines():
+        if ", ETA " in line:
+            h, m, s = (int(v) for v in line.rsplit("ETA ", 1)[1].split(":"))
+            assert h * 3600 + m * 60 + s <= took, f"{line!r}: the whole run took {took:.1f} s"
+
+
+def test_ctrl_c_during_the_survey_writes_nothing_and_does_not_advise_resume(tmp_path: Path) -> None:
+    """Ctrl-C while the run is surveyed, over the --out of an earlier run: 130, no traceback, no worker left, the
+    earlier file as it was, and no advice to --resume (which would keep every row of the earlier run, made with
+    other settings, as if this run had written it)."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(3):
+        for c in [*clips(), *sorted(SPEAKERS.glob("*.flac"))]:
+            shutil.copy(c, folder / f"{i}_{c.name}")
+    earlier = score(str(folder), "-o", "out.csv", "--baseline", "off", cwd=tmp_path)
+    assert earlier.returncode == 0, earlier.stderr
+    before = (tmp_path / "out.csv").read_bytes()
+    cmd = [sys.executable, str(SCRIPT), str(folder), "-o", "out.csv", *MODEL_ARGS, "-j", "1", "--progress", "plain"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    assert first.startswith("surveying"), first
+    time.sleep(0.05)  # the survey's workers are starting: their start must not swallow the Ctrl-C
+    os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C does: the whole process group
+    err = first + proc.stderr.read()
+    proc.wait(timeout=60)
+    no_traceback(err)
+    assert proc.returncode == 130, err
+    assert (tmp_path / "out.csv").read_bytes() == before
+    assert "interrupted before any row was written" in err and "rerun with --resume" not in err, err
+    deadline = time.monotonic() + 10
+    while (left := _alive_in_group(proc.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"processes of the run left: {left}"
+
+
+def _alive_in_group(pgid: int) -> list[str]:
+    """Processes of process group ``pgid`` still running (exited ones waiting to be reaped do not count)."""
+    left = []
+    for d in Path("/proc").iterdir():
+        try:
+            fields = (d / "stat").read_bytes().rsplit(b")", 1)[1].split() if d.name.isdigit() else []
+        except OSError:
+            continue
+        if fields and int(fields[2]) == pgid and fields[0] != b"Z":
+            left.append(d.name)
+    return left
+
+
+def test_survey_sample_is_the_same_files_however_the_folder_was_named(tmp_path: Path, monkeypatch) -> None:
+    """``score ./calls`` and then ``score calls --resume`` (or the folder's absolute path) are the same run to
+    --resume, which matches done rows by absolute path: the survey of a run of more than 1000 files must pick
+    the same files too, or the resumed part takes out another baseline."""
+    monkeypatch.chdir(tmp_path)
+    names = [f"calls/{i:05d}.wav" for i in range(3000)]
+    spellings = [names, [f"./{n}" for n in names], [str(tmp_path / n) for n in names]]
+    picked = [sorted(os.path.abspath(p) for p in survey_sample(s, 1000)) for s in spellings]
+    assert picked[0] == picked[1] == picked[2]

@@ -311,3 +311,38 @@ def test_voice_groups_of_one_file_on_the_cluster_are_not_chunked_into_one_voice(
     no_traceback(proc.stderr)
     assert proc.returncode == 0, proc.stderr
     assert by_path(read_rows(tmp_path / "cluster.csv")) == by_path(read_rows(tmp_path / "local.csv"))
+
+
+def test_a_long_lived_worker_keeps_one_pipeline_whatever_each_runs_baseline(tmp_path: Path) -> None:
+    """Every run takes out its own baseline; a worker that serves run after run must not build (and keep) one
+    more pipeline for each of them: the baseline travels with the task and changes nothing the pipeline loads."""
+    from distributed import Client
+
+    from monitor.batch.cluster_task import pipeline_loads
+
+    runs = {"a": clips(), "b": sorted((REPO / "tests" / "data" / "speakers").glob("*.flac"))}
+    for name, files in runs.items():
+        (tmp_path / name).mkdir()
+        for c in files:
+            shutil.copy(c, tmp_path / name / c.name)
+    procs = DaskProcesses(tmp_path)
+    try:
+        procs.start_scheduler()
+        procs.start_worker()
+        procs.wait_for_workers(1)
+        for name in runs:
+            dist = run_score(name, "-o", f"{name}.csv", "--cluster", procs.address, "--progress", "none",
+                             cwd=tmp_path)
+            assert dist.returncode == 0, dist.stderr
+            assert f"baseline of {len(runs[name])} files taken out" in dist.stderr, dist.stderr
+        with Client(procs.address, timeout=30) as client:
+            loads = client.run(pipeline_loads)
+    finally:
+        procs.close()
+    # one for the survey (emotion alone), one for the scoring, for the first run and every run after it
+    assert list(loads.values()) == [2], loads
+    for name in runs:  # and the baseline each task carried is the one taken out: the local run's rows
+        local = run_score(name, "-o", f"{name}-local.csv", "-j", "2", "--progress", "none", cwd=tmp_path)
+        assert local.returncode == 0, local.stderr
+        drop = lambda rows: {r["path"]: {k: v for k, v in r.items() if k != "elapsed_s"} for r in rows}  # noqa: E731
+        assert drop(read_rows(tmp_path / f"{name}.csv")) == drop(read_rows(tmp_path / f"{name}-local.csv"))

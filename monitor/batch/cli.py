@@ -345,11 +345,23 @@ def _sigint_ignored() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    # Blocked first: a Ctrl-C while the workers start stays pending (Linux never discards a blocked signal, even
+    # an ignored one) and reaches the restored handler when unblocked, instead of being lost (the run went on).
+    # The processes started meanwhile inherit the mask as well as SIG_IGN; they ignore Ctrl-C anyway. The
+    # resource tracker is started before: starting it unblocks SIGINT (multiprocessing.resource_tracker).
+    from multiprocessing import resource_tracker
+
+    mask = hasattr(signal, "pthread_sigmask")
+    if mask:
+        resource_tracker.ensure_running()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, old)
+        if mask:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 class _Pool:
@@ -498,15 +510,22 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
             )
         progress.advance(res.duration_s or 0.0, res.failed)
 
-    pool = _executor(opts, score, len(todo), stream) if todo else None
+    surveyed = min(len(found.files), BaselineOptions().max_files) if opts.baseline == "run" else 0
+    pool = _executor(opts, score, max(len(todo), surveyed), stream) if todo else None  # the survey's workers too
     stop = _StopFlag()
     try:
         if pool is not None and opts.baseline == "run":
             with stop.installed():
                 quiet = opts.progress == "none" or opts.cluster  # a cluster says what it does itself
                 base = survey_baseline(pool, score, found.files, stop, None if quiet else stream)
+                # still under the handlers: the survey's workers are shut down here, and a SIGTERM meanwhile
+                # (default action) would end the run with 143 instead of 130
+                pool.use(replace(score, baseline=base))
             summary.baseline_files = base.files if base else 0
-            pool.use(replace(score, baseline=base))
+            if isinstance(pool, _LocalExecutor):  # no more scoring workers than files left (e.g. --resume)
+                pool.pool.jobs = max(1, min(opts.jobs, len(todo)))
+            # rates and ETA from here (emit reads this one): the survey's time is not the scoring's
+            progress = ProgressReporter(opts.progress, len(todo) + len(missing), stream)
         with stop.installed(), progress:
             for m in missing:
                 stop.check()
@@ -659,7 +678,10 @@ def _format_summary(s: RunSummary) -> str:
         line += f"; peak worker memory {peak:.0f} MB ({n} worker{'s' if n != 1 else ''})"
     if s.files == 0:
         line = "no audio files found in the given paths (folders are searched for audio file extensions)"
-    if s.interrupted:
+    if s.interrupted and not s.scored and not s.skipped:
+        # e.g. during the survey: an --out left by an earlier run is untouched, and --resume would keep its rows
+        line = "interrupted before any row was written: run the same command again"
+    elif s.interrupted:
         line = "interrupted: " + line + "; rerun with --resume to carry on"
     return line
 

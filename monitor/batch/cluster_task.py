@@ -12,9 +12,11 @@ worker's host, never a lost file.
 
 from __future__ import annotations
 
+import copy
 import os
 import socket
 import threading
+from dataclasses import replace
 
 from monitor.batch.score import FileResult, FileScorer, ScoreOptions, WorkerInitError, _native_stderr_silenced, one_line
 from monitor.errors import MonitorError
@@ -30,25 +32,31 @@ def pipeline_loads() -> int:
 
 def _scorer(options: ScoreOptions) -> FileScorer:
     """This thread's pipeline for ``options``, built once. A pipeline that cannot be built raises
-    WorkerInitError for every file (the client stops the run), without retrying the load each time."""
+    WorkerInitError for every file (the client stops the run), without retrying the load each time. The run's
+    baseline and the survey's window limit are not part of what is built (every run has its own baseline: a
+    worker serving run after run would keep one more pipeline per run): the cached pipeline scores with them."""
     global _loads
     cache: dict[ScoreOptions, FileScorer | str] | None = getattr(_local, "scorers", None)
     if cache is None:
         cache = _local.scorers = {}
-    found = cache.get(options)
+    built = replace(options, baseline=None, max_windows=0)
+    found = cache.get(built)
     if found is None:
         try:
             with _native_stderr_silenced():
-                found = FileScorer(options)
+                found = FileScorer(built)
             with _loads_lock:
                 _loads += 1
         except MonitorError as exc:
             found = one_line(exc)
         except Exception as exc:
             found = f"could not build the pipeline ({type(exc).__name__}: {one_line(exc)})"
-        cache[options] = found
+        cache[built] = found
     if isinstance(found, str):
         raise WorkerInitError(f"on the Dask worker at {socket.gethostname()}: {found}")
+    if options != built:
+        found = copy.copy(found)  # the same classifier, transcriber and encoder; this task's options
+        found.options = options
     return found
 
 

@@ -21,6 +21,7 @@ Numpy only; ``training.multi_report`` measures it with the same arithmetic.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,10 +53,11 @@ def log_probs(p: np.ndarray) -> np.ndarray:
 
 def survey_sample(paths: Sequence[str], max_files: int) -> list[str]:
     """The files a run's survey reads: all of them, or a fixed sample of ``max_files`` chosen by a hash of the
-    path (the same files whatever the order they were found in, so a resumed run gets the same baseline)."""
+    absolute path (the same files whatever the order they were found in, and however the folder was named:
+    ``./calls``, ``calls`` or ``/data/calls``, as --resume matches rows; so a resumed run gets the same baseline)."""
     if len(paths) <= max_files:
         return list(paths)
-    ranked = sorted(paths, key=lambda p: hashlib.sha1(p.encode("utf-8", "surrogateescape")).digest())
+    ranked = sorted(paths, key=lambda p: hashlib.sha1(os.path.abspath(p).encode("utf-8", "surrogateescape")).digest())
     return sorted(ranked[:max_files])
 
 
