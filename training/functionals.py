@@ -109,7 +109,7 @@ def functionals(audio: np.ndarray) -> np.ndarray:
     voiced = (peak > VOICED) & (loud > loud.max() - RANGE_DB)
     if loud.max() < -80 or not np.isfinite(loud).all():
         return np.zeros(len(NAMES), dtype=np.float32)
-    f0 = RATE / lag
+    f0 = RATE / np.clip(lag, MIN_LAG / 2, None)  # a refinement cannot move a peak below half the shortest lag
     st = 12 * np.log2(f0 / 27.5)
     v_st = st[voiced]
     out: list[float] = []
