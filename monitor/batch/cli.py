@@ -144,7 +144,7 @@ def build_parser(prog: str = "voice-monitor score") -> argparse.ArgumentParser:
     p.add_argument("--normalise", choices=("on", "off"), help="judge each file's voices against what the file holds "
                    "of them, more as more is heard (default: [model] normalise, on)")
     p.add_argument(
-        "--baseline", choices=MODES, help="run: first survey the run's files (at most 200) for the emotion they all "
+        "--baseline", choices=MODES, help="run: first survey the run's files (at most 100) for the emotion they all "
         "lean to (a language, a microphone, a room the model never heard) and take 3/4 of that lean out of every "
         "file; off: judge every file alone, whatever else is in the run (default: [model] baseline, run)",
     )  # fmt: skip

@@ -35,7 +35,7 @@ MODES = ("run", "off")
 class BaselineOptions:
     strength: float = 0.75
     prior_files: float = 8.0  # files of evidence at which the offset is half of ``strength``
-    max_files: int = 200  # files surveyed at most (a fixed sample of a larger run: 100 already do as well)
+    max_files: int = 100  # files surveyed at most (a fixed sample of a larger run: 100 do as well as all)
     max_windows: int = 20  # windows read of each surveyed file at most (its first minute of speech)
 
     def validate(self) -> None:
