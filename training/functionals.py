@@ -1,6 +1,6 @@
 """Prosodic and spectral functionals of a clip in numpy (a first cut at what ``probe_egemaps`` found useful).
 
-Frames of 40 ms every 10 ms. Pitch from the normalised autocorrelation (60-500 Hz, the shortest lag within 10 % of
+Frames of 40 ms every 20 ms. Pitch from the normalised autocorrelation (60-500 Hz, the shortest lag within 10 % of
 the highest peak; a frame is voiced when its peak is above ``VOICED`` and it is within 35 dB of the clip's loudest
 frame); loudness as frame level in dB; spectral
 balance from the frame's power spectrum. The functionals (``NAMES``): pitch in semitones (mean, spread,
@@ -16,7 +16,7 @@ import numpy as np
 
 RATE = 16000
 FRAME = 640  # 40 ms
-HOP = 160  # 10 ms
+HOP = 320  # 20 ms
 NFFT = 1024
 MIN_LAG, MAX_LAG = RATE // 500, RATE // 60
 VOICED = 0.45  # normalised autocorrelation peak of a voiced frame
@@ -57,6 +57,9 @@ def _mel_matrix(n_mels: int = 26) -> np.ndarray:
 _MEL = _mel_matrix()
 _DCT = np.cos(np.pi / 26 * (np.arange(26)[None, :] + 0.5) * np.arange(1, 5)[:, None])  # MFCC 1-4
 _FREQS = np.linspace(0, RATE / 2, NFFT // 2 + 1)
+_HANN = np.hanning(FRAME)
+_HANN_AC = np.fft.irfft(np.abs(np.fft.rfft(_HANN, NFFT)) ** 2, NFFT)[: MAX_LAG + 2]
+_HANN_AC = _HANN_AC / _HANN_AC[0]
 
 
 def _runs(mask: np.ndarray) -> tuple[list[int], list[int]]:
@@ -85,14 +88,15 @@ def functionals(audio: np.ndarray) -> np.ndarray:
     a = np.asarray(audio).reshape(-1)
     x = a.astype(np.float64) / 32768.0 if a.dtype == np.int16 else a.astype(np.float64)
     fr = _frames(x - x.mean())
-    win = fr * np.hanning(FRAME)[None, :]
+    win = fr * _HANN[None, :]
     energy = np.sum(fr**2, axis=1) + 1e-12
     loud = 10 * np.log10(energy / FRAME)
     spec = np.abs(np.fft.rfft(win, NFFT, axis=1)) ** 2 + 1e-12
-    # normalised autocorrelation from the power spectrum of the zero-padded frame
-    ac = np.fft.irfft(np.abs(np.fft.rfft(fr, 2 * FRAME, axis=1)) ** 2, axis=1)[:, : MAX_LAG + 2]
+    # one FFT per frame: the autocorrelation of the windowed frame (NFFT >= FRAME + MAX_LAG, so no wrap-around)
+    # over the window's own autocorrelation (Boersma 1993), normalised by the frame's energy at lag 0
+    ac = np.fft.irfft(spec, NFFT, axis=1)[:, : MAX_LAG + 2]
     lags = np.arange(MIN_LAG, MAX_LAG + 1)
-    norm = ac[:, lags] / (ac[:, :1] + 1e-12) * FRAME / (FRAME - lags)[None, :]
+    norm = ac[:, lags] / (ac[:, :1] + 1e-12) / _HANN_AC[None, lags]
     # the shortest lag whose peak is within 10 % of the highest (a periodic frame peaks at every multiple of its
     # period, the unbiased correlation of the longer lags a little higher: taking the highest gives octave errors)
     top = norm.max(axis=1, keepdims=True)
