@@ -59,3 +59,17 @@ def test_noise_and_hum_of_a_word_s_length_still_give_nothing(tmp_path) -> None:
         result = scorer.score(str(path))
         assert result.events == [] and result.emotion == "", name
         assert "no speech found" in result.error, (name, result.error)
+
+
+def test_a_long_recording_of_one_short_word_stays_without_speech(tmp_path) -> None:
+    """The second reading is for short files (datasets, exports): 15 s holding one 0.55 s sound is not judged."""
+    scorer = FileScorer(ScoreOptions(model_path=str(MODEL)))
+    word = one_word(clips()[0])
+    quiet = np.zeros(int(7 * RATE), dtype=np.int16)
+    path = tmp_path / "long.wav"
+    sf.write(path, np.concatenate([quiet, word, quiet]), RATE)
+    result = scorer.score(str(path))
+    assert result.events == [] and "no speech found" in result.error, result.error
+    short = tmp_path / "short.wav"
+    sf.write(short, word, RATE)
+    assert scorer.score(str(short)).emotion, "the same word alone in a short file is judged"

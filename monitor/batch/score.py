@@ -43,6 +43,7 @@ TRANSCRIBERS = ("none", "auto", "vosk", "pocketsphinx")
 # A file whose every utterance is shorter than min_speech_s (a single word: TurEV's clips, a "yes" exported from a
 # call) is read again with this minimum, so that it is judged on what it has rather than given no emotion.
 SHORT_FILE_MIN_SPEECH_S = 0.25
+SHORT_FILE_MAX_S = 10.0  # only files this short: a long recording of coughs and door knocks stays without speech
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,7 @@ class FileScorer:
         try:
             reader = AudioBlocks(path, self.options.block_s)
             analysis = self.analyze_blocks(reader.blocks(), voice)
-            short = self.short_words(analysis)
+            short = self.short_words(analysis) if reader.duration_s <= SHORT_FILE_MAX_S else None
             if short is not None:  # only words shorter than min_speech_s: judged on them (read again)
                 reader = AudioBlocks(path, self.options.block_s)
                 analysis = self.analyze_blocks(reader.blocks(), voice, short)
