@@ -3,9 +3,11 @@
 eGeMAPS v02 functionals (88 per clip: pitch, jitter, shimmer, HNR, formants, loudness, spectral balance, MFCC 1-4,
 voiced-segment rates; openSMILE) of every clip, standardised per corpus (what a run's survey could measure), a
 class-balanced logistic regression trained on four corpora and scored on the fifth, alone and fused with the
-shipped configuration's leave-one-corpus-out probabilities (the run's baseline taken out, as ``score`` does):
-``log p = w log p_cnn + (1 - w) log p_functionals``. Prints 8-way UAR per held-out corpus, over its own labels,
-and binary arousal.
+shipped configuration's held-out probabilities (the run's baseline taken out, as ``score`` does):
+``log p = w log p_cnn + (1 - w) log p_functionals``. The weight is chosen on the speaker-independent
+cross-validation (the folds of the CNN's ``cv_*.npz``: the regression trains on every clip not held out by the
+fold), then read on the leave-one-corpus-out runs: 8-way UAR per held-out corpus, over its own labels, and
+binary arousal.
 
 openSMILE and scikit-learn are not dependencies of this project (openSMILE is free for research and
 non-commercial use only, takes about 50 ms per 3 s window and has no aarch64 wheel): run the probe from a
@@ -102,18 +104,57 @@ def per_corpus(x: np.ndarray, corpus: np.ndarray) -> np.ndarray:
     return out
 
 
-def cnn_probs(results: Path, held: str, temperature: float) -> dict[str, np.ndarray]:
-    """Clip key -> the shipped configuration's held-out probabilities, the run's baseline taken out."""
-    with np.load(results / f"loco_{held}.npz") as z:
+def cnn_probs(path: Path, temperature: float) -> dict[str, np.ndarray]:
+    """Clip key -> a result file's held-out probabilities, each corpus's clips one run whose baseline is taken
+    out (what ``score`` does)."""
+    with np.load(path) as z:
         keys, probs = z["keys"], with_temperature(z["probs_file"].astype(np.float64), temperature)
     _, clip = np.unique(keys, return_inverse=True)
-    ids, pooled = pool(with_run_baseline(probs, clip, np.zeros(len(keys))), clip)
+    runs = np.array([k.split(":", 1)[0] for k in keys])
+    ids, pooled = pool(with_run_baseline(probs, clip, runs), clip)
     return dict(zip(np.unique(keys), pooled, strict=True))
 
 
-def main() -> None:
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def scores_of(test: np.ndarray, train: np.ndarray, xs: np.ndarray, y: np.ndarray, corpus: np.ndarray,
+              key: np.ndarray, cnn: dict[str, np.ndarray]) -> dict[str, dict[float, tuple[float, float, float]]]:
+    """Train the regression on ``train``, fuse with the CNN on ``test``: per held-out corpus and CNN weight,
+    (8-way UAR, UAR over own labels, binary arousal)."""
     from sklearn.linear_model import LogisticRegression
 
+    sw = np.zeros(int(train.sum()))
+    for c in np.unique(corpus[train]):  # each corpus x label the same total weight
+        for lab in np.unique(y[train][corpus[train] == c]):
+            m = (corpus[train] == c) & (y[train] == lab)
+            sw[m] = 1.0 / m.sum()
+    clf = LogisticRegression(max_iter=2000, C=0.1).fit(xs[train], y[train], sample_weight=sw / sw.mean())
+    p_fun_all = np.full((int(test.sum()), len(LABELS)), 1e-6)
+    p_fun_all[:, clf.classes_] = clf.predict_proba(xs[test])
+    out: dict[str, dict[float, tuple[float, float, float]]] = {}
+    for held in np.unique(corpus[test]):
+        m = corpus[test] == held
+        p_fun = p_fun_all[m]
+        p_cnn = np.stack([cnn[k] for k in key[test][m]])
+        yt = y[test][m]
+        labs = sorted(set(yt.tolist()))
+        names = [LABELS[i] for i in yt]
+        high, low = np.isin(names, HIGH), np.isin(names, LOW)
+        out[str(held)] = {}
+        for w in WEIGHTS:
+            z = w * np.log(np.clip(p_cnn, 1e-6, 1)) + (1 - w) * np.log(np.clip(p_fun, 1e-6, 1))
+            p = np.exp(z - z.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            own = np.full_like(p, -1.0)
+            own[:, labs] = p[:, labs]
+            ar = arousal_values(p)
+            out[str(held)][w] = (uar(yt, p.argmax(1), labs), uar(yt, own.argmax(1), labs),
+                                 (np.mean(ar[high] > 0) + np.mean(ar[low] <= 0)) / 2)
+    return out
+
+
+def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--results", type=Path, default=Path("models/results/cnn2d-spknorm"))
@@ -124,37 +165,29 @@ def main() -> None:
     x, corpus, key, emotion = (functionals if a.features == "egemaps" else numpy_functionals)(a.data)
     y = np.array([LABELS.index(e) for e in emotion])
     xs = per_corpus(x.astype(np.float64), corpus)
-    weights = (0.0, 0.25, 0.5, 0.75, 1.0)
-    scores: dict[float, list[tuple[float, float, float]]] = {w: [] for w in weights}
+    # the cross-validation's folds (the CNN's result files name their held-out clips): the weight is chosen here
+    cv: dict[float, list[float]] = {w: [] for w in WEIGHTS}
+    for fold in sorted(a.results.glob("cv_*.npz")):
+        cnn = cnn_probs(fold, a.temperature)
+        test = np.isin(key, list(cnn))
+        for per in scores_of(test, ~test, xs, y, corpus, key, cnn).values():
+            for w in WEIGHTS:
+                cv[w].append(per[w][0])
+    loco: dict[float, list[tuple[float, float, float]]] = {w: [] for w in WEIGHTS}
     for held in CORPORA:
-        tr, te = corpus != held, corpus == held
-        sw = np.zeros(int(tr.sum()))
-        for c in np.unique(corpus[tr]):  # each corpus x label the same total weight
-            for lab in np.unique(y[tr][corpus[tr] == c]):
-                m = (corpus[tr] == c) & (y[tr] == lab)
-                sw[m] = 1.0 / m.sum()
-        clf = LogisticRegression(max_iter=2000, C=0.1).fit(xs[tr], y[tr], sample_weight=sw / sw.mean())
-        p_fun = np.full((int(te.sum()), len(LABELS)), 1e-6)
-        p_fun[:, clf.classes_] = clf.predict_proba(xs[te])
-        cnn = cnn_probs(a.results, held, a.temperature)
-        p_cnn = np.stack([cnn[k] for k in key[te]])
-        labs = sorted(set(y[te].tolist()))
-        names = [LABELS[i] for i in y[te]]
-        high, low = np.isin(names, HIGH), np.isin(names, LOW)
-        for w in weights:
-            z = w * np.log(np.clip(p_cnn, 1e-6, 1)) + (1 - w) * np.log(np.clip(p_fun, 1e-6, 1))
-            p = np.exp(z - z.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
-            own = np.full_like(p, -1.0)
-            own[:, labs] = p[:, labs]
-            ar = arousal_values(p)
-            scores[w].append((uar(y[te], p.argmax(1), labs), uar(y[te], own.argmax(1), labs),
-                              (np.mean(ar[high] > 0) + np.mean(ar[low] <= 0)) / 2))
-    print("CNN weight | " + " | ".join(CORPORA) + " | mean (8-way / own labels / arousal)")
-    for w in weights:
-        cells = " | ".join(f"{s[0]:.3f}" for s in scores[w])
-        mean = np.mean(scores[w], axis=0)
-        print(f"{w:.2f} | {cells} | {mean[0]:.3f} / {mean[1]:.3f} / {mean[2]:.3f}")
+        cnn = cnn_probs(a.results / f"loco_{held}.npz", a.temperature)
+        per = scores_of(corpus == held, corpus != held, xs, y, corpus, key, cnn)[held]
+        for w in WEIGHTS:
+            loco[w].append(per[w])
+    chosen = max(WEIGHTS, key=lambda w: float(np.mean(cv[w]))) if any(cv.values()) else None
+    print("CNN weight | CV 8-way (mean over folds and corpora) | leave-one-corpus-out: " + " | ".join(CORPORA)
+          + " | mean (8-way / own labels / arousal)")
+    for w in WEIGHTS:
+        cells = " | ".join(f"{s[0]:.3f}" for s in loco[w])
+        mean = np.mean(loco[w], axis=0)
+        mark = " (chosen on the CV)" if w == chosen else ""
+        cvm = f"{np.mean(cv[w]):.3f}" if cv[w] else "-"
+        print(f"{w:.2f}{mark} | {cvm} | {cells} | {mean[0]:.3f} / {mean[1]:.3f} / {mean[2]:.3f}")
 
 
 if __name__ == "__main__":
