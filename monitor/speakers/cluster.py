@@ -71,8 +71,10 @@ class SpeakerOptions:
             raise ValueError("[speakers] recluster_threshold must be between 0 (off) and 2 (a cosine distance)")
         if not 0 <= self.live_recluster_threshold < 2:
             raise ValueError("[speakers] live_recluster_threshold must be between 0 (off) and 2 (a cosine distance)")
-        if self.live_warm_windows < 0 or self.live_min_windows < 1 or self.live_settle_windows < 0:
-            raise ValueError("[speakers] live_warm_windows and live_settle_windows must be >= 0, live_min_windows >= 1")
+        if self.live_min_windows < 1:
+            raise ValueError("[speakers] live_min_windows must be >= 1")
+        if self.live_warm_windows < 0 or self.live_settle_windows < 0:
+            raise ValueError("[speakers] live_warm_windows and live_settle_windows must be >= 0")
 
 
 @dataclass
