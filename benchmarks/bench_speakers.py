@@ -5,7 +5,10 @@
 Prints figures only (no pass/fail). Everything runs on one thread (BLAS held to one thread); ``--cpu N`` pins
 the process to CPU N. Utterances: 3.0 s windows cut from the repository's clips (each clip looped to 3 s),
 embedded one at a time as the worker does (two 1.6 s partials); wall time and the thread's CPU time (less
-disturbed by other processes on a shared machine). In the same run, for a ratio that does not
+disturbed by other processes on a shared machine). The clustering: the online one (what a file's windows get
+before the second pass) and the live one (monitor/speakers/live.py, CPU time), also from the window where
+it clusters its full MAX_WINDOWS (``--n`` above that), with the embedding's CPU time added: the budget per
+utterance a live session spends on speaker turns. In the same run, for a ratio that does not
 depend on how busy the machine is: the emotion model (features + int8 TFLite) on the same windows. Memory:
 resident set size (VmRSS) before the encoder is loaded, after loading it, and after the embeddings (peak: VmHWM).
 ``--baseline-rev REV``: also the encoder of git revision REV (its monitor/speakers/encoder.py, same weights),

@@ -1,4 +1,4 @@
-"""Online clustering of speaker embeddings into speakers S1, S2, ... (the same code per file and per session).
+"""Online clustering of speaker embeddings into speakers S1, S2, ... (per file, and a live session's first windows).
 
 - The first embedding long enough (``min_embed_s``) opens S1.
 - Each next one goes to the nearest speaker if its distance from that speaker's centre is within
@@ -24,7 +24,8 @@
   without moving its centroid and never open a speaker; before any speaker exists they stay unlabelled ("").
 
 Per file (batch scoring) the labels written are those of a second pass over all the file's windows
-(monitor/speakers/recluster.py, ``recluster_threshold``); live, the online labels are the labels.
+(monitor/speakers/recluster.py, ``recluster_threshold``); live, this clustering names the first
+``live_warm_windows`` long windows and a second pass over the session so far the rest (monitor/speakers/live.py).
 """
 
 from __future__ import annotations
