@@ -186,6 +186,9 @@ def test_a_live_session_is_clustered_again_as_it_goes_and_keeps_its_labels(encod
     labels = [live.assign(e, 3.0) for e in [b[0], a[0], b[1], a[1], b[2], a[2], b[3]]]
     assert labels == ["S4", "S1", "S4", "S1", "S4", "S1", "S4"] and live.count == 2
     assert live.assign(a[3], 0.5) == "S1" and live.assign(b[3], 0.5) == "S4" and live.assign(None, 3.0) == ""
+    # no more than max_speakers labels: a new voice then takes the nearest one's
+    capped = LiveTracker(SpeakerOptions(max_speakers=1, live_warm_windows=0))
+    assert [capped.assign(e, 3.0) for e in (a[0], b[0], a[1], b[1])] == ["S1"] * 4 and capped.count == 1
     # live uses it, files and live_recluster_threshold 0 keep the online clustering
     assert isinstance(SpeakerTurns(encoder).tracker, LiveTracker)
     assert isinstance(SpeakerTurns(encoder, whole_file=True).tracker, SpeakerTracker)

@@ -20,7 +20,8 @@ heard enough of each voice. So live:
   joins voices that more windows tell apart): ``resolve`` always gives the session's current view, and
   ``count`` the labels in use now. On the tuning conversations undoing merges scored better than keeping
   them (models/SPEAKERS.md);
-- short windows take the label of the nearest group's centre, and open nothing.
+- short windows take the label of the nearest group's centre, and open nothing; with ``max_speakers`` labels in
+  use, a new group takes the label of the nearest named group instead of opening one.
 
 Cost: the clustering runs once per long window on at most ``MAX_WINDOWS`` of them (the most recent
 ``RECENT_WINDOWS`` and evenly spaced older ones), about 1-2 ms of CPU, under the 20 ms per 3 s utterance the
@@ -164,10 +165,13 @@ class LiveTracker:
             if g in name:  # a voice that now looks like another's: its rows resolve to that one's label
                 self.merged[label] = name[g]
         newest = int(group[-1])
-        if newest not in name:
+        self.centres = centres(x, group)
+        if newest not in name and name and self.count >= self.options.max_speakers:  # no more labels: the nearest
+            near = max(name, key=lambda g: float(self.centres[g] @ self.centres[newest]))
+            name[newest] = name[near]
+        elif newest not in name:
             self.opened += 1
             name[newest] = f"S{self.opened}"
-        self.centres = centres(x, group)
         for g in range(len(self.centres)):  # a group whose labels all went to larger groups: its main one
             if g not in name:
                 main = max((lab for h, lab in overlap if h == g), key=lambda lab, g=g: overlap[(g, lab)])
