@@ -7,7 +7,7 @@ the process to CPU N. Utterances: 3.0 s windows cut from the repository's clips 
 embedded one at a time as the worker does (two 1.6 s partials); wall time and the thread's CPU time (less
 disturbed by other processes on a shared machine). The clustering: the online one (what a file's windows get
 before the second pass) and the live one (monitor/speakers/live.py, CPU time), also from the window where
-it clusters its full MAX_WINDOWS (``--n`` above that), with the embedding's CPU time added: the budget per
+it clusters its full RECENT_WINDOWS (``--n`` above that), with the embedding's CPU time added: the budget per
 utterance a live session spends on speaker turns. In the same run, for a ratio that does not
 depend on how busy the machine is: the emotion model (features + int8 TFLite) on the same windows. Memory:
 resident set size (VmRSS) before the encoder is loaded, after loading it, and after the embeddings (peak: VmHWM).
@@ -101,7 +101,7 @@ def main() -> int:
     t0 = time.perf_counter()
     from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
     from monitor.speakers.encoder import SpeakerEncoder
-    from monitor.speakers.live import MAX_WINDOWS, LiveTracker
+    from monitor.speakers.live import RECENT_WINDOWS, LiveTracker
 
     encoder = SpeakerEncoder()
     load_ms = (time.perf_counter() - t0) * 1e3
@@ -143,10 +143,10 @@ def main() -> int:
     print(line("speaker embedding, CPU time", embed_cpu_ms))
     print(line("clustering (assign)", assign_ms))
     print(line("live clustering, CPU time", live_cpu_ms))
-    full = live_cpu_ms[MAX_WINDOWS:]
+    full = live_cpu_ms[RECENT_WINDOWS:]
     if full:
-        print(line(f"  from window {MAX_WINDOWS + 1} (full)", full))
-        total = [a + b for a, b in zip(embed_cpu_ms[MAX_WINDOWS:], full, strict=True)]
+        print(line(f"  from window {RECENT_WINDOWS + 1} (full)", full))
+        total = [a + b for a, b in zip(embed_cpu_ms[RECENT_WINDOWS:], full, strict=True)]
         print(line("  embedding + live, CPU time", total))
     print(line("emotion (features + TFLite)", emotion_ms))
     ratio = statistics.median(embed_ms) / statistics.median(emotion_ms)

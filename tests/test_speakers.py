@@ -195,16 +195,15 @@ def test_a_live_session_is_clustered_again_as_it_goes_and_keeps_its_labels(encod
     assert isinstance(SpeakerTurns(encoder, SpeakerOptions(live_recluster_threshold=0.0)).tracker, SpeakerTracker)
 
 
-def test_a_long_live_session_stays_bounded(encoder, monkeypatch):
-    """Hours of speech: each step clusters at most MAX_WINDOWS windows, and the vectors kept are thinned."""
-    monkeypatch.setattr(live_pass, "KEEP_WINDOWS", 60)
+def test_a_long_live_session_stays_bounded(encoder):
+    """Hours of speech: each step clusters the last RECENT_WINDOWS windows, and only those are kept."""
     a = [encoder.vector(load_clip(c)) for c in actor_clips(1)]
     b = [encoder.vector(load_clip(c)) for c in actor_clips(4)]
     live = LiveTracker()
     labels = [live.assign(e, 3.0) for i in range(100) for e in (a[i % 4], b[i % 4])]
     assert labels[:2] == ["S1", "S2"] and set(labels[0::2]) == {"S1"} and set(labels[1::2]) == {"S2"}
     assert live.count == 2 and live.heard == 200
-    assert len(live.vectors) <= 60 and len(live._core()) <= live_pass.MAX_WINDOWS
+    assert len(live.vectors) == len(live._core()) == live_pass.RECENT_WINDOWS
 
 
 def test_scoring_a_file_uses_the_second_pass(tmp_path):

@@ -32,7 +32,9 @@ Live (``voice-monitor live``, monitor/speakers/live.py) the labels come from the
 windows, then from a complete-linkage pass over the session so far at each long window (``live_*`` settings):
 those settings are chosen on the same cross-fitted tuning conversations (``LIVE_GRID``; the best mean objective
 over a setting and its neighbours in threshold, warm-up and settling, at each group size), and the held-out
-figures are given with it and without it (the online clustering alone, as before).
+figures are given with it and without it (the online clustering alone, as before). Live sessions run for
+minutes, so the live choice also counts long conversations (``LONG_TURNS``, ``--long-per-kind`` of each kind,
+cross-fitted tuning ones), and long held-out ones are reported live and as files.
 Writes models/speakers_eval.json and models/speakers_eval.md (the tables); models/SPEAKERS.md is the report.
 """
 
@@ -51,7 +53,7 @@ from scipy.optimize import linear_sum_assignment
 from monitor.dsp.segmenter import SegmenterOptions, segment_audio
 from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
-from monitor.speakers.live import LiveTracker
+from monitor.speakers.live import RECENT_WINDOWS, LiveTracker
 from monitor.speakers.recluster import recluster
 from training.conversations import RATE, Conversation, conversations, load_voices, split
 from training.fit_speaker_lda import embed_clips, fit
@@ -70,11 +72,12 @@ RECLUSTER_GRID = [round(0.6 + 0.05 * k, 2) for k in range(13)]  # 0.60 ... 1.20
 RECLUSTER_MIN_GRID = [2, 3, 4]  # recluster_min_windows
 # live: the second pass over the session so far (monitor/speakers/live.py), the online settings shipped
 LIVE_GRID = {
-    "live_warm_windows": [2, 4, 6, 8],
-    "live_recluster_threshold": [0.9, 0.95, 1.0, 1.05, 1.1],
-    "live_min_windows": [2, 3, 4],
-    "live_settle_windows": [4, 6, 8],
+    "live_warm_windows": [2, 4, 6],
+    "live_recluster_threshold": [0.9, 0.95, 1.0, 1.05],
+    "live_min_windows": [3],
+    "live_settle_windows": [4, 6],
 }
+LONG_TURNS = (80, 80)  # long conversations: live sessions run for minutes, the clustering must not drift
 
 
 @dataclass
@@ -142,14 +145,19 @@ def choose_second_pass(embedded: list[Embedded], shipped: SpeakerOptions) -> tup
     return replace(shipped, recluster_threshold=threshold, recluster_min_windows=min_windows), grid
 
 
-def choose_live_pass(embedded: list[Embedded], shipped: SpeakerOptions) -> tuple[SpeakerOptions, dict]:
-    """The ``LIVE_GRID`` setting with the best objective averaged over itself and its neighbours in threshold,
-    warm-up and settling (same group size); returns the options and every setting's objective."""
+def choose_live_pass(
+    embedded: list[Embedded], long: list[Embedded], shipped: SpeakerOptions
+) -> tuple[SpeakerOptions, dict]:
+    """The ``LIVE_GRID`` setting with the best objective (on ``embedded`` plus on the ``long`` conversations)
+    averaged over itself and its neighbours in threshold, warm-up and settling (same group size); returns the
+    options and every setting's objective."""
     keys = list(LIVE_GRID)
     scores: dict[tuple, float] = {}
     for values in itertools.product(*LIVE_GRID.values()):
         opts = replace(shipped, **dict(zip(keys, values, strict=True)))
-        scores[values] = objective(summarize([evaluate(e, opts) for e in embedded]))
+        scores[values] = objective(summarize([evaluate(e, opts) for e in embedded])) + objective(
+            summarize([evaluate(e, opts) for e in long])
+        )
     smoothed = {}
     for values in scores:
         index = [LIVE_GRID[k].index(v) for k, v in zip(keys, values, strict=True)]
@@ -348,7 +356,8 @@ Settings chosen on the tuning half: {chosen}. Shipped defaults (config.toml [spe
 ## Held-out voices ({n_held} conversations), shipped defaults, live
 
 `voice-monitor live`: the online clustering names the first {warm} long windows, then each long window is named by a
-second pass over the session so far (complete linkage at {lthr}, groups of {lmin}+ once older than {lsettle} windows).
+second pass over the session's last {recent} long windows (complete linkage at {lthr}, groups of {lmin}+ once older than
+{lsettle} windows; a group no label is left for takes the label of a voice heard before within `threshold`).
 
 {held}
 
@@ -361,6 +370,10 @@ setting:
 
 and with the online clustering alone:
 {live_tune_before}
+
+Long conversations ({long_turns} turns; {n_long_tune} tuning, cross-fitted, and {n_long_held} held-out; the live choice
+maximises the objective on the short plus the long tuning conversations):
+{long}
 
 ## Held-out voices, shipped defaults, files (`voice-monitor score`: second pass at {rthr}, groups of {rmin}+ windows)
 {held_files}
@@ -391,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files-per-kind", type=int, default=40,
                     help="cross-fitted tuning conversations of each kind for the files' second pass")
     ap.add_argument("--lda-clips", type=int, default=40, help="clips per tuning voice for the cross-fitted LDAs")
+    ap.add_argument("--long-per-kind", type=int, default=4,
+                    help="long (80-turn) conversations of each kind: tuning (cross-fitted); held-out one fewer")
     ap.add_argument("--no-write", action="store_true", help="print only; do not write models/SPEAKERS.md")
     args = ap.parse_args(argv)
     data = Path(args.data)
@@ -426,9 +441,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{len(files_tune)} cross-fitted tuning conversations for files ({time.perf_counter() - t0:.0f} s)")
     file_best, file_grid = choose_second_pass(files_tune, shipped)
-    live_best, live_grid = choose_live_pass(files_tune, live)
+    long_tune = cross_fit(
+        embed_all(conversations(tune_voices, args.long_per_kind, args.seed, "tune-long", LONG_TURNS), encoder, seg),
+        clips, names, dims,
+    )
+    long_held = embed_all(
+        conversations(held_voices, max(1, args.long_per_kind - 1), args.seed + 1, "held-long", LONG_TURNS),
+        encoder, seg,
+    )
+    print(f"{len(long_tune)} + {len(long_held)} long conversations ({time.perf_counter() - t0:.0f} s)")
+    live_best, live_grid = choose_live_pass(files_tune, long_tune, live)
     live_tuned = summarize([evaluate(e, live_best) for e in files_tune])
     live_tuned_before = summarize([evaluate(e, online) for e in files_tune])
+    long_tables = {
+        "tuning (cross-fitted), live": summarize([evaluate(e, live) for e in long_tune]),
+        "tuning (cross-fitted), live before (online clustering alone)": summarize(
+            [evaluate(e, online) for e in long_tune]),
+        "tuning (cross-fitted), files": summarize([evaluate(e, shipped, True) for e in long_tune]),
+        "held-out, live": summarize([evaluate(e, live) for e in long_held]),
+        "held-out, live before (online clustering alone)": summarize([evaluate(e, online) for e in long_held]),
+        "held-out, files": summarize([evaluate(e, shipped, True) for e in long_held]),
+    }
+    for k, v in long_tables.items():
+        print(f"long conversations, {k}:\n" + table(v))
     print(f"live: chosen on the cross-fitted tuning conversations {({k: getattr(live_best, k) for k in LIVE_GRID})} "
           f"({time.perf_counter() - t0:.0f} s)")
     file_tuned = summarize([evaluate(e, file_best, whole_file=True) for e in files_tune])
@@ -478,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
             "live_tuning": live_tuned,  # the cross-fitted tuning conversations at the chosen live setting
             "live_tuning_online_only": live_tuned_before,
             "live_tuning_grid": live_grid,  # "warm threshold min settle": [objective, mean with the neighbours]
+            "long_conversations": long_tables,  # 80 turns: shipped live, online alone, files
             "conversations_live_online_only": [asdict(r) for r in online_results],
             "files_chosen_recluster_threshold": file_best.recluster_threshold,
             "files_chosen_recluster_min_windows": file_best.recluster_min_windows,
@@ -508,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
             warm=shipped.live_warm_windows, lthr=shipped.live_recluster_threshold, lmin=shipped.live_min_windows,
             lsettle=shipped.live_settle_windows, held_online=table(held_online), live_tune=table(live_tuned),
             live_tune_before=table(live_tuned_before), lchosen={k: getattr(live_best, k) for k in LIVE_GRID},
+            long_turns=LONG_TURNS[0], recent=RECENT_WINDOWS, n_long_tune=len(long_tune), n_long_held=len(long_held),
+            long="\n\n".join(f"{k}:\n{table(v)}" for k, v in long_tables.items()),
         )
         (ROOT / "models" / "speakers_eval.md").write_text(tables, encoding="utf-8")
         print("wrote models/speakers_eval.json and models/speakers_eval.md")

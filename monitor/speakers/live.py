@@ -7,26 +7,29 @@ heard enough of each voice. So live:
 
 - the first ``live_warm_windows`` long windows (at least ``min_embed_s``) are named by the online clustering,
   which is the better of the two while little has been heard;
-- from then on each long window is named by a complete-linkage clustering of every long window of the session
-  so far, itself included (``live_recluster_threshold``), groups of fewer than ``live_min_windows`` windows
-  folded into their nearest unless they are young (their first window among the last
-  ``live_settle_windows``: a new voice is given time to be heard again);
+- from then on each long window is named by a complete-linkage clustering of the session's last
+  ``RECENT_WINDOWS`` (30) long windows, itself included (``live_recluster_threshold``), groups of fewer than
+  ``live_min_windows`` windows folded into their nearest unless they are young (their first window among the
+  last ``live_settle_windows``: a new voice is given time to be heard again). Only the recent windows: with
+  many windows complete linkage splits one voice (a group's widest pair grows with its size), and on long
+  conversations clustering everything heard did worse than the online clustering (models/SPEAKERS.md);
 - labels stay stable: each group of that clustering takes the label most of its earlier windows were given
-  (the largest overlaps first, one label per group); a group no label is left for opens the next label,
-  which is never reused; a label that no group takes at this step (a voice that now looks like another's, a
-  folded one) is merged into the label of the group that holds most of its windows, so rows already written
-  keep it and ``resolve`` maps it to that label, like the online clustering's merges. Unlike those, such a
-  merge is undone when a later step gives the label a group again (the early clustering of a few windows
-  joins voices that more windows tell apart): ``resolve`` always gives the session's current view, and
-  ``count`` the labels in use now. On the tuning conversations undoing merges scored better than keeping
-  them (models/SPEAKERS.md);
+  (the largest overlaps first, one label per group). A group no label is left for (a voice split off, a voice
+  back after more than 30 windows, a new voice) takes the label whose long windows' mean lies nearest its
+  centre if that is within ``threshold`` (the online clustering's "same voice"), else opens the next label,
+  never reused; a label that no group takes at this step (a voice that now looks like another's, a folded
+  one) is merged into the label of the group that holds most of its windows, so rows already written keep it
+  and ``resolve`` maps it to that label, like the online clustering's merges. Unlike those, such a merge is
+  undone when a later step gives the label a group again (the early clustering of a few windows joins
+  voices that more windows tell apart): ``resolve`` always gives the session's current view, and ``count``
+  the labels in use now;
 - short windows take the label of the nearest group's centre, and open nothing; with ``max_speakers`` labels in
   use, a new group takes the label of the nearest named group instead of opening one.
 
-Cost: the clustering runs once per long window on at most ``MAX_WINDOWS`` of them (the most recent
-``RECENT_WINDOWS`` and evenly spaced older ones), about 1-2 ms of CPU, under the 20 ms per 3 s utterance the
-encoder and clustering may take together (benchmarks/bench_speakers.py). The vectors kept are thinned past
-``KEEP_WINDOWS`` (every other one of the older half dropped), so memory stays bounded on endless sessions.
+Cost: the clustering runs once per long window on at most ``RECENT_WINDOWS`` windows, well under 1 ms of CPU
+(benchmarks/bench_speakers.py), against about 17 ms for the embedding; the 20 ms per 3 s utterance aim covers
+both. Only the last ``RECENT_WINDOWS`` vectors and one running sum per label are kept, so memory stays
+bounded on endless sessions.
 ``live_recluster_threshold = 0`` keeps the online clustering alone.
 """
 
@@ -39,9 +42,7 @@ import numpy as np
 from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.recluster import centres, complete_linkage
 
-MAX_WINDOWS = 80  # long windows clustered at most per step
-RECENT_WINDOWS = 40  # of which the most recent always
-KEEP_WINDOWS = 4000  # long windows' vectors kept (48 floats each) before the older half is thinned
+RECENT_WINDOWS = 30  # long windows clustered per step: the most recent
 
 
 def _number(label: str) -> int:
@@ -74,7 +75,7 @@ class LiveTracker:
 
     options: SpeakerOptions = field(default_factory=SpeakerOptions)
     online: SpeakerTracker = field(init=False)
-    vectors: list[np.ndarray] = field(default_factory=list)  # long windows kept (see KEEP_WINDOWS)
+    vectors: list[np.ndarray] = field(default_factory=list)  # the last RECENT_WINDOWS long windows
     given: list[str] = field(default_factory=list)  # the label each of them was given
     order: list[int] = field(default_factory=list)  # and its position among the session's long windows
     merged: dict[str, str] = field(default_factory=dict)  # retired label -> the label it merged into
@@ -82,6 +83,7 @@ class LiveTracker:
     heard: int = 0  # long windows so far
     centres: np.ndarray | None = None  # of the last clustering's groups, for short windows
     centre_labels: list[str] = field(default_factory=list)
+    sums: dict[str, np.ndarray] = field(default_factory=dict)  # label as given -> sum of its long windows' vectors
 
     def __post_init__(self) -> None:
         self.online = SpeakerTracker(self.options)
@@ -108,6 +110,7 @@ class LiveTracker:
             self.opened = self.online.opened
             if long:
                 self._keep(np.asarray(emb, dtype=np.float64), label)
+                self._count(self.vectors[-1], label)
             return label
         emb = np.asarray(emb, dtype=np.float64)
         if not long:
@@ -116,27 +119,37 @@ class LiveTracker:
         self._keep(emb, "")
         label = self._second_pass()
         self.given[-1] = label
+        self._count(emb, label)
         return label
+
+    def _count(self, emb: np.ndarray, label: str) -> None:
+        self.sums[label] = self.sums[label] + emb if label in self.sums else emb.copy()
 
     def _keep(self, emb: np.ndarray, label: str) -> None:
         self.vectors.append(emb)
         self.given.append(label)
         self.order.append(self.heard)
         self.heard += 1
-        if len(self.vectors) > KEEP_WINDOWS:
-            half = len(self.vectors) // 2
-            keep = list(range(0, half, 2)) + list(range(half, len(self.vectors)))
-            self.vectors = [self.vectors[i] for i in keep]
-            self.given = [self.given[i] for i in keep]
-            self.order = [self.order[i] for i in keep]
+        if len(self.vectors) > RECENT_WINDOWS:
+            del self.vectors[0], self.given[0], self.order[0]
+
+    def _known(self, centre: np.ndarray) -> str | None:
+        """The label in use whose long windows' mean is nearest ``centre``, if within ``threshold``."""
+        sums: dict[str, np.ndarray] = {}
+        for label, total in self.sums.items():
+            label = self.resolve(label)
+            sums[label] = sums[label] + total if label in sums else total
+        if not sums:
+            return None
+        labels = list(sums)
+        means = np.stack([sums[k] / max(float(np.linalg.norm(sums[k])), 1e-12) for k in labels])
+        sims = means @ (centre / max(float(np.linalg.norm(centre)), 1e-12))
+        best = int(np.argmax(sims))
+        return labels[best] if 1.0 - float(sims[best]) <= self.options.threshold else None
 
     def _core(self) -> list[int]:
-        """Indices (into ``vectors``) of the windows clustered: all, or the recent ones and evenly spaced older."""
-        n = len(self.vectors)
-        if n <= MAX_WINDOWS:
-            return list(range(n))
-        older = np.linspace(0, n - RECENT_WINDOWS - 1, MAX_WINDOWS - RECENT_WINDOWS).round().astype(int)
-        return sorted(set(older.tolist())) + list(range(n - RECENT_WINDOWS, n))
+        """Indices (into ``vectors``) of the windows clustered: the ``RECENT_WINDOWS`` most recent (all kept)."""
+        return list(range(len(self.vectors)))
 
     def _second_pass(self) -> str:
         """Cluster the session's long windows (the newest included), map the groups to labels, return the newest's."""
@@ -170,8 +183,12 @@ class LiveTracker:
             near = max(name, key=lambda g: float(self.centres[g] @ self.centres[newest]))
             name[newest] = name[near]
         elif newest not in name:
-            self.opened += 1
-            name[newest] = f"S{self.opened}"
+            known = self._known(self.centres[newest])  # a voice heard before, split off or come back
+            if known is not None:
+                name[newest] = known
+            else:
+                self.opened += 1
+                name[newest] = f"S{self.opened}"
         for g in range(len(self.centres)):  # a group whose labels all went to larger groups: its main one
             if g not in name:
                 main = max((lab for h, lab in overlap if h == g), key=lambda lab, g=g: overlap[(g, lab)])
