@@ -48,8 +48,8 @@ class SpeakerOptions:
     settle_windows: int = 8  # ... this many windows after it opened is folded into its nearest; 0: never
     recluster_threshold: float = 0.95  # per file (batch): clustering of all windows at the end; 0: online labels
     recluster_min_windows: int = 3  # per file: a group of the second pass with fewer windows joins its nearest
-    live_recluster_threshold: float = 0.95  # live: each long window clusters the session so far; 0: online only
-    live_warm_windows: int = 2  # live: the first long windows are named by the online clustering
+    live_recluster_threshold: float = 1.0  # live: each long window clusters the session so far; 0: online only
+    live_warm_windows: int = 6  # live: the first long windows are named by the online clustering
     live_min_windows: int = 3  # live: a group with fewer windows joins its nearest, once it is no longer young:
     live_settle_windows: int = 4  # its first window more than this many long windows ago
 
