@@ -5,7 +5,10 @@
 Prints figures only (no pass/fail). Everything runs on one thread (BLAS held to one thread); ``--cpu N`` pins
 the process to CPU N. Utterances: 3.0 s windows cut from the repository's clips (each clip looped to 3 s),
 embedded one at a time as the worker does (two 1.6 s partials); wall time and the thread's CPU time (less
-disturbed by other processes on a shared machine). In the same run, for a ratio that does not
+disturbed by other processes on a shared machine). The clustering: the online one (what a file's windows get
+before the second pass) and the live one (monitor/speakers/live.py, CPU time), also from the window where
+it clusters its full RECENT_WINDOWS (``--n`` above that), with the embedding's CPU time added: the budget per
+utterance a live session spends on speaker turns. In the same run, for a ratio that does not
 depend on how busy the machine is: the emotion model (features + int8 TFLite) on the same windows. Memory:
 resident set size (VmRSS) before the encoder is loaded, after loading it, and after the embeddings (peak: VmHWM).
 ``--baseline-rev REV``: also the encoder of git revision REV (its monitor/speakers/encoder.py, same weights),
@@ -98,6 +101,7 @@ def main() -> int:
     t0 = time.perf_counter()
     from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
     from monitor.speakers.encoder import SpeakerEncoder
+    from monitor.speakers.live import RECENT_WINDOWS, LiveTracker
 
     encoder = SpeakerEncoder()
     load_ms = (time.perf_counter() - t0) * 1e3
@@ -105,8 +109,9 @@ def main() -> int:
     for u in utterances[:3]:
         encoder.embed(u)  # warm-up
 
-    embed_ms, embed_cpu_ms, emotion_ms, assign_ms = [], [], [], []
+    embed_ms, embed_cpu_ms, emotion_ms, assign_ms, live_cpu_ms = [], [], [], [], []
     tracker = SpeakerTracker(SpeakerOptions())
+    live = LiveTracker(SpeakerOptions())  # what a live session runs (SpeakerTurns when not a whole file)
     for i in range(args.n):
         u = utterances[i % len(utterances)]
         c0 = time.thread_time()
@@ -116,11 +121,15 @@ def main() -> int:
         embed_cpu_ms.append((time.thread_time() - c0) * 1e3)
         tracker.assign(emb, len(u) / 16000)
         t2 = time.perf_counter()
+        c1 = time.thread_time()
+        live.assign(emb, len(u) / 16000)
+        live_cpu_ms.append((time.thread_time() - c1) * 1e3)
+        t2b = time.perf_counter()
         clf.predict(u)
         t3 = time.perf_counter()
         embed_ms.append((t1 - t0) * 1e3)
         assign_ms.append((t2 - t1) * 1e3)
-        emotion_ms.append((t3 - t2) * 1e3)
+        emotion_ms.append((t3 - t2b) * 1e3)
     rss_after = status_mb("VmRSS")
     hwm = status_mb("VmHWM")
 
@@ -133,6 +142,12 @@ def main() -> int:
     print(line("speaker embedding", embed_ms))
     print(line("speaker embedding, CPU time", embed_cpu_ms))
     print(line("clustering (assign)", assign_ms))
+    print(line("live clustering, CPU time", live_cpu_ms))
+    full = live_cpu_ms[RECENT_WINDOWS:]
+    if full:
+        print(line(f"  from window {RECENT_WINDOWS + 1} (full)", full))
+        total = [a + b for a, b in zip(embed_cpu_ms[RECENT_WINDOWS:], full, strict=True)]
+        print(line("  embedding + live, CPU time", total))
     print(line("emotion (features + TFLite)", emotion_ms))
     ratio = statistics.median(embed_ms) / statistics.median(emotion_ms)
     print(f"{'embedding / emotion':>28}: {ratio:.1f}x (medians, same run)")

@@ -15,9 +15,11 @@ from conftest import DATA, VOICE_MONITOR, load_clip
 from monitor.batch.score import FileScorer, ScoreOptions
 from monitor.dsp.segmenter import segment_audio
 from monitor.errors import MonitorError
+from monitor.speakers import live as live_pass
 from monitor.speakers import recluster as second_pass
 from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
+from monitor.speakers.live import LiveTracker
 from monitor.speakers.recluster import recluster
 from monitor.speakers.turns import SpeakerTurns
 from training.convert_speaker_encoder import REFERENCE_CLIPS
@@ -170,6 +172,40 @@ def test_a_whole_file_is_clustered_again_in_order_of_appearance(encoder, monkeyp
     assert recluster(vectors, long, 0.95) == truth
 
 
+def test_a_live_session_is_clustered_again_as_it_goes_and_keeps_its_labels(encoder):
+    a = [encoder.vector(load_clip(c)) for c in actor_clips(1)]  # a man
+    b = [encoder.vector(load_clip(c)) for c in actor_clips(4)]  # a woman
+    # an online clustering that hears every window as a new voice names the first three; from the fourth long
+    # window the session is clustered again: one voice, so the three labels resolve to the first
+    opts = SpeakerOptions(threshold=0.001, merge_threshold=0.0, settle_windows=0, live_warm_windows=3)
+    live = LiveTracker(opts)
+    assert [live.assign(e, 3.0) for e in a[:3]] == ["S1", "S2", "S3"]
+    assert live.assign(a[3], 3.0) == "S1"
+    assert live.count == 1 and live.resolve("S2") == "S1" and live.resolve("S3") == "S1"
+    # a new voice opens the next label (never a retired one) and both keep theirs; short windows and silence
+    labels = [live.assign(e, 3.0) for e in [b[0], a[0], b[1], a[1], b[2], a[2], b[3]]]
+    assert labels == ["S4", "S1", "S4", "S1", "S4", "S1", "S4"] and live.count == 2
+    assert live.assign(a[3], 0.5) == "S1" and live.assign(b[3], 0.5) == "S4" and live.assign(None, 3.0) == ""
+    # no more than max_speakers labels: a new voice then takes the nearest one's
+    capped = LiveTracker(SpeakerOptions(max_speakers=1, live_warm_windows=0))
+    assert [capped.assign(e, 3.0) for e in (a[0], b[0], a[1], b[1])] == ["S1"] * 4 and capped.count == 1
+    # live uses it, files and live_recluster_threshold 0 keep the online clustering
+    assert isinstance(SpeakerTurns(encoder).tracker, LiveTracker)
+    assert isinstance(SpeakerTurns(encoder, whole_file=True).tracker, SpeakerTracker)
+    assert isinstance(SpeakerTurns(encoder, SpeakerOptions(live_recluster_threshold=0.0)).tracker, SpeakerTracker)
+
+
+def test_a_long_live_session_stays_bounded(encoder):
+    """Hours of speech: each step clusters the last RECENT_WINDOWS windows, and only those are kept."""
+    a = [encoder.vector(load_clip(c)) for c in actor_clips(1)]
+    b = [encoder.vector(load_clip(c)) for c in actor_clips(4)]
+    live = LiveTracker()
+    labels = [live.assign(e, 3.0) for i in range(100) for e in (a[i % 4], b[i % 4])]
+    assert labels[:2] == ["S1", "S2"] and set(labels[0::2]) == {"S1"} and set(labels[1::2]) == {"S2"}
+    assert live.count == 2 and live.heard == 200
+    assert len(live.vectors) == len(live._core()) == live_pass.RECENT_WINDOWS
+
+
 def test_scoring_a_file_uses_the_second_pass(tmp_path):
     """Two women (actors 4 and 6): the online pass hears one voice; the whole file clustered again at a
     tighter threshold than the shipped one tells them apart, and recluster_threshold 0 keeps the online labels."""
@@ -237,7 +273,8 @@ def test_speakers_off_keeps_the_old_columns(tmp_path, clips, model_path):
 
 
 @pytest.mark.parametrize(("key", "value"), [("threshold", "3.0"), ("recluster_threshold", "3.0"),
-                                          ("recluster_min_windows", "0")])
+                                          ("recluster_min_windows", "0"), ("live_recluster_threshold", "3.0"),
+                                          ("live_min_windows", "0")])
 def test_bad_speakers_config_is_one_line(tmp_path, key, value):
     cfg = tmp_path / "c.toml"
     cfg.write_text(f"[speakers]\n{key} = {value}\n")

@@ -169,8 +169,10 @@ KINDS = {
 }
 
 
-def conversations(pool: list[Voice], per_kind: int, seed: int, tag: str) -> list[Conversation]:
-    """``per_kind`` conversations of each kind in ``KINDS`` (10 to 16 turns) from the voices in ``pool``."""
+def conversations(
+    pool: list[Voice], per_kind: int, seed: int, tag: str, turns: tuple[int, int] = (10, 16)
+) -> list[Conversation]:
+    """``per_kind`` conversations of each kind in ``KINDS`` (``turns``: 10 to 16 turns) from the voices in ``pool``."""
     rng = random.Random(seed)
     out = []
     for kind, (n, want) in KINDS.items():
@@ -178,5 +180,5 @@ def conversations(pool: list[Voice], per_kind: int, seed: int, tag: str) -> list
             vs = _pick(pool, rng, n, want)
             if vs is None:
                 continue
-            out.append(build(f"{tag}-{kind.replace(' ', '_')}-{i}", kind, vs, rng.randint(10, 16), rng))
+            out.append(build(f"{tag}-{kind.replace(' ', '_')}-{i}", kind, vs, rng.randint(*turns), rng))
     return out

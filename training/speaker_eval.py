@@ -27,6 +27,14 @@ closer together than a new voice's do, and thresholds chosen there split the hel
 best mean objective over a threshold and its two neighbours (``RECLUSTER_GRID`` x ``RECLUSTER_MIN_GRID``, the
 other settings shipped), which a lucky single threshold does not win. The held-out figures are given both live
 (online labels) and as files.
+
+Live (``voice-monitor live``, monitor/speakers/live.py) the labels come from the online clustering for the first
+windows, then from a complete-linkage pass over the session so far at each long window (``live_*`` settings):
+those settings are chosen on the same cross-fitted tuning conversations (``LIVE_GRID``; the best mean objective
+over a setting and its neighbours in threshold, warm-up and settling, at each group size), and the held-out
+figures are given with it and without it (the online clustering alone, as before). Live sessions run for
+minutes, so the live choice also counts long conversations (``LONG_TURNS``, ``--long-per-kind`` of each kind,
+cross-fitted tuning ones), and long held-out ones are reported live and as files.
 Writes models/speakers_eval.json and models/speakers_eval.md (the tables); models/SPEAKERS.md is the report.
 """
 
@@ -45,6 +53,7 @@ from scipy.optimize import linear_sum_assignment
 from monitor.dsp.segmenter import SegmenterOptions, segment_audio
 from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
+from monitor.speakers.live import RECENT_WINDOWS, LiveTracker
 from monitor.speakers.recluster import recluster
 from training.conversations import RATE, Conversation, conversations, load_voices, split
 from training.fit_speaker_lda import embed_clips, fit
@@ -61,6 +70,14 @@ GRID = {
 # files (batch): the second pass over the whole file (monitor/speakers/recluster.py), the other settings shipped
 RECLUSTER_GRID = [round(0.6 + 0.05 * k, 2) for k in range(13)]  # 0.60 ... 1.20
 RECLUSTER_MIN_GRID = [2, 3, 4]  # recluster_min_windows
+# live: the second pass over the session so far (monitor/speakers/live.py), the online settings shipped
+LIVE_GRID = {
+    "live_warm_windows": [2, 4, 6],
+    "live_recluster_threshold": [0.9, 0.95, 1.0, 1.05],
+    "live_min_windows": [3],
+    "live_settle_windows": [4, 6],
+}
+LONG_TURNS = (80, 80)  # long conversations: live sessions run for minutes, the clustering must not drift
 
 
 @dataclass
@@ -128,6 +145,33 @@ def choose_second_pass(embedded: list[Embedded], shipped: SpeakerOptions) -> tup
     return replace(shipped, recluster_threshold=threshold, recluster_min_windows=min_windows), grid
 
 
+def choose_live_pass(
+    embedded: list[Embedded], long: list[Embedded], shipped: SpeakerOptions
+) -> tuple[SpeakerOptions, dict]:
+    """The ``LIVE_GRID`` setting with the best objective (on ``embedded`` plus on the ``long`` conversations)
+    averaged over itself and its neighbours in threshold, warm-up and settling (same group size); returns the
+    options and every setting's objective."""
+    keys = list(LIVE_GRID)
+    scores: dict[tuple, float] = {}
+    for values in itertools.product(*LIVE_GRID.values()):
+        opts = replace(shipped, **dict(zip(keys, values, strict=True)))
+        scores[values] = objective(summarize([evaluate(e, opts) for e in embedded])) + objective(
+            summarize([evaluate(e, opts) for e in long])
+        )
+    smoothed = {}
+    for values in scores:
+        index = [LIVE_GRID[k].index(v) for k, v in zip(keys, values, strict=True)]
+        near = []
+        for step in itertools.product(*[[0] if k == "live_min_windows" else [-1, 0, 1] for k in keys]):
+            j = [i + d for i, d in zip(index, step, strict=True)]
+            if all(0 <= jj < len(LIVE_GRID[k]) for jj, k in zip(j, keys, strict=True)):
+                near.append(scores[tuple(LIVE_GRID[k][jj] for jj, k in zip(j, keys, strict=True))])
+        smoothed[values] = float(np.mean(near))
+    best = max(smoothed, key=lambda v: smoothed[v])
+    grid = {" ".join(map(str, v)): [round(scores[v], 4), round(smoothed[v], 4)] for v in scores}
+    return replace(shipped, **dict(zip(keys, best, strict=True))), grid
+
+
 def _best_map(counts: np.ndarray) -> dict[int, int]:
     rows, cols = linear_sum_assignment(-counts)
     return {int(c): int(r) for r, c in zip(rows, cols, strict=True) if counts[r, c] > 0}
@@ -136,6 +180,17 @@ def _best_map(counts: np.ndarray) -> dict[int, int]:
 def online_labels(e: Embedded, options: SpeakerOptions) -> list[str]:
     """The batch form of the online clustering: each window's label, merged labels resolved at the end."""
     tracker = SpeakerTracker(options)
+    vectors = e.projected if options.lda else [w[2] for w in e.windows]
+    labels = [tracker.assign(v, w[3]) for v, w in zip(vectors, e.windows, strict=True)]
+    return [tracker.resolve(lab) if lab else "" for lab in labels]
+
+
+def live_labels(e: Embedded, options: SpeakerOptions) -> list[str]:
+    """What a live session gives each window (``voice-monitor live``): the label given when the window arrived,
+    resolved at the end of the session; with ``live_recluster_threshold`` 0 the online clustering alone."""
+    if options.live_recluster_threshold <= 0:
+        return online_labels(e, options)
+    tracker = LiveTracker(options)
     vectors = e.projected if options.lda else [w[2] for w in e.windows]
     labels = [tracker.assign(v, w[3]) for v, w in zip(vectors, e.windows, strict=True)]
     return [tracker.resolve(lab) if lab else "" for lab in labels]
@@ -154,8 +209,8 @@ def file_labels(e: Embedded, options: SpeakerOptions) -> list[str]:
 
 
 def evaluate(e: Embedded, options: SpeakerOptions, whole_file: bool = False) -> Result:
-    """Live (online labels) or, with ``whole_file``, as a scored file."""
-    return score(e, file_labels(e, options) if whole_file else online_labels(e, options))
+    """Live (``live_labels``) or, with ``whole_file``, as a scored file."""
+    return score(e, file_labels(e, options) if whole_file else live_labels(e, options))
 
 
 def turn_rights(e: Embedded, labels: list[str]) -> list[bool]:
@@ -234,7 +289,7 @@ def error_sources(embedded: list[Embedded], options: SpeakerOptions, whole_file:
     for e in embedded:
         if len(e.conv.voices) != 2:
             continue
-        labels = file_labels(e, options) if whole_file else online_labels(e, options)
+        labels = file_labels(e, options) if whole_file else live_labels(e, options)
         truth = [
             max(e.conv.turns, key=lambda t, s=s, en=en: min(en, t.speech_end) - max(s, t.speech_start)).voice
             if any(min(en, t.speech_end) > max(s, t.speech_start) for t in e.conv.turns) else ""
@@ -298,8 +353,27 @@ TABLES = """# Speaker turns: evaluation tables (written by `python -m training.s
 
 Settings chosen on the tuning half: {chosen}. Shipped defaults (config.toml [speakers]): {shipped}.
 
-## Held-out voices ({n_held} conversations), shipped defaults, live (online labels)
+## Held-out voices ({n_held} conversations), shipped defaults, live
+
+`voice-monitor live`: the online clustering names the first {warm} long windows, then each long window is named by a
+second pass over the session's last {recent} long windows (complete linkage at {lthr}, groups of {lmin}+ once older than
+{lsettle} windows; a group no label is left for takes the label of a voice heard before within `threshold`).
+
 {held}
+
+Before (the online clustering alone, live_recluster_threshold 0):
+{held_online}
+
+Live settings chosen on the {n_files_tune} cross-fitted tuning conversations: {lchosen}; those conversations at that
+setting:
+{live_tune}
+
+and with the online clustering alone:
+{live_tune_before}
+
+Long conversations ({long_turns} turns; {n_long_tune} tuning, cross-fitted, and {n_long_held} held-out; the live choice
+maximises the objective on the short plus the long tuning conversations):
+{long}
 
 ## Held-out voices, shipped defaults, files (`voice-monitor score`: second pass at {rthr}, groups of {rmin}+ windows)
 {held_files}
@@ -330,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files-per-kind", type=int, default=40,
                     help="cross-fitted tuning conversations of each kind for the files' second pass")
     ap.add_argument("--lda-clips", type=int, default=40, help="clips per tuning voice for the cross-fitted LDAs")
+    ap.add_argument("--long-per-kind", type=int, default=4,
+                    help="long (80-turn) conversations of each kind: tuning (cross-fitted); held-out one fewer")
     ap.add_argument("--no-write", action="store_true", help="print only; do not write models/SPEAKERS.md")
     args = ap.parse_args(argv)
     data = Path(args.data)
@@ -348,13 +424,14 @@ def main(argv: list[str] | None = None) -> int:
         setting = dict(zip(GRID, values, strict=True))
         if setting["merge_threshold"] >= setting["threshold"]:
             continue
-        opts = replace(SpeakerOptions(), **setting)
+        opts = replace(SpeakerOptions(), live_recluster_threshold=0.0, **setting)  # the online clustering
         score = objective(summarize([evaluate(e, opts) for e in tune]))
         if score > best_score:
             best, best_score = opts, score
     tuned = summarize([evaluate(e, best) for e in tune])
     shipped = SpeakerOptions()
     live = replace(shipped, recluster_threshold=0.0)
+    online = replace(live, live_recluster_threshold=0.0)  # live before the session's second pass
     # files: the second pass chosen on cross-fitted tuning conversations (see the module's docstring)
     clips, names = embed_clips(tune_voices, args.lda_clips, 0)  # the clips training/fit_speaker_lda.py fits on
     dims = int(encoder.lda[1].shape[1]) if encoder.lda is not None else 48
@@ -364,6 +441,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{len(files_tune)} cross-fitted tuning conversations for files ({time.perf_counter() - t0:.0f} s)")
     file_best, file_grid = choose_second_pass(files_tune, shipped)
+    long_tune = cross_fit(
+        embed_all(conversations(tune_voices, args.long_per_kind, args.seed, "tune-long", LONG_TURNS), encoder, seg),
+        clips, names, dims,
+    )
+    long_held = embed_all(
+        conversations(held_voices, max(1, args.long_per_kind - 1), args.seed + 1, "held-long", LONG_TURNS),
+        encoder, seg,
+    )
+    print(f"{len(long_tune)} + {len(long_held)} long conversations ({time.perf_counter() - t0:.0f} s)")
+    live_best, live_grid = choose_live_pass(files_tune, long_tune, live)
+    live_tuned = summarize([evaluate(e, live_best) for e in files_tune])
+    live_tuned_before = summarize([evaluate(e, online) for e in files_tune])
+    long_tables = {
+        "tuning (cross-fitted), live": summarize([evaluate(e, live) for e in long_tune]),
+        "tuning (cross-fitted), live before (online clustering alone)": summarize(
+            [evaluate(e, online) for e in long_tune]),
+        "tuning (cross-fitted), files": summarize([evaluate(e, shipped, True) for e in long_tune]),
+        "held-out, live": summarize([evaluate(e, live) for e in long_held]),
+        "held-out, live before (online clustering alone)": summarize([evaluate(e, online) for e in long_held]),
+        "held-out, files": summarize([evaluate(e, shipped, True) for e in long_held]),
+    }
+    for k, v in long_tables.items():
+        print(f"long conversations, {k}:\n" + table(v))
+    print(f"live: chosen on the cross-fitted tuning conversations {({k: getattr(live_best, k) for k in LIVE_GRID})} "
+          f"({time.perf_counter() - t0:.0f} s)")
     file_tuned = summarize([evaluate(e, file_best, whole_file=True) for e in files_tune])
     previous = replace(shipped, recluster_min_windows=2)  # the second pass before recluster_min_windows (3)
     held_files_previous = summarize([evaluate(e, previous, whole_file=True) for e in held])
@@ -371,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         "tuning (cross-fitted), files": error_sources(files_tune, shipped, True),
         "held-out, files": error_sources(held, shipped, True),
         "held-out, live": error_sources(held, live, False),
+        "held-out, live before (online clustering alone)": error_sources(held, online, False),
     }
     file_results = [evaluate(e, shipped, whole_file=True) for e in held]
     held_files = summarize(file_results)
@@ -378,12 +481,17 @@ def main(argv: list[str] | None = None) -> int:
     held_summary = summarize(held_results)
     shipped_results = [evaluate(e, live) for e in held]
     held_shipped = summarize(shipped_results)
+    online_results = [evaluate(e, online) for e in held]
+    held_online = summarize(online_results)
     oracle = oracle_accuracy(held)
     chosen = {k: getattr(best, k) for k in GRID}
     print("chosen on the tuning half:", chosen)
     print("tuning half:\n" + table(tuned))
     print("held-out half, chosen settings:\n" + table(held_summary))
     print(f"held-out half, shipped defaults {({k: getattr(shipped, k) for k in GRID})}, live:\n" + table(held_shipped))
+    print("held-out half, live before (online clustering alone):\n" + table(held_online))
+    print("cross-fitted tuning conversations, live, chosen setting:\n" + table(live_tuned))
+    print("cross-fitted tuning conversations, live before (online clustering alone):\n" + table(live_tuned_before))
     print(f"files: chosen on the cross-fitted tuning conversations recluster_threshold {file_best.recluster_threshold}"
           f", recluster_min_windows {file_best.recluster_min_windows} (shipped {shipped.recluster_threshold}, "
           f"{shipped.recluster_min_windows}); there:\n" + table(file_tuned))
@@ -398,7 +506,15 @@ def main(argv: list[str] | None = None) -> int:
             "shipped": {k: getattr(shipped, k) for k in GRID},
             "tuning": tuned,
             "held_out": held_summary,
-            "held_out_shipped": held_shipped,  # live: the online labels
+            "held_out_shipped": held_shipped,  # live: the online clustering, then the session's second pass
+            "held_out_live_online_only": held_online,  # live before: the online clustering alone
+            "live_chosen": {k: getattr(live_best, k) for k in LIVE_GRID},
+            "live_shipped": {k: getattr(shipped, k) for k in LIVE_GRID},
+            "live_tuning": live_tuned,  # the cross-fitted tuning conversations at the chosen live setting
+            "live_tuning_online_only": live_tuned_before,
+            "live_tuning_grid": live_grid,  # "warm threshold min settle": [objective, mean with the neighbours]
+            "long_conversations": long_tables,  # 80 turns: shipped live, online alone, files
+            "conversations_live_online_only": [asdict(r) for r in online_results],
             "files_chosen_recluster_threshold": file_best.recluster_threshold,
             "files_chosen_recluster_min_windows": file_best.recluster_min_windows,
             "files_shipped_recluster_threshold": shipped.recluster_threshold,
@@ -425,6 +541,11 @@ def main(argv: list[str] | None = None) -> int:
             rmin=shipped.recluster_min_windows, rminchosen=file_best.recluster_min_windows,
             n_files_tune=len(files_tune), held_files_previous=table(held_files_previous),
             sources="\n".join(f"- {k}: {v}" for k, v in sources.items()),
+            warm=shipped.live_warm_windows, lthr=shipped.live_recluster_threshold, lmin=shipped.live_min_windows,
+            lsettle=shipped.live_settle_windows, held_online=table(held_online), live_tune=table(live_tuned),
+            live_tune_before=table(live_tuned_before), lchosen={k: getattr(live_best, k) for k in LIVE_GRID},
+            long_turns=LONG_TURNS[0], recent=RECENT_WINDOWS, n_long_tune=len(long_tune), n_long_held=len(long_held),
+            long="\n\n".join(f"{k}:\n{table(v)}" for k, v in long_tables.items()),
         )
         (ROOT / "models" / "speakers_eval.md").write_text(tables, encoding="utf-8")
         print("wrote models/speakers_eval.json and models/speakers_eval.md")

@@ -1,4 +1,4 @@
-"""Online clustering of speaker embeddings into speakers S1, S2, ... (the same code per file and per session).
+"""Online clustering of speaker embeddings into speakers S1, S2, ... (per file, and a live session's first windows).
 
 - The first embedding long enough (``min_embed_s``) opens S1.
 - Each next one goes to the nearest speaker if its distance from that speaker's centre is within
@@ -24,7 +24,8 @@
   without moving its centroid and never open a speaker; before any speaker exists they stay unlabelled ("").
 
 Per file (batch scoring) the labels written are those of a second pass over all the file's windows
-(monitor/speakers/recluster.py, ``recluster_threshold``); live, the online labels are the labels.
+(monitor/speakers/recluster.py, ``recluster_threshold``); live, this clustering names the first
+``live_warm_windows`` long windows and a second pass over the session so far the rest (monitor/speakers/live.py).
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ class SpeakerOptions:
     settle_windows: int = 8  # ... this many windows after it opened is folded into its nearest; 0: never
     recluster_threshold: float = 0.95  # per file (batch): clustering of all windows at the end; 0: online labels
     recluster_min_windows: int = 3  # per file: a group of the second pass with fewer windows joins its nearest
+    live_recluster_threshold: float = 1.0  # live: each long window clusters the session so far; 0: online only
+    live_warm_windows: int = 6  # live: the first long windows are named by the online clustering
+    live_min_windows: int = 3  # live: a group with fewer windows joins its nearest, once it is no longer young:
+    live_settle_windows: int = 4  # its first window more than this many long windows ago
 
     def validate(self) -> None:
         if not 0 < self.threshold < 2:
@@ -65,6 +70,12 @@ class SpeakerOptions:
             raise ValueError("[speakers] recluster_min_windows must be >= 1")
         if not 0 <= self.recluster_threshold < 2:
             raise ValueError("[speakers] recluster_threshold must be between 0 (off) and 2 (a cosine distance)")
+        if not 0 <= self.live_recluster_threshold < 2:
+            raise ValueError("[speakers] live_recluster_threshold must be between 0 (off) and 2 (a cosine distance)")
+        if self.live_min_windows < 1:
+            raise ValueError("[speakers] live_min_windows must be >= 1")
+        if self.live_warm_windows < 0 or self.live_settle_windows < 0:
+            raise ValueError("[speakers] live_warm_windows and live_settle_windows must be >= 0")
 
 
 @dataclass
@@ -98,6 +109,11 @@ class SpeakerTracker:
     @property
     def labels(self) -> list[str]:
         return [s.label for s in self.speakers]
+
+    @property
+    def count(self) -> int:
+        """Speakers found so far (after merges)."""
+        return len(self.speakers)
 
     def _shrink(self, count: np.ndarray | int) -> np.ndarray:
         """How much a mean of ``count`` embeddings lowers cosine similarities: ``sqrt(1 + spread / count)``."""

@@ -48,7 +48,7 @@ def complete_linkage(x: np.ndarray, threshold: float) -> np.ndarray:
     return np.unique(group, return_inverse=True)[1]
 
 
-def _centres(x: np.ndarray, group: np.ndarray) -> np.ndarray:
+def centres(x: np.ndarray, group: np.ndarray) -> np.ndarray:
     sums = np.zeros((int(group.max()) + 1, x.shape[1]))
     np.add.at(sums, group, x)
     return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
@@ -63,7 +63,7 @@ def fold_small(x: np.ndarray, group: np.ndarray, min_windows: int) -> np.ndarray
         if len(ids) < 2 or counts.min() >= min_windows:
             return np.unique(group, return_inverse=True)[1]
         small = ids[int(np.argmin(counts))]
-        cents = _centres(x, group)
+        cents = centres(x, group)
         mean = x[group == small].sum(axis=0)
         sims = cents[ids] @ mean
         sims[ids == small] = -np.inf
@@ -86,7 +86,7 @@ def recluster(
     sample = np.linspace(0, len(long) - 1, MAX_WINDOWS).round().astype(int) if len(long) > MAX_WINDOWS else None
     core = x if sample is None else x[sample]
     group = fold_small(core, complete_linkage(core, threshold), min_windows)
-    cents = _centres(core, group)
+    cents = centres(core, group)
     if sample is None:
         group_of = dict(zip(long, group.tolist(), strict=True))
     else:

@@ -10,6 +10,7 @@ from monitor.dsp.vad import SAMPLE_RATE
 from monitor.events import Event
 from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
+from monitor.speakers.live import LiveTracker
 from monitor.speakers.recluster import recluster
 
 
@@ -17,14 +18,18 @@ class SpeakerTurns:
     """Labels the windows of ONE file or session (the encoder is shared; the clustering state is not).
 
     ``whole_file``: the windows are a file's (batch), so ``relabel`` may cluster them all again at the end
-    (``recluster_threshold``); it keeps each window's vector (48 floats) for that."""
+    (``recluster_threshold``); it keeps each window's vector (48 floats) for that. Otherwise (live) the labels
+    are those of monitor/speakers/live.py (``live_recluster_threshold``; 0: the online clustering alone).
+    Per file the online clustering's labels are what the emotion model's normalisation is keyed by until the
+    second pass relabels the file, as before."""
 
     def __init__(
         self, encoder: SpeakerEncoder, options: SpeakerOptions | None = None, whole_file: bool = False
     ) -> None:
         self.encoder = encoder
         self.options = options or SpeakerOptions()
-        self.tracker = SpeakerTracker(self.options)
+        live = not whole_file and self.options.live_recluster_threshold > 0
+        self.tracker: SpeakerTracker | LiveTracker = LiveTracker(self.options) if live else SpeakerTracker(self.options)
         self.keep = whole_file and self.options.recluster_threshold > 0
         self.vectors: list[np.ndarray | None] = []
         self.durations: list[float] = []
@@ -59,4 +64,4 @@ class SpeakerTurns:
         """Speakers found so far (after merges; after ``relabel`` of a whole file, those of the second pass)."""
         if self.final is not None:
             return len({lab for lab in self.final if lab})
-        return len(self.tracker.speakers)
+        return self.tracker.count
