@@ -186,18 +186,25 @@ def _workers_of(root: int) -> set[int]:
     return found
 
 
-def test_resumed_survey_uses_every_job(tmp_path: Path) -> None:
-    """A resumed run with one file left still surveys the whole run: with all its --jobs, not one worker (the
-    pool was sized by the files left to score)."""
+def cut_short_run(tmp_path: Path, copies: int, left: int) -> tuple[Path, list[str]]:
+    """A folder of ``copies`` copies of every test clip, scored into out.csv, then cut to leave ``left`` files to
+    score (as a run stopped there): the folder and the whole run's lines."""
     folder = tmp_path / "clips"
     folder.mkdir()
-    for i in range(3):
+    for i in range(copies):
         for c in [*clips(), *sorted(SPEAKERS.glob("*.flac"))]:
-            shutil.copy(c, folder / f"{i}_{c.name}")
+            shutil.copy(c, folder / f"{i:02d}_{c.name}")
     first = score(str(folder), "-o", "out.csv", "--baseline", "off", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     lines = (tmp_path / "out.csv").read_text().splitlines(keepends=True)
-    (tmp_path / "out.csv").write_text("".join(lines[:-1]))  # one file left to score
+    (tmp_path / "out.csv").write_text("".join(lines[:-left]))
+    return folder, lines
+
+
+def test_resumed_survey_uses_every_job(tmp_path: Path) -> None:
+    """A resumed run with one file left still surveys the whole run: with all its --jobs, not one worker (the
+    pool was sized by the files left to score)."""
+    folder, lines = cut_short_run(tmp_path, copies=3, left=1)
     cmd = [sys.executable, str(SCRIPT), str(folder), "-o", "out.csv", "--resume", *MODEL_ARGS, "-j", "2"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     most = 0
@@ -214,15 +221,7 @@ def test_progress_eta_is_not_stretched_by_the_survey(tmp_path: Path) -> None:
     """The ETA of the plain progress lines is the scoring's: the survey's time before the first row is not taken
     for the time the first rows took (a resumed run with 20 files left, after a survey of 620 on one worker,
     announced minutes for a second's work)."""
-    folder = tmp_path / "clips"
-    folder.mkdir()
-    for i in range(20):
-        for c in [*clips(), *sorted(SPEAKERS.glob("*.flac"))]:
-            shutil.copy(c, folder / f"{i:02d}_{c.name}")
-    first = score(str(folder), "-o", "out.csv", "--baseline", "off", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
-    lines = (tmp_path / "out.csv").read_text().splitlines(keepends=True)
-    (tmp_path / "out.csv").write_text("".join(lines[:-20]))
+    folder, _ = cut_short_run(tmp_path, copies=20, left=20)
     cmd = [sys.executable, str(SCRIPT), str(folder), "-o", "out.csv", "--resume", *MODEL_ARGS, "-j", "1",
            "--progress", "plain"]
     t0 = time.monotonic()

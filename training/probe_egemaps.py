@@ -41,51 +41,52 @@ def clip_key(corpus: str, path: str) -> str:
     return f"{corpus}:{p.parent.name}/{p.name}"  # training.corpora.Record.key
 
 
-def functionals(data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(features, corpus, key, emotion) of every clip of the manifests, cached."""
-    if CACHE.exists():
-        z = np.load(CACHE)
+def _table(cache: Path, data: Path, compute) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(features, corpus, key, emotion) of every clip of the manifests: ``compute(paths)`` -> features, cached."""
+    if cache.exists():
+        z = np.load(cache)
         return z["x"], z["corpus"], z["key"], z["emotion"]
-    import opensmile
-    import soundfile as sf
-
-    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                            feature_level=opensmile.FeatureLevel.Functionals)
     rows = []
     for name in CORPORA:
         with (data / name / "manifest.csv").open(newline="") as f:
             rows += [(name, r["path"], r["emotion"]) for r in csv.DictReader(f)]
-    x = np.zeros((len(rows), 88), np.float32)
-    for i, (name, path, _) in enumerate(rows):
-        audio, rate = sf.read(str(data / name / path), dtype="float32", always_2d=True)
-        x[i] = smile.process_signal(audio.mean(axis=1), rate).values[0]
+    x = compute([str(data / n / p) for n, p, _ in rows])
     corpus = np.array([r[0] for r in rows])
     key = np.array([clip_key(r[0], r[1]) for r in rows])
     emotion = np.array([r[2] for r in rows])
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(CACHE, x=x, corpus=corpus, key=key, emotion=emotion)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, x=x, corpus=corpus, key=key, emotion=emotion)
     return x, corpus, key, emotion
+
+
+def functionals(data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """openSMILE's eGeMAPS v02 functionals of every clip, cached."""
+
+    def compute(paths: list[str]) -> np.ndarray:
+        import opensmile
+        import soundfile as sf
+
+        smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                                feature_level=opensmile.FeatureLevel.Functionals)
+        x = np.zeros((len(paths), 88), np.float32)
+        for i, path in enumerate(paths):
+            audio, rate = sf.read(path, dtype="float32", always_2d=True)
+            x[i] = smile.process_signal(audio.mean(axis=1), rate).values[0]
+        return x
+
+    return _table(CACHE, data, compute)
 
 
 def numpy_functionals(data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The same table from ``training.functionals`` (numpy; the monitor's own audio reader), cached."""
-    if NUMPY_CACHE.exists():
-        z = np.load(NUMPY_CACHE)
-        return z["x"], z["corpus"], z["key"], z["emotion"]
-    from concurrent.futures import ProcessPoolExecutor
 
-    rows = []
-    for name in CORPORA:
-        with (data / name / "manifest.csv").open(newline="") as f:
-            rows += [(name, r["path"], r["emotion"]) for r in csv.DictReader(f)]
-    with ProcessPoolExecutor(2) as ex:
-        x = np.stack(list(ex.map(_clip_functionals, [str(data / n / p) for n, p, _ in rows], chunksize=64)))
-    corpus = np.array([r[0] for r in rows])
-    key = np.array([clip_key(r[0], r[1]) for r in rows])
-    emotion = np.array([r[2] for r in rows])
-    NUMPY_CACHE.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(NUMPY_CACHE, x=x, corpus=corpus, key=key, emotion=emotion)
-    return x, corpus, key, emotion
+    def compute(paths: list[str]) -> np.ndarray:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(2) as ex:
+            return np.stack(list(ex.map(_clip_functionals, paths, chunksize=64)))
+
+    return _table(NUMPY_CACHE, data, compute)
 
 
 def _clip_functionals(path: str) -> np.ndarray:
