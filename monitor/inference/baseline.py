@@ -38,14 +38,6 @@ class BaselineOptions:
     max_files: int = 100  # files surveyed at most (a fixed sample of a larger run: 100 do as well as all)
     max_windows: int = 20  # windows read of each surveyed file at most (its first minute of speech)
 
-    def validate(self) -> None:
-        if not 0.0 <= self.strength <= 2.0:
-            raise ValueError(f"baseline strength must be in [0, 2], not {self.strength!r}")
-        if not self.prior_files >= 0.0:
-            raise ValueError(f"baseline prior_files must be >= 0, not {self.prior_files!r}")
-        if self.max_files < 2:
-            raise ValueError(f"baseline max_files must be at least 2, not {self.max_files!r}")
-
 
 def log_probs(p: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(np.asarray(p, dtype=np.float64), FLOOR))
