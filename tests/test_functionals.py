@@ -1,12 +1,12 @@
-"""``training.functionals``: the numpy prosodic functionals the probe measured (models/results/FINDINGS.md)."""
+"""``monitor.dsp.functionals``: the numpy prosodic functionals the probe measured (models/results/FINDINGS.md)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from monitor.audio.convert import read_audio
+from monitor.dsp.functionals import NAMES, functionals
 from tests.test_batch import clips
-from training.functionals import NAMES, functionals
 
 
 def tone(f0: float, seconds: float = 1.0, rate: int = 16000) -> np.ndarray:

@@ -78,7 +78,7 @@ def functionals(data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 
 
 def numpy_functionals(data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The same table from ``training.functionals`` (numpy; the monitor's own audio reader), cached."""
+    """The same table from ``monitor.dsp.functionals`` (numpy; the monitor's own audio reader), cached."""
 
     def compute(paths: list[str]) -> np.ndarray:
         from concurrent.futures import ProcessPoolExecutor
@@ -91,7 +91,7 @@ def numpy_functionals(data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
 
 def _clip_functionals(path: str) -> np.ndarray:
     from monitor.audio.convert import read_audio
-    from training.functionals import functionals as numpy_table
+    from monitor.dsp.functionals import functionals as numpy_table
 
     audio, _ = read_audio(path)
     return numpy_table(audio)
@@ -161,7 +161,7 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=Path("models/results/cnn2d-spknorm"))
     ap.add_argument("--temperature", type=float, default=1.447)
     ap.add_argument("--features", choices=("egemaps", "numpy"), default="egemaps",
-                    help="openSMILE's eGeMAPS, or training.functionals (numpy)")
+                    help="openSMILE's eGeMAPS, or monitor.dsp.functionals (numpy)")
     a = ap.parse_args()
     x, corpus, key, emotion = (functionals if a.features == "egemaps" else numpy_functionals)(a.data)
     y = np.array([LABELS.index(e) for e in emotion])
