@@ -7,11 +7,13 @@ import time
 import numpy as np
 
 from monitor.dsp.features import log_mel
+from monitor.dsp.functionals import functionals
 from monitor.dsp.segmenter import Window
 from monitor.events import Event
-from monitor.inference.baseline import Baseline, log_probs
+from monitor.inference.baseline import Baseline, BaselineOptions, log_probs
 from monitor.inference.classifier import EmotionClassifier
 from monitor.inference.normalise import SessionNormaliser
+from monitor.inference.prosody import fuse
 
 
 class WindowAnalyzer:
@@ -21,15 +23,33 @@ class WindowAnalyzer:
     ``voice``: a normaliser shared with other files known to hold the same voice (``score --voice-group``); it
     then stands for that one voice, and the window's speaker label does not split it. ``baseline``: the run's
     lean, taken out of every window's probabilities (``monitor.inference.baseline``); ``log_sum`` and ``windows``
-    keep the log-probabilities before it, which a run's survey reads."""
+    keep the CNN's log-probabilities before it, which a run's survey reads. ``prosody`` (and a model with a
+    prosody head): the head's judgement of the window's functionals is fused with the CNN's
+    (``monitor.inference.prosody``), standardised by the run's statistics when the baseline has them, else by
+    the training windows'; ``functional_sum`` / ``functional_sq`` keep what a survey reads of them."""
 
     def __init__(self, classifier: EmotionClassifier, wall_origin: float = 0.0, normalise: bool = True,
-                 voice: SessionNormaliser | None = None, baseline: Baseline | None = None) -> None:
+                 voice: SessionNormaliser | None = None, baseline: Baseline | None = None,
+                 prosody: bool = True) -> None:
         self.classifier = classifier
         self.wall_origin = wall_origin
         self.baseline = baseline
         self.log_sum = np.zeros(len(classifier.labels))
         self.windows = 0
+        self.head = classifier.prosody if prosody else None
+        self.functional_sum: np.ndarray | None = None
+        self.functional_sq: np.ndarray | None = None
+        if self.head is not None:
+            run = baseline.stats if baseline is not None else None
+            if run is not None:
+                self.stats = self.head.shrunk(np.asarray(run.mean), np.asarray(run.std), run.files,
+                                              BaselineOptions().prior_files)
+                self.weight, self.temperature = self.head.weight_run, self.head.temperature_run
+            else:
+                self.stats = self.head.population
+                self.weight, self.temperature = self.head.weight_alone, self.head.temperature_alone
+            self.functional_sum = np.zeros(len(self.head.names))
+            self.functional_sq = np.zeros(len(self.head.names))
         norm = classifier.norm if normalise else None
         self.per_speaker = voice is None
         if norm is None:
@@ -51,7 +71,14 @@ class WindowAnalyzer:
         p = self.classifier.probabilities(feats)
         self.log_sum += log_probs(p)
         self.windows += 1
-        pred = self.classifier.prediction(p if self.baseline is None else self.baseline.apply(p))
+        if self.baseline is not None:
+            p = self.baseline.apply(p)
+        if self.head is not None:
+            f = functionals(window.audio).astype(np.float64)
+            self.functional_sum += f
+            self.functional_sq += f * f
+            p = fuse(p, self.head.log_probs(f, self.stats.mean, self.stats.std), self.weight, self.temperature)
+        pred = self.classifier.prediction(p)
         latency = time.monotonic() - cut_at if cut_at is not None else 0.0
         return Event(
             index=window.index,

@@ -214,6 +214,7 @@ def run_live(argv: Sequence[str], demo: bool = False) -> int:
         speakers=speakers,
         transcript_file=_transcript_file(cfg) if transcription is not None else None,
         normalise=cfg.model.normalise,
+        prosody=cfg.model.prosody,
     )
     # Headless: a line at once when the microphone is lost or back, audio is missing, or the CSV cannot be written.
     files = sinks + ([pipeline.transcript_file] if pipeline.transcript_file is not None else [])

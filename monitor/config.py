@@ -57,6 +57,7 @@ class ModelConfig:
     threads: int = 1
     normalise: bool = True  # per-session/per-speaker normalisation (monitor.inference.normalise)
     baseline: str = "run"  # score: run (take out the lean all of a run's files share) | off
+    prosody: bool = True  # fuse the model's prosody head (models/emotion.prosody.json) with the CNN
 
 
 @dataclass(frozen=True)

@@ -87,11 +87,12 @@ class Pipeline:
         speakers: SpeakerTurns | None = None,
         transcript_file: Any = None,
         normalise: bool = True,
+        prosody: bool = True,
     ) -> None:
         self.source = source
         self.classifier = classifier
         self.segmenter = Segmenter(segmenter_options, speech_chunks=transcription is not None)
-        self.analyzer = WindowAnalyzer(classifier, normalise=normalise)
+        self.analyzer = WindowAnalyzer(classifier, normalise=normalise, prosody=prosody)
         self.sinks = list(sinks)
         self.transcription = transcription
         self.on_event = on_event

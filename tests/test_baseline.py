@@ -26,6 +26,17 @@ def score(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=180)
 
 
+def run_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """A folder of every test clip (the RAVDESS ones and the speakers'), and a config of the CNN alone."""
+    folder = tmp_path / "clips"
+    shutil.copytree(SPEAKERS, folder)
+    for c in clips():
+        shutil.copy(c, folder / c.name)
+    cnn = tmp_path / "cnn.toml"
+    cnn.write_text("[model]\nprosody = false\n")
+    return folder, cnn
+
+
 def probs_of(rows: list[dict[str, str]], labels: list[str]) -> np.ndarray:
     return np.array([[float(r[f"p_{lab}"]) for lab in labels] for r in rows])
 
@@ -64,16 +75,14 @@ def test_survey_sample_is_fixed_whatever_the_order() -> None:
 def test_score_takes_out_the_runs_baseline(tmp_path: Path) -> None:
     """Default run vs --baseline off on the same folder: every window of the default run is the off run's window
     with the offset of the files' own mean log-probabilities taken out (speaker turns off in both, as the survey
-    reads the files)."""
-    folder = tmp_path / "clips"
-    shutil.copytree(SPEAKERS, folder)
-    for c in clips():
-        shutil.copy(c, folder / c.name)
+    reads the files; the CNN alone, ``[model] prosody = false``: tests/test_prosody.py covers the fusion)."""
+    folder, cnn = run_folder(tmp_path)
     off = score(str(folder), "-o", "off.csv", "-w", "off_w.csv", "--baseline", "off", "--speakers", "off",
-                cwd=tmp_path)
+                "--config", str(cnn), cwd=tmp_path)
     assert off.returncode == 0, off.stderr
     assert "baseline" not in off.stderr
-    on = score(str(folder), "-o", "on.csv", "-w", "on_w.csv", "--speakers", "off", cwd=tmp_path)
+    on = score(str(folder), "-o", "on.csv", "-w", "on_w.csv", "--speakers", "off", "--config", str(cnn),
+               cwd=tmp_path)
     assert on.returncode == 0, on.stderr
     n_files = len(read_rows(tmp_path / "off.csv"))
     assert n_files >= 20

@@ -49,7 +49,7 @@ from monitor.batch.score import (
 )
 from monitor.batch.voices import parse_voice_group, voice_units
 from monitor.errors import CommandParser, ConfigError, ModelError, MonitorError, error_line
-from monitor.inference.baseline import MODES, Baseline, BaselineOptions, survey_sample
+from monitor.inference.baseline import MODES, Baseline, BaselineOptions, Moments, pooled_stats, survey_sample
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # One BLAS thread per worker: the workers are the parallelism. A threaded OpenBLAS makes the mel filterbank
@@ -262,7 +262,7 @@ def resolve(opts: RunOptions) -> tuple[ScoreOptions, tuple[str, ...]]:
     opts.baseline = opts.baseline or cfg.model.baseline
     score = replace(
         opts.score, model_path=model, vosk_model_path=vosk, segmenter=cfg.segmenter_options(window_s), num_threads=1,
-        speakers=speakers, normalise=normalise,
+        speakers=speakers, normalise=normalise, prosody=cfg.model.prosody,
     )
     score.validate()
     return score, labels
@@ -562,13 +562,16 @@ def survey_baseline(executor: Executor, score: ScoreOptions, files: list[str], s
         print(f"surveying {len(sample)} files for the run's baseline (--baseline off skips this)", file=stream,
               flush=True)  # type: ignore[call-overload]
     means: list[np.ndarray | None] = []
+    moments: list[Moments | None] = []
 
     def collect(res: FileResult) -> None:
         means.append(None if res.log_mean is None else np.asarray(res.log_mean))
+        moments.append(res.moments)
 
     executor.use(plain, "surveying")
     executor.run(sample, collect, stop)
-    return Baseline.from_file_means(means, options)
+    base = Baseline.from_file_means(means, options)
+    return None if base is None else replace(base, stats=pooled_stats(moments))
 
 
 class _LocalExecutor:

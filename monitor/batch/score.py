@@ -32,7 +32,7 @@ from monitor.dsp.segmenter import Segmenter, SegmenterOptions
 from monitor.dsp.vad import SAMPLE_RATE
 from monitor.errors import ConfigError, MonitorError
 from monitor.events import Event, Word
-from monitor.inference.baseline import Baseline
+from monitor.inference.baseline import Baseline, Moments
 from monitor.inference.classifier import EmotionClassifier
 from monitor.inference.normalise import SessionNormaliser
 from monitor.speakers.cluster import SpeakerOptions
@@ -60,6 +60,7 @@ class ScoreOptions:
     normalise: bool = True  # normalise each file's windows against its voices (if the model has normalisation)
     voice_group: str = "file"  # which files share a voice (monitor.batch.voices): file | folder | re:PATTERN
     baseline: Baseline | None = None  # the run's lean, taken out of every window (monitor.inference.baseline)
+    prosody: bool = True  # fuse the model's prosody head, if it has one (monitor.inference.prosody)
     max_windows: int = 0  # stop reading a file after this many windows (the baseline survey's); 0: read it all
 
     def validate(self) -> None:
@@ -95,6 +96,7 @@ class FileResult:
     text: str = ""
     speakers: int | None = None  # speakers found (None: speaker turns off, or not scored)
     log_mean: tuple[float, ...] | None = None  # mean window log-probabilities before the baseline (the survey's)
+    moments: Moments | None = None  # the windows' functionals, summed (the survey's; None without a prosody head)
     error: str = ""
     failed: bool = False
     elapsed_s: float = 0.0  # wall time spent on the file in the worker
@@ -146,6 +148,7 @@ class Analysis:
     speakers: int | None = None
     log_mean: tuple[float, ...] | None = None
     dropped_short: int = 0  # utterances the segmenter dropped as shorter than min_speech_s
+    moments: Moments | None = None
 
 
 class FileScorer:
@@ -183,7 +186,7 @@ class FileScorer:
         events: list[Event] = []
         turns = None if self.encoder is None else SpeakerTurns(self.encoder, self.options.speakers, whole_file=True)
         analyzer = WindowAnalyzer(self.classifier, normalise=self.options.normalise, voice=voice,
-                                  baseline=self.options.baseline)
+                                  baseline=self.options.baseline, prosody=self.options.prosody)
 
         def step(block: np.ndarray, last: bool) -> None:
             windows = seg.feed(block)
@@ -217,12 +220,16 @@ class FileScorer:
             events = [e.with_words(words_in_window(words, e.start_s, e.end_s)) for e in events]
             text = " ".join(t.text.strip() for t in feeder.transcripts if t.text.strip())
         speech_s = sum(u.end_sample - u.start_sample for u in seg.utterances) / SAMPLE_RATE
-        log_mean = None
+        log_mean, moments = None, None
         if analyzer.windows:
             log_mean = tuple(float(v) for v in analyzer.log_sum / analyzer.windows)
+            if analyzer.functional_sum is not None and analyzer.functional_sq is not None:
+                moments = Moments(analyzer.windows, tuple(map(float, analyzer.functional_sum)),
+                                  tuple(map(float, analyzer.functional_sq)))
         if turns is None:
-            return Analysis(events, speech_s, text, log_mean=log_mean, dropped_short=seg.dropped_short)
-        return Analysis(turns.relabel(events), speech_s, text, turns.count, log_mean, seg.dropped_short)
+            return Analysis(events, speech_s, text, log_mean=log_mean, dropped_short=seg.dropped_short,
+                            moments=moments)
+        return Analysis(turns.relabel(events), speech_s, text, turns.count, log_mean, seg.dropped_short, moments)
 
     def score_group(self, paths: list[str]) -> list[FileResult]:
         """The files of one voice group (``monitor.batch.voices.voice_units``) in order: with ``voice_group``
@@ -270,7 +277,7 @@ class FileScorer:
     def summarize(self, path: str, duration_s: float, analysis: Analysis) -> FileResult:
         events = analysis.events
         result = FileResult(path, duration_s, analysis.speech_s, events, text=analysis.text, speakers=analysis.speakers,
-                            log_mean=analysis.log_mean)
+                            log_mean=analysis.log_mean, moments=analysis.moments)
         dominant = dominant_emotion(events)
         if dominant is None:
             result.error = f"no speech found in {duration_s:.1f} s of audio"

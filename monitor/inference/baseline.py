@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.inference.prosody import FeatureStats
+
 FLOOR = 1e-6  # probabilities below this count as this (an int8 output of 0)
 MODES = ("run", "off")
 
@@ -54,12 +56,34 @@ def survey_sample(paths: Sequence[str], max_files: int) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Moments:
+    """A file's windows' functionals (``monitor.dsp.functionals``), summed: count, sum, sum of squares."""
+
+    windows: int
+    total: tuple[float, ...]
+    squares: tuple[float, ...]
+
+
+def pooled_stats(moments: Sequence[Moments | None]) -> FeatureStats | None:
+    """The mean and spread of the functionals over all the surveyed files' windows (None without any)."""
+    rows = [m for m in moments if m is not None and m.windows > 0]
+    if len(rows) < 2:
+        return None
+    n = sum(m.windows for m in rows)
+    mean = np.sum([m.total for m in rows], axis=0) / n
+    var = np.maximum(np.sum([m.squares for m in rows], axis=0) / n - mean**2, 0.0)
+    return FeatureStats(tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in np.sqrt(var)),
+                        len(rows))
+
+
+@dataclass(frozen=True)
 class Baseline:
-    """The offset subtracted from every window's log-probabilities. Picklable and hashable (it travels with
-    the scoring options to the workers)."""
+    """The offset subtracted from every window's log-probabilities, and the run's functional statistics (None
+    without a prosody head). Picklable and hashable (it travels with the scoring options to the workers)."""
 
     offset: tuple[float, ...]
     files: int = 0  # surveyed files with speech
+    stats: FeatureStats | None = None  # the surveyed windows' functionals (monitor.inference.prosody)
 
     @classmethod
     def from_file_means(cls, means: Sequence[np.ndarray | None], options: BaselineOptions) -> Baseline | None:

@@ -25,8 +25,10 @@ import numpy as np
 
 from monitor.affect import AffectMap
 from monitor.dsp.features import FeatureParams, log_mel
+from monitor.dsp.functionals import NAMES as FUNCTIONAL_NAMES
 from monitor.errors import ModelError
 from monitor.inference.normalise import NormParams
+from monitor.inference.prosody import ProsodyHead
 from monitor.inference.runtime import load_interpreter
 from monitor.labels import LABELS
 from monitor.paths import FILE, MISSING, access_problem, path_kind
@@ -65,6 +67,19 @@ def read_temperature(meta: dict) -> float | None:
 
 def metadata_path(model_path: Path) -> Path:
     return model_path.with_suffix(".json")
+
+
+def prosody_path(model_path: Path) -> Path:
+    """The prosody head beside a model: ``emotion.tflite`` -> ``emotion.prosody.json``."""
+    return model_path.with_suffix(".prosody.json")
+
+
+def load_prosody_head(model_path: Path, labels: tuple[str, ...]) -> ProsodyHead | None:
+    """The model's prosody head (``monitor.inference.prosody``), or None when it has none."""
+    path = prosody_path(model_path)
+    if not path.exists():
+        return None
+    return ProsodyHead.load(path, labels, FUNCTIONAL_NAMES)
 
 
 def sha256_file(path: Path) -> str:
@@ -166,6 +181,7 @@ class EmotionClassifier:
         self._in_shape = shape
         self._lock = threading.Lock()
         self.info = ModelInfo(path, labels, features, meta, runtime)
+        self.prosody = load_prosody_head(path, labels)
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -67,6 +67,7 @@ class LiveSession:
             transcription=self.transcription, on_event=self._on_event, on_transcript=self._on_transcript,
             queue_windows=cfg.pipeline.queue_windows, text_wait_s=cfg.transcriber.text_wait_s,
             normalise=cfg.model.normalise,
+            prosody=cfg.model.prosody,
         )
         self.model = classifier.info.path.name
         self._stopped = False

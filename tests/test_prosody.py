@@ -1,0 +1,223 @@
+"""The prosody head beside the CNN (``monitor.inference.prosody``, ``models/emotion.prosody.json``): the shipped
+head, the fusion in the analyzer, the survey's statistics in ``score``, the switch, and a broken head. Real model,
+real RAVDESS clips from tests/data, the real CLI."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.analysis import WindowAnalyzer
+from monitor.audio.convert import read_audio
+from monitor.dsp.features import log_mel
+from monitor.dsp.functionals import NAMES, functionals
+from monitor.dsp.segmenter import segment_audio
+from monitor.errors import ModelError
+from monitor.inference.baseline import Baseline, BaselineOptions, Moments, pooled_stats
+from monitor.inference.classifier import EmotionClassifier, prosody_path
+from monitor.inference.prosody import FeatureStats, ProsodyHead, fuse
+from tests.test_baseline import probs_of, run_folder
+from tests.test_batch import MODEL, clips, no_traceback, read_rows
+from tests.test_batch import SCRIPT as SCORE
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_head_loads_and_matches_the_extractor(classifier: EmotionClassifier) -> None:
+    head = classifier.prosody
+    assert head is not None, f"{prosody_path(MODEL)} must ship beside the model"
+    assert head.names == NAMES and np.shape(head.coef) == (len(classifier.labels), len(NAMES))
+    assert 0 < head.weight_run < 1 and 0 < head.weight_alone < 1
+    assert head.temperature_run > 0 and head.temperature_alone > 0
+    assert all(s > 0 for s in head.std)
+
+
+def test_fuse_arithmetic() -> None:
+    p = np.array([0.5, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05])
+    lp = np.log(np.array([0.05, 0.05, 0.05, 0.05, 0.1, 0.1, 0.1, 0.5]))
+    assert np.allclose(fuse(p, lp, 1.0), p, atol=1e-6), "w = 1: the CNN alone"
+    assert np.allclose(fuse(p, lp, 0.0), np.exp(lp), atol=1e-6), "w = 0: the head alone"
+    half = fuse(p, lp, 0.5)
+    expected = np.sqrt(p * np.exp(lp))
+    assert np.allclose(half, expected / expected.sum(), atol=1e-6)
+    sharper = fuse(p, lp, 0.5, temperature=0.5)
+    assert sharper.max() > half.max() and np.argmax(sharper) == np.argmax(half)
+
+
+def _windows(path: Path, window_s: float):
+    from monitor.config import Config
+
+    audio, _ = read_audio(path)
+    return segment_audio(audio, Config().segmenter_options(window_s))
+
+
+def test_analyzer_fuses_the_head_with_the_cnn(classifier: EmotionClassifier) -> None:
+    """Each window: the CNN's probabilities (as with the head off) fused with the head's judgement of the window's
+    functionals, standardised by the training windows' statistics; the sums a survey reads are kept."""
+    head = classifier.prosody
+    assert head is not None
+    on, off = WindowAnalyzer(classifier), WindowAnalyzer(classifier, prosody=False)
+    assert off.functional_sum is None
+    moved = 0.0
+    fs = []
+    for clip in clips()[:4]:
+        for w in _windows(clip, classifier.features.window_s):
+            e_on, e_off = on.analyze(w), off.analyze(w)
+            p_off = np.array([e_off.probabilities[lab] for lab in classifier.labels])
+            p_on = np.array([e_on.probabilities[lab] for lab in classifier.labels])
+            assert np.allclose(p_off, classifier.probabilities(log_mel(w.audio, classifier.features)), atol=1e-6) \
+                or classifier.norm is not None  # with normalisation the CNN's input depends on the session
+            f = functionals(w.audio)
+            fs.append(f)
+            lp = head.log_probs(f, head.mean, head.std)
+            assert np.allclose(p_on, fuse(p_off, lp, head.weight_alone, head.temperature_alone), atol=1e-5)
+            assert e_on.emotion == classifier.labels[int(np.argmax(p_on))]
+            moved = max(moved, float(np.abs(p_on - p_off).max()))
+    assert moved > 0.05, "the head must change something on real speech"
+    assert on.windows == len(fs)
+    assert np.allclose(on.functional_sum, np.sum(fs, axis=0), rtol=1e-5)
+    assert np.allclose(on.functional_sq, np.sum(np.square(np.asarray(fs, dtype=np.float64)), axis=0), rtol=1e-5)
+
+
+def test_run_statistics_are_pooled_and_pulled_towards_the_training_windows(classifier: EmotionClassifier) -> None:
+    head = classifier.prosody
+    assert head is not None
+    rng = np.random.default_rng(0)
+    files = [rng.normal(3.0, 2.0, size=(k, len(NAMES))) for k in (3, 5, 8)]
+    moments = [Moments(len(x), tuple(x.sum(axis=0)), tuple((x**2).sum(axis=0))) for x in files]
+    stats = pooled_stats([*moments, None])
+    assert stats is not None and stats.files == 3
+    every = np.concatenate(files)
+    assert np.allclose(stats.mean, every.mean(axis=0), atol=1e-5)
+    assert np.allclose(stats.std, every.std(axis=0), atol=1e-5)
+    assert pooled_stats([moments[0], None]) is None, "one file: nothing to measure a run by"
+    few = head.shrunk(np.array(stats.mean), np.array(stats.std), 3, BaselineOptions().prior_files)
+    many = head.shrunk(np.array(stats.mean), np.array(stats.std), 3000, BaselineOptions().prior_files)
+    lam = 3 / (3 + BaselineOptions().prior_files)
+    assert np.allclose(few.mean, lam * every.mean(axis=0) + (1 - lam) * np.array(head.mean), atol=1e-4)
+    lam = 3000 / (3000 + BaselineOptions().prior_files)
+    assert np.allclose(many.mean, lam * every.mean(axis=0) + (1 - lam) * np.array(head.mean), atol=1e-4)
+    var = lam * every.std(axis=0) ** 2 + (1 - lam) * np.array(head.std) ** 2
+    assert np.allclose(many.std, np.sqrt(var), atol=1e-4)
+    gap = lambda st: np.abs(np.array(st.mean) - every.mean(axis=0)).sum()  # noqa: E731
+    assert gap(many) < gap(few), "more files, nearer the run's own statistics"
+
+
+def score(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, str(SCORE), *args, "--progress", "none", "-j", "2", "--speakers", "off"]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=240)
+
+
+def test_score_fuses_with_the_runs_statistics(tmp_path: Path, classifier: EmotionClassifier) -> None:
+    """The default run's windows are the CNN-alone run's windows with the run's baseline taken out, fused with
+    the head's judgement of each window's functionals standardised by the surveyed windows' statistics."""
+    head = classifier.prosody
+    assert head is not None
+    folder, cnn = run_folder(tmp_path)
+    off = score(str(folder), "-o", "off.csv", "-w", "off_w.csv", "--baseline", "off", "--config", str(cnn),
+                cwd=tmp_path)
+    on = score(str(folder), "-o", "on.csv", "-w", "on_w.csv", cwd=tmp_path)
+    assert off.returncode == 0 and on.returncode == 0, off.stderr + on.stderr
+    key = lambda r: (r["path"], float(r["start_s"]))  # noqa: E731
+    w_off = sorted(read_rows(tmp_path / "off_w.csv"), key=key)
+    w_on = sorted(read_rows(tmp_path / "on_w.csv"), key=key)
+    assert [key(r) for r in w_off] == [key(r) for r in w_on]
+    labels = list(classifier.labels)
+    p_off, p_on = probs_of(w_off, labels), probs_of(w_on, labels)
+    # rebuild what the survey measured: the CNN's mean log-probabilities and the functionals of every window
+    paths = sorted({r["path"] for r in w_off})
+    f_rows, moments, means = {}, [], []
+    logp = np.log(np.maximum(p_off, 1e-6))
+    for p in paths:
+        ws = _windows(tmp_path / p, classifier.features.window_s)
+        starts = [float(r["start_s"]) for r in w_off if r["path"] == p]
+        assert [round(w.start_s, 2) for w in ws] == [round(s, 2) for s in starts], p
+        f = np.array([functionals(w.audio) for w in ws], dtype=np.float64)
+        f_rows[p] = f
+        moments.append(Moments(len(f), tuple(f.sum(axis=0)), tuple((f**2).sum(axis=0))))
+        means.append(logp[[i for i, r in enumerate(w_off) if r["path"] == p]].mean(axis=0))
+    base = Baseline.from_file_means(means, BaselineOptions())
+    stats = pooled_stats(moments)
+    assert base is not None and stats is not None
+    run = head.shrunk(np.array(stats.mean), np.array(stats.std), stats.files, BaselineOptions().prior_files)
+    f_all = np.concatenate([f_rows[p] for p in paths])
+    expected = fuse(base.apply(p_off), head.log_probs(f_all, run.mean, run.std), head.weight_run,
+                    head.temperature_run)
+    assert np.abs(expected - p_on).max() < 0.01  # the CSV rounds probabilities
+    assert np.abs(p_on - base.apply(p_off)).max() > 0.05, "the head must change something on a real run"
+
+
+def test_prosody_false_is_the_cnn_alone(tmp_path: Path) -> None:
+    """``[model] prosody = false``: every window as without a head (a model copied without its head)."""
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("emotion.tflite", "emotion.json"):
+        shutil.copy(MODEL.parent / name, bare / name)
+    cnn = tmp_path / "cnn.toml"
+    cnn.write_text("[model]\nprosody = false\n")
+    clip = str(clips()[2])
+    a = score(clip, "-o", "a.csv", "--config", str(cnn), cwd=tmp_path)
+    b = score(clip, "-o", "b.csv", "--model", str(bare / "emotion.tflite"), cwd=tmp_path)
+    c = score(clip, "-o", "c.csv", cwd=tmp_path)
+    assert a.returncode == b.returncode == c.returncode == 0, a.stderr + b.stderr + c.stderr
+    rows = [read_rows(tmp_path / f"{n}.csv")[0] for n in "abc"]
+    probs = [{k: v for k, v in r.items() if k.startswith("p_")} for r in rows]
+    assert probs[0] == probs[1], "prosody off equals a model without a head"
+    assert probs[0] != probs[2], "the shipped default fuses the head"
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"kind": "prosody-softmax-v1", "features": ["f0_mean"], '
+                                                '"mean": [0], "std": [1], "coef": [[0]], "intercept": [0], '
+                                                '"weight_run": 0.5, "weight_alone": 0.5}'])
+def test_broken_head_is_one_line(tmp_path: Path, content: str) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    for name in ("emotion.tflite", "emotion.json"):
+        shutil.copy(MODEL.parent / name, model / name)
+    (model / "emotion.prosody.json").write_text(content)
+    with pytest.raises(ModelError, match="prosody"):
+        EmotionClassifier(model / "emotion.tflite")
+    res = score(str(clips()[0]), "-o", "x.csv", "--model", str(model / "emotion.tflite"), cwd=tmp_path)
+    assert res.returncode != 0
+    no_traceback(res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "emotion.prosody.json" in lines[0], res.stderr
+
+
+def test_head_round_trips(tmp_path: Path, classifier: EmotionClassifier) -> None:
+    head = classifier.prosody
+    assert head is not None
+    head.save(tmp_path / "h.json")
+    again = ProsodyHead.load(tmp_path / "h.json", classifier.labels, NAMES)
+    assert again == head
+    assert again.population == FeatureStats(head.mean, head.std, 0)
+
+
+def test_fit_head_learns_and_masks() -> None:
+    """``training.prosody.fit_head``: a class-balanced softmax regression that separates what can be separated;
+    with the masked loss a corpus never pushes down the labels it lacks."""
+    from training.prosody import fit_head
+
+    rng = np.random.default_rng(1)
+    n, d = 600, 4
+    y = rng.integers(0, 3, n)  # labels 0-2
+    x = rng.normal(size=(n, d))
+    x[:, 0] += 2.5 * (y == 1)
+    x[:, 1] += 2.5 * (y == 2)
+    corpus = np.where(np.arange(n) < 300, "a", "b")
+    y[corpus == "b"] = np.where(y[corpus == "b"] == 2, 1, y[corpus == "b"])  # corpus b has no label 2
+    labels = {"a": [0, 1, 2], "b": [0, 1]}
+    coef, icpt = fit_head(x, y, corpus, labels, mask=False)
+    masked, m_icpt = fit_head(x, y, corpus, labels, mask=True)
+    a = corpus == "a"
+    right = lambda c, i: float(np.mean(np.argmax(x[a] @ c.T + i, axis=1) == y[a]))  # noqa: E731
+    assert right(masked, m_icpt) > 0.8, "separable labels are learnt"
+    # corpus b's clips that look like label 2 are "not 2" evidence only without the mask: it then learns 2 worse
+    assert right(masked, m_icpt) > right(coef, icpt) + 0.03
+    for c, i in ((coef, icpt), (masked, m_icpt)):
+        assert set(np.unique(np.argmax(x @ c.T + i, axis=1))) <= {0, 1, 2}, "labels no corpus has never win"
