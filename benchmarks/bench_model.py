@@ -1,5 +1,5 @@
-"""Per-window cost of the shipped emotion model on one thread: features + normalisation + int8 inference, load
-time, memory.
+"""Per-window cost of the shipped emotion model on one thread: features + normalisation + int8 inference +
+the prosody head (functionals, regression, fusion), load time, memory.
 
     .venv/bin/python benchmarks/bench_model.py [--model models/emotion.tflite] [--windows 200]
 
@@ -29,9 +29,11 @@ sys.path.insert(0, str(REPO))
 
 from monitor.audio.convert import read_audio  # noqa: E402
 from monitor.dsp.features import log_mel  # noqa: E402
+from monitor.dsp.functionals import functionals  # noqa: E402
 from monitor.dsp.segmenter import segment_audio  # noqa: E402
 from monitor.inference.classifier import DEFAULT_MODEL, EmotionClassifier  # noqa: E402
 from monitor.inference.normalise import SessionNormaliser  # noqa: E402
+from monitor.inference.prosody import fuse  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -57,7 +59,8 @@ def main() -> int:
     for w in windows[:5]:  # warm-up (caches of filterbank and window, interpreter)
         clf.predict(w)
     norm = SessionNormaliser(clf.norm) if clf.norm is not None else None
-    feat_ms, norm_ms, infer_ms, total_ms = [], [], [], []
+    head = clf.prosody
+    feat_ms, norm_ms, infer_ms, head_ms, total_ms = [], [], [], [], []
     for i in range(args.windows):
         audio = windows[i % len(windows)]
         t0 = time.perf_counter()
@@ -66,12 +69,17 @@ def main() -> int:
         if norm is not None:
             f = norm.normalise(f, f"S{i % 3}")
         t2 = time.perf_counter()
-        clf.probabilities(f)
+        p = clf.probabilities(f)
         t3 = time.perf_counter()
+        if head is not None:
+            lp = head.log_probs(functionals(audio), head.mean, head.std)
+            fuse(p, lp, head.weight_alone, head.temperature_alone)
+        t4 = time.perf_counter()
         feat_ms.append((t1 - t0) * 1e3)
         norm_ms.append((t2 - t1) * 1e3)
         infer_ms.append((t3 - t2) * 1e3)
-        total_ms.append((t3 - t0) * 1e3)
+        head_ms.append((t4 - t3) * 1e3)
+        total_ms.append((t4 - t0) * 1e3)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
     feats = clf.features
@@ -80,7 +88,10 @@ def main() -> int:
     print(f"input: {feats.window_s} s window -> {feats.shape} log-mel (hop {feats.hop_length}, {feats.n_mels} mels)")
     print(f"load time: median {statistics.median(loads) * 1e3:.1f} ms (first {loads[0] * 1e3:.1f} ms, 5 loads)")
     print(f"normalisation: {'per session and speaker (the model has an entry)' if norm else 'none (no entry)'}")
-    for name, vals in (("features", feat_ms), ("normalise", norm_ms), ("inference", infer_ms), ("total", total_ms)):
+    print(f"prosody head: {'functionals + regression + fusion' if head else 'none (no emotion.prosody.json)'}")
+    rows = (("features", feat_ms), ("normalise", norm_ms), ("inference", infer_ms), ("prosody", head_ms),
+            ("total", total_ms))
+    for name, vals in rows:
         print(f"{name:>9} per window: median {statistics.median(vals):.2f} ms, p95 {pct(vals, 95):.2f} ms "
               f"({len(vals)} windows)")
     print(f"peak RSS: {rss_mb:.0f} MB")

@@ -44,6 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.path.insert(0, str(REPO))
     from monitor.audio.convert import read_audio
     from monitor.dsp.features import log_mel
+    from monitor.dsp.functionals import functionals
     from monitor.dsp.segmenter import segment_audio
     from monitor.inference.classifier import EmotionClassifier
     from monitor.inference.runtime import load_interpreter
@@ -80,6 +81,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             pred = clf.predict(w.audio)
             key = f"{Path(clip).stem}/{i}"
             arrays[f"feat:{key}"] = feats
+            if clf.prosody is not None:  # the prosody head's input (numpy only: must agree across machines)
+                arrays[f"fun:{key}"] = functionals(w.audio).astype(np.float64)
             if in_scale and in_dtype.kind in "iu":
                 info = np.iinfo(in_dtype)
                 q = np.clip(np.round(feats / in_scale + in_zero), info.min, info.max).astype(in_dtype)
@@ -112,6 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "model": str(args.model),
         "model_sha256": clf.info.metadata.get("tflite_sha256"),
         "labels": list(clf.labels),
+        "functional_std": list(clf.prosody.std) if clf.prosody is not None else None,
         "input_quantization": [in_scale, in_zero],
         "output_quantization": [out_scale, out_zero],
         "load_s": round(load_s, 3),
@@ -176,6 +180,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     worst = 0.0
     worst_steps = 0
+    worst_fun = 0.0  # the prosody head's functionals: largest difference in units of the training spread
+    fun_std = np.asarray(ref.get("functional_std") or [], dtype=np.float64)
     ref_clips = {c["clip"]: c for c in ref["clips"]}
     cand_clips = {c["clip"]: c for c in cand["clips"]}
     if set(ref_clips) != set(cand_clips):
@@ -200,6 +206,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 feat_diff = max(feat_diff, float(np.max(np.abs(ref_arr[f"feat:{key}"] - cand_arr[f"feat:{key}"]))))
                 if f"qin:{key}" in ref_arr and f"qin:{key}" in cand_arr:
                     qin_diffs += int(np.count_nonzero(ref_arr[f"qin:{key}"] != cand_arr[f"qin:{key}"]))
+                if len(fun_std) and f"fun:{key}" in ref_arr:
+                    if f"fun:{key}" not in cand_arr:
+                        clip_problems.append(f"window {i}: the candidate computed no functionals")
+                    else:
+                        fd = float(np.max(np.abs(ref_arr[f"fun:{key}"] - cand_arr[f"fun:{key}"]) / (fun_std + 1e-9)))
+                        worst_fun = max(worst_fun, fd)
+                        if fd > args.max_functional_diff:
+                            clip_problems.append(f"window {i}: functionals differ by {fd:.3g} training spreads "
+                                                 f"> {args.max_functional_diff}")
                 pr, pc = ref_arr[f"prob:{key}"], cand_arr[f"prob:{key}"]
                 has_raw = f"qout:{key}" in ref_arr and f"qout:{key}" in cand_arr
                 if args.tolerance is not None:
@@ -244,7 +259,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 1
     print(
         f"PASS: {len(ref_clips)} clips, {n_windows} windows; max probability difference {worst:.6g}, "
-        f"max raw output difference {worst_steps} step(s)"
+        f"max raw output difference {worst_steps} step(s); prosody functionals within {worst_fun:.3g} training "
+        "spreads"
     )
     return 0
 
@@ -262,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     cmp_.add_argument("candidate")
     cmp_.add_argument("--tolerance", type=float, help="max difference per probability (default: from --max-steps)")
     cmp_.add_argument("--max-steps", type=int, default=1, help="max difference of a raw int8 output (default 1)")
+    cmp_.add_argument("--max-functional-diff", type=float, default=0.1,
+                      help="max difference of a prosody functional, in training spreads (default 0.1)")
     args = parser.parse_args(argv)
     return cmd_run(args) if args.command == "run" else cmd_compare(args)
 
