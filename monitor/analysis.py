@@ -13,7 +13,7 @@ from monitor.events import Event
 from monitor.inference.baseline import Baseline, BaselineOptions, log_probs
 from monitor.inference.classifier import EmotionClassifier
 from monitor.inference.normalise import SessionNormaliser
-from monitor.inference.prosody import fuse
+from monitor.inference.prosody import VoiceStats, fuse
 
 
 class WindowAnalyzer:
@@ -25,8 +25,9 @@ class WindowAnalyzer:
     lean, taken out of every window's probabilities (``monitor.inference.baseline``); ``log_sum`` and ``windows``
     keep the CNN's log-probabilities before it, which a run's survey reads. ``prosody`` (and a model with a
     prosody head): the head's judgement of the window's functionals is fused with the CNN's
-    (``monitor.inference.prosody``), standardised by the run's statistics when the baseline has them, else by
-    the training windows'; ``functional_sum`` / ``functional_sq`` keep what a survey reads of them."""
+    (``monitor.inference.prosody``), standardised by what the session's voices have sounded like so far, pulled
+    towards the run's statistics when the baseline has them, else the training windows';
+    ``functional_sum`` / ``functional_sq`` keep what a survey reads of them."""
 
     def __init__(self, classifier: EmotionClassifier, wall_origin: float = 0.0, normalise: bool = True,
                  voice: SessionNormaliser | None = None, baseline: Baseline | None = None,
@@ -36,6 +37,12 @@ class WindowAnalyzer:
         self.baseline = baseline
         self.log_sum = np.zeros(len(classifier.labels))
         self.windows = 0
+        norm = classifier.norm if normalise else None
+        self.per_speaker = voice is None
+        if norm is None:
+            self.normaliser = None
+        else:
+            self.normaliser = voice if voice is not None else SessionNormaliser(norm)
         self.head = classifier.prosody if prosody else None
         self.functional_sum: np.ndarray | None = None
         self.functional_sq: np.ndarray | None = None
@@ -50,12 +57,8 @@ class WindowAnalyzer:
                 self.weight, self.temperature = self.head.weight_alone, self.head.temperature_alone
             self.functional_sum = np.zeros(len(self.head.names))
             self.functional_sq = np.zeros(len(self.head.names))
-        norm = classifier.norm if normalise else None
-        self.per_speaker = voice is None
-        if norm is None:
-            self.normaliser = None
-        else:
-            self.normaliser = voice if voice is not None else SessionNormaliser(norm)
+            # what the session's voices have sounded like: shared with the band profiles (a voice group's files)
+            self.voices = self.normaliser.prosody if self.normaliser is not None else VoiceStats()
 
     def analyze(self, window: Window, cut_at: float | None = None, wall_start: float | None = None,
                 speaker: str = "") -> Event:
@@ -77,7 +80,10 @@ class WindowAnalyzer:
             f = functionals(window.audio).astype(np.float64)
             self.functional_sum += f
             self.functional_sq += f * f
-            p = fuse(p, self.head.log_probs(f, self.stats.mean, self.stats.std), self.weight, self.temperature)
+            key = speaker if self.per_speaker else ""
+            self.voices.add(f, key)
+            mean, std = self.voices.standardiser(key, self.stats)
+            p = fuse(p, self.head.log_probs(f, mean, std), self.weight, self.temperature)
         pred = self.classifier.prediction(p)
         latency = time.monotonic() - cut_at if cut_at is not None else 0.0
         return Event(

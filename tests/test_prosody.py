@@ -14,13 +14,12 @@ import pytest
 
 from monitor.analysis import WindowAnalyzer
 from monitor.audio.convert import read_audio
-from monitor.dsp.features import log_mel
 from monitor.dsp.functionals import NAMES, functionals
 from monitor.dsp.segmenter import segment_audio
 from monitor.errors import ModelError
 from monitor.inference.baseline import Baseline, BaselineOptions, Moments, pooled_stats
 from monitor.inference.classifier import EmotionClassifier, prosody_path
-from monitor.inference.prosody import FeatureStats, ProsodyHead, fuse
+from monitor.inference.prosody import FeatureStats, ProsodyHead, VoiceStats, fuse
 from tests.test_baseline import probs_of, run_folder
 from tests.test_batch import MODEL, clips, no_traceback, read_rows
 from tests.test_batch import SCRIPT as SCORE
@@ -58,30 +57,64 @@ def _windows(path: Path, window_s: float):
 
 def test_analyzer_fuses_the_head_with_the_cnn(classifier: EmotionClassifier) -> None:
     """Each window: the CNN's probabilities (as with the head off) fused with the head's judgement of the window's
-    functionals, standardised by the training windows' statistics; the sums a survey reads are kept."""
+    functionals, standardised by what the session has sounded like so far (the window included) pulled towards
+    the training windows' statistics; the sums a survey reads are kept."""
     head = classifier.prosody
     assert head is not None
     on, off = WindowAnalyzer(classifier), WindowAnalyzer(classifier, prosody=False)
     assert off.functional_sum is None
+    voices = VoiceStats()
     moved = 0.0
     fs = []
-    for clip in clips()[:4]:
+    for clip in clips()[:4]:  # one session: four clips of different actors
         for w in _windows(clip, classifier.features.window_s):
             e_on, e_off = on.analyze(w), off.analyze(w)
             p_off = np.array([e_off.probabilities[lab] for lab in classifier.labels])
             p_on = np.array([e_on.probabilities[lab] for lab in classifier.labels])
-            assert np.allclose(p_off, classifier.probabilities(log_mel(w.audio, classifier.features)), atol=1e-6) \
-                or classifier.norm is not None  # with normalisation the CNN's input depends on the session
             f = functionals(w.audio)
             fs.append(f)
-            lp = head.log_probs(f, head.mean, head.std)
+            voices.add(f)
+            mean, std = voices.standardiser("", head.population)
+            lp = head.log_probs(f, mean, std)
             assert np.allclose(p_on, fuse(p_off, lp, head.weight_alone, head.temperature_alone), atol=1e-5)
             assert e_on.emotion == classifier.labels[int(np.argmax(p_on))]
             moved = max(moved, float(np.abs(p_on - p_off).max()))
     assert moved > 0.05, "the head must change something on real speech"
-    assert on.windows == len(fs)
+    assert on.windows == len(fs) and voices.windows() == len(fs)
     assert np.allclose(on.functional_sum, np.sum(fs, axis=0), rtol=1e-5)
     assert np.allclose(on.functional_sq, np.sum(np.square(np.asarray(fs, dtype=np.float64)), axis=0), rtol=1e-5)
+
+
+def test_voice_stats_arithmetic_and_the_reports() -> None:
+    """``VoiceStats``: the voice's own mean and spread as far as heard (``n / (n + prior)``), the prior's for the
+    rest, a speaker's shrunk towards the session's; ``training.prosody.running_stats`` (the report's) is the
+    same arithmetic."""
+    from training.prosody import running_stats
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(5.0, 3.0, size=(12, len(NAMES)))
+    prior = FeatureStats(tuple(rng.normal(size=len(NAMES))), tuple(rng.uniform(1, 2, size=len(NAMES))))
+    v = VoiceStats()
+    m0, s0 = v.standardiser("", prior)
+    assert np.allclose(m0, prior.mean) and np.allclose(s0, prior.std), "nothing heard: the prior"
+    got = []
+    for f in x:
+        v.add(f)
+        got.append(v.standardiser("", prior))
+    n = len(x)
+    lam = n / (n + v.prior_windows)
+    assert np.allclose(got[-1][0], lam * x.mean(axis=0) + (1 - lam) * np.array(prior.mean))
+    assert np.allclose(got[-1][1], np.sqrt(lam * x.var(axis=0) + (1 - lam) * np.array(prior.std) ** 2))
+    order = np.arange(n)
+    mean, std = running_stats(x, np.zeros(n), order, np.array(prior.mean), np.array(prior.std))
+    assert np.allclose(mean, [g[0] for g in got]) and np.allclose(std, [g[1] for g in got])
+    # a speaker: shrunk towards the session's, which counts every window
+    v.add(x[0] + 10.0, "S2")
+    session = v.standardiser("", prior)
+    s2 = v.standardiser("S2", prior)
+    lam1 = 1 / (1 + v.prior_windows)
+    assert np.allclose(s2[0], lam1 * (x[0] + 10.0) + (1 - lam1) * session[0])
+    assert v.windows("") == n + 1 and v.windows("S2") == 1
 
 
 def test_run_statistics_are_pooled_and_pulled_towards_the_training_windows(classifier: EmotionClassifier) -> None:
@@ -145,9 +178,13 @@ def test_score_fuses_with_the_runs_statistics(tmp_path: Path, classifier: Emotio
     stats = pooled_stats(moments)
     assert base is not None and stats is not None
     run = head.shrunk(np.array(stats.mean), np.array(stats.std), stats.files, BaselineOptions().prior_files)
-    f_all = np.concatenate([f_rows[p] for p in paths])
-    expected = fuse(base.apply(p_off), head.log_probs(f_all, run.mean, run.std), head.weight_run,
-                    head.temperature_run)
+    lps = []
+    for p in paths:  # each file its own voice, over the run's statistics
+        voices = VoiceStats()
+        for f in f_rows[p]:
+            voices.add(f)
+            lps.append(head.log_probs(f, *voices.standardiser("", run)))
+    expected = fuse(base.apply(p_off), np.array(lps), head.weight_run, head.temperature_run)
     assert np.abs(expected - p_on).max() < 0.01  # the CSV rounds probabilities
     assert np.abs(p_on - base.apply(p_off)).max() > 0.05, "the head must change something on a real run"
 

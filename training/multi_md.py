@@ -172,15 +172,17 @@ def prosody_note(out: Path) -> list[str]:
     if not path.exists():
         return []
     d = json.loads(path.read_text())
-    mask = str(d["masked_loss"])
+    head = d.get("head")
+    if head is None:
+        return []
 
     def mean(setting: str, w: float, metric: str) -> float:
-        loco = d["table"][setting][mask][str(w)]["loco"]
+        loco = d["table"][setting][head][str(w)]["loco"]
         return sum(v[metric] for v in loco.values()) / len(loco)
 
     parts = []
     for setting, what in (("run", "as `score` runs (the run's baseline and statistics)"),
-                          ("alone", "each clip alone (one file, live)")):
+                          ("alone", "each clip alone (one file)"), ("session", "a speaker's clips as a live session")):
         w = d["chosen"][setting]
         parts.append(f"{what}: {mean(setting, 1.0, 'uar8'):.3f} -> {mean(setting, w, 'uar8'):.3f} 8-way, "
                      f"arousal {mean(setting, 1.0, 'arousal_uar'):.3f} -> {mean(setting, w, 'arousal_uar'):.3f}")

@@ -5,20 +5,19 @@ What it does, in steps (each result is cached or written, so a step runs again i
 1. ``monitor.dsp.functionals`` of every window the monitor's segmenter cuts from every clip of every corpus (the
    recording itself, as the CNN's held-out windows; a clip without a window is used whole, as the CNN's cache
    does). Cached per corpus under ``~/.cache/voice-monitor/prosody-<code>/``.
-2. A class-balanced softmax regression on the functionals, each corpus standardised by its own statistics (what a
-   run's survey measures). The loss of a window is taken over the labels its corpus has (a corpus without
-   "calm" never teaches that calm is absent), and every corpus x label has the same total weight.
+2. A class-balanced softmax regression on the functionals, standardised per corpus or per speaker, its loss over
+   all eight labels or over each corpus's own (four heads; every corpus x label has the same total weight).
 3. The fusion with the CNN's held-out probabilities (``models/results/<config>/cv_*.npz`` and ``loco_*.npz``,
    the shipped temperature applied), as the monitor does it (``monitor.inference.prosody``)::
 
        log p = w log p_cnn + (1 - w) log p_prosody
 
-   in two settings: "run" (``score`` with the run's baseline: the CNN's lean and the functionals' statistics
-   both from the run; here each held-out corpus of a result file is one run) and "alone" (one file, the live
-   monitor, ``--baseline off``: the CNN judged alone, the functionals standardised by the training windows'
-   statistics). The weight of each setting is chosen on the speaker-independent cross-validation (mean 8-way
-   UAR over folds and corpora), then read on the corpora never heard (the regression trained on the other
-   four).
+   each window standardised by ``VoiceStats``'s arithmetic (``running_stats``) in the settings of
+   ``evaluate_file``: a `score` run of clips (the run's statistics as the prior), a clip alone, a speaker's clips
+   as a live session (the training windows' as the prior), and runs / sessions 60 % neutral. The head, and the
+   weight of each prior, are chosen on the speaker-independent cross-validation (mean 8-way UAR over folds and
+   corpora), then read on the corpora never heard (the regression trained on the other four); a temperature per
+   prior is fitted on the CV's windows.
 4. The shipped head: trained on every window of every corpus, with the chosen weights, written to
    ``models/emotion.prosody.json``; the tables to ``models/results/prosody.json`` and ``models/PROSODY.md``.
 
@@ -40,7 +39,7 @@ from monitor.audio.convert import read_audio
 from monitor.dsp.functionals import NAMES, functionals
 from monitor.dsp.segmenter import segment_audio
 from monitor.inference.baseline import BaselineOptions
-from monitor.inference.prosody import ProsodyHead, fuse
+from monitor.inference.prosody import PRIOR_WINDOWS, ProsodyHead, fuse
 from monitor.labels import LABELS
 from training.corpora import KNOWN_CORPORA, Corpus, load_corpora
 from training.dataset import DEFAULT_CACHE, framing_fingerprint, save_npz_atomic
@@ -75,6 +74,7 @@ class Windows:
     corpus: np.ndarray  # (n,) str
     label: np.ndarray  # (n,) int
     corpus_labels: dict[str, list[int]]
+    speaker: np.ndarray  # (n,) str, "corpus/speaker"
 
 
 def corpus_windows(corpora: list[Corpus], cache: Path | None = None, jobs: int = 2, log=print) -> Windows:
@@ -101,8 +101,29 @@ def corpus_windows(corpora: list[Corpus], cache: Path | None = None, jobs: int =
         keys.append(z["key"])
         labels.append(z["label"])
         names.append(np.full(len(z["key"]), c.name))
-    return Windows(np.concatenate(xs), np.concatenate(keys), np.concatenate(names),
-                   np.concatenate(labels).astype(int), {c.name: c.labels for c in corpora})
+    spk = {r.key: f"{c.name}/{r.speaker}" for c in corpora for r in c.records}
+    key = np.concatenate(keys)
+    return Windows(np.concatenate(xs), key, np.concatenate(names), np.concatenate(labels).astype(int),
+                   {c.name: c.labels for c in corpora}, np.array([spk[str(k)] for k in key]))
+
+
+def running_stats(x: np.ndarray, groups: np.ndarray, order: np.ndarray, prior_mean: np.ndarray,
+                  prior_std: np.ndarray, prior_windows: float = PRIOR_WINDOWS) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's mean and spread as ``monitor.inference.prosody.VoiceStats`` gives them (its group a session
+    heard in ``order``, the window itself included, shrunk towards the prior: rows of ``prior_mean`` /
+    ``prior_std``, one per window, or one for all)."""
+    mean, std = np.zeros_like(x), np.zeros_like(x)
+    m0 = np.broadcast_to(prior_mean, x.shape)
+    v0 = np.broadcast_to(prior_std, x.shape) ** 2
+    for g in np.unique(groups):
+        idx = order[groups[order] == g]
+        n = np.arange(1, len(idx) + 1)[:, None]
+        m = np.cumsum(x[idx], axis=0) / n
+        v = np.maximum(np.cumsum(x[idx] ** 2, axis=0) / n - m**2, 0.0)
+        lam = n / (n + prior_windows)
+        mean[idx] = lam * m + (1 - lam) * m0[idx]
+        std[idx] = np.sqrt(lam * v + (1 - lam) * v0[idx])
+    return mean, std
 
 
 def standardise_per(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -177,43 +198,69 @@ def _align(win: Windows, keys: np.ndarray) -> np.ndarray:
     return np.array(rows)
 
 
-def evaluate_file(win: Windows, path: Path, temperature: float, masks: tuple[bool, ...] = (True, False)) -> dict:
-    """Scores of one result file's held-out corpora for every setting, loss and weight:
-    ``{setting: {mask: {weight: ({corpus: corpus_scores}, window probabilities)}}}``, and the windows' labels
-    under ``"y"``."""
+SETTINGS = ("run", "alone", "session", "run60", "session60")
+HEADS = (("corpus", True), ("corpus", False), ("speaker", True), ("speaker", False))  # (standardised by, masked)
+
+
+def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tuple[str, bool], ...] = HEADS) -> dict:
+    """Scores of one result file's held-out windows, as the monitor judges them, for every setting, head and
+    weight: ``{setting: {head: {weight: ({corpus: corpus_scores}, window probabilities)}}}``, and each
+    setting's windows' labels under ``("y", setting)``. Settings (each window standardised by ``VoiceStats``'s
+    arithmetic, ``running_stats``):
+
+    - run: each clip a file of a `score` run (each held-out corpus one run): the CNN with the run's baseline,
+      the file's voice over the run's statistics (a survey of at most 100 files);
+    - alone: each clip a file judged alone (one file, ``--baseline off``): over the training windows';
+    - session: each speaker's clips one live session, heard in a random order (the CNN normalised as heard):
+      over the training windows';
+    - run60 / session60: the same in runs / sessions in which neutral (TurEV: calm) is 60 % of the clips."""
     with np.load(path) as z:
         keys = z["keys"]
-        probs = with_temperature(z["probs_file"].astype(np.float64), temperature)
+        p_file = with_temperature(z["probs_file"].astype(np.float64), temperature)
+        p_live = with_temperature(z["probs_live"].astype(np.float64), temperature)
     rows = _align(win, keys)
     train = ~np.isin(win.key, list(set(map(str, keys))))
     runs = np.array([str(k).split(":", 1)[0] for k in keys])
     _, clip = np.unique(keys, return_inverse=True)
-    y_win = win.label[rows]
-    xs_train = standardise_per(win.x[train], win.corpus[train])
+    y_win, spk, x = win.label[rows], win.speaker[rows], win.x[rows]
     pop_mean, pop_std = win.x[train].mean(axis=0), win.x[train].std(axis=0)
-    x = win.x[rows]
-    # "run60": runs in which neutral (TurEV: calm) makes 60 % of the clips (as natural speech might)
-    subsets = {"run": np.arange(len(rows)), "alone": np.arange(len(rows)),
-               "run60": np.flatnonzero(skewed_subset(y_win, clip, runs, 0.6))}
+    rng = np.random.default_rng(0)
+    rank = rng.permutation(clip.max() + 1)  # a live session hears its clips in a random order
+    heard_at = np.empty(len(clip), dtype=int)  # each window's place in its session
+    heard_at[np.lexsort((np.arange(len(clip)), rank[clip]))] = np.arange(len(clip))
+    subsets = {"run": np.arange(len(rows)), "alone": np.arange(len(rows)), "session": np.arange(len(rows)),
+               "run60": np.flatnonzero(skewed_subset(y_win, clip, runs, 0.6)),
+               "session60": np.flatnonzero(skewed_subset(y_win, clip, spk, 0.6))}
+    inputs = {}  # setting -> (CNN probabilities, mean, spread) of its windows
+    for setting, idx in subsets.items():
+        c, r_, xi = clip[idx], runs[idx], x[idx]
+        if setting.startswith("session"):
+            mean, std = running_stats(xi, spk[idx], np.argsort(heard_at[idx], kind="stable"), pop_mean, pop_std)
+            inputs[setting] = (p_live[idx], mean, std)
+        elif setting == "alone":
+            mean, std = running_stats(xi, c, np.arange(len(idx)), pop_mean, pop_std)
+            inputs[setting] = (p_file[idx].astype(np.float32), mean, std)
+        else:
+            prior_m, prior_s = np.zeros_like(xi), np.zeros_like(xi)
+            for r in np.unique(r_):  # each run standardised by a survey of its files (at most 100)
+                m = np.flatnonzero(r_ == r)
+                ids, inv = np.unique(c[m], return_inverse=True)
+                chosen = np.isin(inv, _survey_rows(len(ids), BaselineOptions().max_files))
+                prior_m[m], prior_s[m] = xi[m][chosen].mean(axis=0), xi[m][chosen].std(axis=0)
+            mean, std = running_stats(xi, c, np.arange(len(idx)), prior_m, prior_s)
+            inputs[setting] = (with_run_baseline(p_file[idx], c, r_), mean, std)
     out: dict = {s: {} for s in subsets}
-    out["y"] = y_win
-    for mask in masks:
-        coef, icpt = fit_head(xs_train, win.label[train], win.corpus[train], win.corpus_labels, mask=mask)
+    for s_name, idx in subsets.items():
+        out[("y", s_name)] = y_win[idx]
+    for by, mask in heads:
+        groups = win.corpus[train] if by == "corpus" else win.speaker[train]
+        coef, icpt = fit_head(standardise_per(win.x[train], groups), win.label[train], win.corpus[train],
+                              win.corpus_labels, mask=mask)
         head = head_from(coef, icpt, pop_mean, pop_std)
         for setting, idx in subsets.items():
-            c, r_, xi = clip[idx], runs[idx], x[idx]
-            if setting == "alone":
-                cnn = probs[idx].astype(np.float32)
-                lp = head.log_probs(xi, pop_mean, pop_std)
-            else:
-                cnn = with_run_baseline(probs[idx], c, r_)
-                # each run standardised by a survey of its files (at most 100, all their windows here)
-                lp = np.zeros((len(idx), N))
-                for r in np.unique(r_):
-                    m = np.flatnonzero(r_ == r)
-                    ids, inv = np.unique(c[m], return_inverse=True)
-                    chosen = np.isin(inv, _survey_rows(len(ids), BaselineOptions().max_files))
-                    lp[m] = head.log_probs(xi[m], xi[m][chosen].mean(axis=0), xi[m][chosen].std(axis=0))
+            cnn, mean, std = inputs[setting]
+            lp = head.log_probs(x[idx], mean, std)
+            c, r_, yi = clip[idx], runs[idx], y_win[idx]
             per_w = {}
             for w in WEIGHTS:
                 p = fuse(cnn, lp, w)
@@ -222,9 +269,9 @@ def evaluate_file(win: Windows, path: Path, temperature: float, masks: tuple[boo
                     m = r_ == r
                     ids, pooled = pool(p[m], c[m])
                     first = np.array([np.flatnonzero(c[m] == i)[0] for i in ids])
-                    per_c[str(r)] = corpus_scores(pooled, y_win[idx][m][first], win.corpus_labels[str(r)])
+                    per_c[str(r)] = corpus_scores(pooled, yi[m][first], win.corpus_labels[str(r)])
                 per_w[w] = (per_c, p)
-            out[setting][mask] = per_w
+            out[setting][(by, mask)] = per_w
     return out
 
 
@@ -244,61 +291,66 @@ def main(argv: list[str] | None = None) -> int:
     corpora = load_corpora(a.data, KNOWN_CORPORA)
     win = corpus_windows(corpora, jobs=a.jobs)
     print(f"prosody: {len(win.x)} windows of {len(corpora)} corpora")
-    masks = (True, False)
-    settings = ("run", "alone", "run60")
-    cv: dict = {s: {m: {w: [] for w in WEIGHTS} for m in masks} for s in settings}
-    cv_p: dict = {s: {m: {w: [] for w in WEIGHTS} for m in masks} for s in settings}
-    cv_y: list[np.ndarray] = []
+    hk = {h: f"{h[0]}/{'masked' if h[1] else 'all labels'}" for h in HEADS}  # printable head names
+    cv: dict = {s: {h: {w: [] for w in WEIGHTS} for h in HEADS} for s in SETTINGS}
+    cv_p: dict = {s: {h: {w: [] for w in WEIGHTS} for h in HEADS} for s in SETTINGS}
+    cv_y: dict = {s: [] for s in SETTINGS}
     for fold in sorted(a.results.glob("cv_*.npz")):
-        res = evaluate_file(win, fold, temperature, masks)
-        cv_y.append(res["y"])
-        for s in settings:
-            for m in masks:
+        res = evaluate_file(win, fold, temperature)
+        for s in SETTINGS:
+            cv_y[s].append(res[("y", s)])
+            for h in HEADS:
                 for w in WEIGHTS:
-                    cv[s][m][w] += list(res[s][m][w][0].items())
-                    cv_p[s][m][w].append(res[s][m][w][1])
+                    cv[s][h][w] += list(res[s][h][w][0].items())
+                    cv_p[s][h][w].append(res[s][h][w][1])
         print(f"  {fold.name} done")
-    loco: dict = {s: {m: {w: {} for w in WEIGHTS} for m in masks} for s in settings}
+    loco: dict = {s: {h: {w: {} for w in WEIGHTS} for h in HEADS} for s in SETTINGS}
     for c in KNOWN_CORPORA:
-        res = evaluate_file(win, a.results / f"loco_{c}.npz", temperature, masks)
-        for s in settings:
-            for m in masks:
+        res = evaluate_file(win, a.results / f"loco_{c}.npz", temperature)
+        for s in SETTINGS:
+            for h in HEADS:
                 for w in WEIGHTS:
-                    loco[s][m][w][c] = res[s][m][w][0][c]
+                    loco[s][h][w][c] = res[s][h][w][0][c]
         print(f"  loco {c} done")
-    # the loss (masked or not) by the sum of both settings' best CV; each setting's weight within it
-    best = {m: sum(max(_mean(cv[s][m][w], "uar8") for w in WEIGHTS) for s in ("run", "alone")) for m in masks}
-    mask = max(masks, key=lambda m: best[m])
-    chosen = {s: max(WEIGHTS, key=lambda w, s=s: _mean(cv[s][mask][w], "uar8")) for s in ("run", "alone")}
-    chosen["run60"] = chosen["run"]  # the same runs as "run" (not a setting of its own): its weight
-    y_cv = np.concatenate(cv_y)
+    # the head by the sum of the three main settings' best CV; the weight of each prior within it: the run's on
+    # "run", the training windows' on the mean of "alone" and "session"
+    best = {h: sum(max(_mean(cv[s][h][w], "uar8") for w in WEIGHTS) for s in ("run", "alone", "session"))
+            for h in HEADS}
+    head_choice = max(HEADS, key=lambda h: best[h])
+    w_run = max(WEIGHTS, key=lambda w: _mean(cv["run"][head_choice][w], "uar8"))
+    w_alone = max(WEIGHTS, key=lambda w: _mean(cv["alone"][head_choice][w], "uar8")
+                  + _mean(cv["session"][head_choice][w], "uar8"))
+    chosen = {"run": w_run, "run60": w_run, "alone": w_alone, "session": w_alone, "session60": w_alone}
     calibration = {}
-    for s in ("run", "alone"):
-        p_alone_cnn = np.concatenate(cv_p[s][mask][1.0])
-        p = np.concatenate(cv_p[s][mask][chosen[s]])
-        t = fit_temperature(p, y_cv)
-        calibration[s] = {"ece_cnn": ece(p_alone_cnn, y_cv), "ece_fused": ece(p, y_cv), "temperature": t,
-                          "ece_fused_scaled": ece(with_temperature(p, t), y_cv)}
-    table = {s: {str(m): {str(w): {"cv_uar8": _mean(cv[s][m][w], "uar8"),
-                                   "cv_per_corpus": {c: _mean(cv[s][m][w], "uar8", c) for c in KNOWN_CORPORA
-                                                     if any(k == c for k, _ in cv[s][m][w])},
-                                   "loco": {c: {k: loco[s][m][w][c][k] for k in ("uar8", "uar", "arousal_uar")}
-                                            for c in KNOWN_CORPORA}}
-                          for w in WEIGHTS} for m in masks} for s in settings}
+    for prior, settings in (("run", ("run",)), ("alone", ("alone", "session"))):
+        y = np.concatenate([np.concatenate(cv_y[s]) for s in settings])
+        p_cnn = np.concatenate([np.concatenate(cv_p[s][head_choice][1.0]) for s in settings])
+        p = np.concatenate([np.concatenate(cv_p[s][head_choice][chosen[prior]]) for s in settings])
+        t = fit_temperature(p, y)
+        calibration[prior] = {"ece_cnn": ece(p_cnn, y), "ece_fused": ece(p, y), "temperature": t,
+                              "ece_fused_scaled": ece(with_temperature(p, t), y)}
+    table = {s: {hk[h]: {str(w): {"cv_uar8": _mean(cv[s][h][w], "uar8"),
+                                  "cv_per_corpus": {c: _mean(cv[s][h][w], "uar8", c) for c in KNOWN_CORPORA
+                                                    if any(k == c for k, _ in cv[s][h][w])},
+                                  "loco": {c: {k: loco[s][h][w][c][k] for k in ("uar8", "uar", "arousal_uar")}
+                                           for c in KNOWN_CORPORA}}
+                         for w in WEIGHTS} for h in HEADS} for s in SETTINGS}
     # the shipped head: every window of every corpus
-    xs = standardise_per(win.x, win.corpus)
+    by, mask = head_choice
+    xs = standardise_per(win.x, win.corpus if by == "corpus" else win.speaker)
     coef, icpt = fit_head(xs, win.label, win.corpus, win.corpus_labels, mask=mask)
     head = head_from(coef, icpt, win.x.mean(axis=0), win.x.std(axis=0), chosen["run"], chosen["alone"],
                      calibration["run"]["temperature"], calibration["alone"]["temperature"])
     head.save(a.model_dir / "emotion.prosody.json",
               {"trained_on": list(KNOWN_CORPORA), "windows": int(len(win.x)), "c": C, "masked_loss": mask,
-               "command": "python -m training.prosody --data ../shared/data"})
+               "standardised_by": by, "command": "python -m training.prosody --data ../shared/data"})
     (a.model_dir / "results").mkdir(exist_ok=True)
-    summary = {"chosen": chosen, "masked_loss": mask, "calibration": calibration, "table": table}
+    summary = {"chosen": chosen, "head": hk[head_choice], "masked_loss": mask, "standardised_by": by,
+               "calibration": calibration, "table": table}
     (a.model_dir / "results" / "prosody.json").write_text(json.dumps(summary, indent=1))
     from training.prosody_md import write_markdown
 
-    write_markdown(a.model_dir / "PROSODY.md", chosen, mask, calibration, table, len(win.x))
+    write_markdown(a.model_dir / "PROSODY.md", chosen, hk[head_choice], calibration, table, len(win.x))
     print(f"prosody: weights chosen on the CV: run {chosen['run']}, alone {chosen['alone']}; wrote "
           f"{a.model_dir / 'emotion.prosody.json'} and {a.model_dir / 'PROSODY.md'}")
     return 0

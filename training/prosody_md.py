@@ -7,56 +7,64 @@ from pathlib import Path
 from training.corpora import KNOWN_CORPORA
 
 SETTINGS = {
-    "run": "`score` with the run's baseline (default): the CNN's lean and the functionals' statistics from the "
-           "run (each held-out corpus one run)",
-    "alone": "one file, the live monitor, `--baseline off`: the CNN alone, the functionals standardised by the "
-             "training windows' statistics",
-    "run60": "`score` with the run's baseline, runs in which neutral (TurEV: calm) is 60 % of the clips (the "
-             "run's weight; a skewed run moves both the lean and the statistics)",
+    "run": "`score` (default): each clip a file of a run, the CNN with the run's baseline, the file's voice over the "
+           "run's statistics",
+    "alone": "one file judged alone (`--baseline off`, a web upload): the file's voice over the training windows' "
+             "statistics",
+    "session": "live: each speaker's clips one session heard in a random order (the CNN normalised as heard), the "
+               "voice over the training windows' statistics",
+    "run60": "`score` runs in which neutral (TurEV: calm) is 60 % of the clips (the run's weight)",
+    "session60": "live sessions in which neutral (TurEV: calm) is 60 % of the speaker's clips",
 }
 
 
-def write_markdown(path: Path, chosen: dict, mask: bool, calibration: dict, table: dict, windows: int) -> None:
+def _row(w: str, head: str, row: dict, mark: str) -> str:
+    loco = row["loco"]
+    mean = [sum(loco[c][k] for c in KNOWN_CORPORA) / len(KNOWN_CORPORA) for k in ("uar8", "uar", "arousal_uar")]
+    cells = " | ".join(f"{loco[c]['uar8']:.3f}" for c in KNOWN_CORPORA)
+    return (f"| {w}{mark} | {head} | {row['cv_uar8']:.3f} | {cells} | {mean[0]:.3f} | {mean[1]:.3f} | "
+            f"{mean[2]:.3f} |")
+
+
+def write_markdown(path: Path, chosen: dict, head: str, calibration: dict, table: dict, windows: int) -> None:
     lines = [
         "# The prosody head beside the CNN (written by `python -m training.prosody --data ../shared/data`)",
         "",
         f"Functionals of {windows} windows (`monitor/dsp/functionals.py`, 40 per window), a class-balanced softmax "
-        "regression, fused with the shipped configuration's held-out "
-        "probabilities: `log p = w log p_cnn + (1 - w) log p_prosody`. w = 1 is the CNN alone. The weight of "
-        "each setting is chosen on the cross-validation (mean 8-way UAR over folds and corpora), then read on "
-        "the corpora never heard (the head trained on the other four). Clip level: a clip's windows' fused "
-        "probabilities averaged. Two losses are measured: each window's softmax over its corpus's labels "
-        "(masked) or over all eight; the one whose settings score better on the CV is shipped: "
-        f"{'masked' if mask else 'all eight labels'}.",
+        "regression, fused with the shipped configuration's held-out probabilities: `log p = w log p_cnn + (1 - w) "
+        "log p_prosody`. w = 1 is the CNN alone. Each window's functionals are standardised as the monitor does "
+        "(`VoiceStats`): by its voice's own statistics as far as they have been heard (`n / (n + 4)` windows), "
+        "the prior's for the rest. Four heads are measured: trained on functionals standardised per corpus or "
+        "per speaker, with a loss over all eight labels or over each corpus's own. The head, and the weight of "
+        "each prior, are chosen on the cross-validation (mean 8-way UAR over folds and corpora), then read on the "
+        f"corpora never heard (the head trained on the other four). Shipped head: **{head}**. Clip level: a "
+        "clip's windows' fused probabilities averaged.",
         "",
     ]
     for setting, text in SETTINGS.items():
-        said = "the run's" if setting == "run60" else "chosen on the CV"
-        lines += [f"## {text}", "", f"Weight: w = {chosen[setting]}, {said}.", "",
-                  "| w | loss | CV 8-way | " + " | ".join(f"unheard {c}" for c in KNOWN_CORPORA)
+        per_head = table[setting]
+        lines += [f"## {text}", "", f"Weight: w = {chosen[setting]}.", "",
+                  "| w | head | CV 8-way | " + " | ".join(f"unheard {c}" for c in KNOWN_CORPORA)
                   + " | unheard mean 8-way | own labels | binary arousal |",
                   "|---" * (6 + len(KNOWN_CORPORA)) + "|"]
-        for m, per_w in table[setting].items():
-            for w, row in per_w.items():
-                loco = row["loco"]
-                mean = [sum(loco[c][k] for c in KNOWN_CORPORA) / len(KNOWN_CORPORA)
-                        for k in ("uar8", "uar", "arousal_uar")]
-                mark = " (chosen)" if float(w) == chosen[setting] and m == str(mask) else ""
-                lines.append(f"| {w}{mark} | {'masked' if m == 'True' else 'all labels'} | {row['cv_uar8']:.3f} | "
-                             + " | ".join(f"{loco[c]['uar8']:.3f}" for c in KNOWN_CORPORA)
-                             + f" | {mean[0]:.3f} | {mean[1]:.3f} | {mean[2]:.3f} |")
+        for w, row in per_head[head].items():
+            lines.append(_row(w, head, row, " (chosen)" if float(w) == chosen[setting] else ""))
+        for other, per_w in per_head.items():
+            if other != head:
+                w, row = max(per_w.items(), key=lambda kv: kv[1]["cv_uar8"])
+                lines.append(_row(w, other, row, " (its best on the CV)"))
         lines.append("")
     lines += ["Calibration on the CV's windows (expected calibration error of the confidence shown; the fused "
-              "output is divided by a temperature fitted there):", "",
-              "| setting | CNN alone | fused | fused, temperature | temperature |", "|---|---|---|---|---|"]
-    for setting, c in calibration.items():
-        lines.append(f"| {setting} | {c['ece_cnn']:.3f} | {c['ece_fused']:.3f} | {c['ece_fused_scaled']:.3f} | "
+              "output is divided by a temperature fitted there, one per prior):", "",
+              "| prior | CNN alone | fused | fused, temperature | temperature |", "|---|---|---|---|---|"]
+    for prior, c in calibration.items():
+        lines.append(f"| {prior} | {c['ece_cnn']:.3f} | {c['ece_fused']:.3f} | {c['ece_fused_scaled']:.3f} | "
                      f"{c['temperature']:.3f} |")
-    lines += ["", "CV per corpus (8-way, the shipped loss):", "",
+    lines += ["", "CV per corpus (8-way, the shipped head):", "",
               "| setting | w | " + " | ".join(KNOWN_CORPORA) + " |", "|---" * (2 + len(KNOWN_CORPORA)) + "|"]
     for setting in SETTINGS:
         for w in ("1.0", str(chosen[setting])):
-            per = table[setting][str(mask)][w]["cv_per_corpus"]
+            per = table[setting][head][w]["cv_per_corpus"]
             lines.append(f"| {setting} | {w} | " + " | ".join(f"{per[c]:.3f}" if c in per else "-"
                                                                for c in KNOWN_CORPORA) + " |")
     path.write_text("\n".join(lines) + "\n")

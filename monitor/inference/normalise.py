@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from monitor.inference.prosody import VoiceStats
+
 ACTIVE = 0.2  # a frame carries sound if its loudest band is within 80 % of the window's dB range of the top
 
 
@@ -101,6 +103,7 @@ class SessionNormaliser:
 
     params: NormParams
     _heard: dict[str, _Heard] = field(default_factory=dict)
+    prosody: VoiceStats = field(default_factory=VoiceStats)  # the same voices' functionals (the prosody head's)
 
     def _add(self, prof: np.ndarray, key: str) -> None:
         h = self._heard.get(key)

@@ -6,12 +6,16 @@ standardised by a mean and spread::
 
     log p = (w log p_cnn + (1 - w) log softmax(coef @ ((f - mean) / std) + intercept)) / T
 
-Which mean and spread: in ``score`` with the run's baseline, those of the windows its survey read (a corpus, a
-call centre's export, a folder recorded on one set-up), pulled towards the training windows' own while the
-survey has few files (the same ``n / (n + prior_files)`` as the baseline); otherwise (one file, the live
-monitor, ``--baseline off``) the training windows'. ``w`` differs between those two settings; both are chosen
-on the speaker-independent cross-validation, and the temperature ``T`` of each is fitted there so that the
-confidence shown means what it says (``training/prosody.py``, ``models/PROSODY.md``).
+Which mean and spread: the voice's own (``VoiceStats``: what the session, and each speaker in it, has sounded
+like so far; a live run, a file, or a ``--voice-group`` group of files), pulled towards a prior while little of
+it has been heard (``n / (n + 4)`` windows). The prior: in ``score`` with the run's baseline, the statistics of
+the windows its survey read (a corpus, a call centre's export, a folder recorded on one set-up), themselves
+pulled towards the training windows' while the survey has few files (the same ``n / (n + prior_files)`` as the
+baseline); otherwise (the live monitor, one file, ``--baseline off``) the training windows'. A folder of short
+clips is thus judged against the run, a long recording or a live session against its own voices. ``w``
+differs between the two priors; both are chosen on the speaker-independent cross-validation, and the
+temperature ``T`` of each is fitted there so that the confidence shown means what it says
+(``training/prosody.py``, ``models/PROSODY.md``).
 
 The head lives in ``models/emotion.prosody.json`` beside the emotion model; without it the CNN is used alone.
 Numpy only.
@@ -20,7 +24,7 @@ Numpy only.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +32,7 @@ import numpy as np
 from monitor.errors import ModelError
 
 FLOOR = 1e-6
+PRIOR_WINDOWS = 4.0  # windows of a voice at which its own statistics count half (chosen on the CV)
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,55 @@ class ProsodyHead:
         if not (head.temperature_run > 0 and head.temperature_alone > 0):
             raise ModelError(f"{path}: temperatures must be > 0")
         return head
+
+
+@dataclass
+class _Moments:
+    count: int
+    total: np.ndarray
+    squares: np.ndarray
+
+
+@dataclass
+class VoiceStats:
+    """What a session (a live run, a file, a voice group; key "") and each of its speakers (key = label) have
+    sounded like: running sums of their windows' functionals. ``standardiser`` gives a window's mean and spread:
+    the voice's own, as far as it has been heard (``n / (n + prior_windows)``, the window itself included), the
+    prior's (the run's statistics, or the training windows') for the rest. Not thread-safe: one worker owns it."""
+
+    prior_windows: float = PRIOR_WINDOWS
+    _heard: dict[str, _Moments] = field(default_factory=dict)
+
+    def add(self, f: np.ndarray, key: str = "") -> None:
+        """A window of speaker ``key`` (""  for a window no speaker was given): it counts for the session and
+        for its speaker."""
+        f = np.asarray(f, dtype=np.float64)
+        for k in {"", key}:
+            h = self._heard.get(k)
+            if h is None:
+                h = self._heard[k] = _Moments(0, np.zeros_like(f), np.zeros_like(f))
+            h.count += 1
+            h.total += f
+            h.squares += f * f
+
+    def windows(self, key: str = "") -> int:
+        h = self._heard.get(key)
+        return h.count if h else 0
+
+    def standardiser(self, key: str, prior: FeatureStats) -> tuple[np.ndarray, np.ndarray]:
+        """The mean and spread for a window of ``key``: the speaker's own shrunk towards the session's, the
+        session's shrunk towards ``prior``."""
+        if key:
+            session = self.standardiser("", prior)
+            prior = FeatureStats(tuple(session[0]), tuple(session[1]))
+        m0, s0 = np.asarray(prior.mean), np.asarray(prior.std)
+        h = self._heard.get(key)
+        if h is None or h.count == 0:
+            return m0, s0
+        lam = h.count / (h.count + self.prior_windows)
+        mean = h.total / h.count
+        var = np.maximum(h.squares / h.count - mean**2, 0.0)
+        return lam * mean + (1 - lam) * m0, np.sqrt(lam * var + (1 - lam) * s0**2)
 
 
 def fuse(p_cnn: np.ndarray, log_p_prosody: np.ndarray, weight: float, temperature: float = 1.0) -> np.ndarray:
