@@ -258,3 +258,51 @@ def test_fit_head_learns_and_masks() -> None:
     assert right(masked, m_icpt) > right(coef, icpt) + 0.03
     for c, i in ((coef, icpt), (masked, m_icpt)):
         assert set(np.unique(np.argmax(x @ c.T + i, axis=1))) <= {0, 1, 2}, "labels no corpus has never win"
+
+
+def _head_variant(tmp_path: Path, change) -> Path:
+    """A model folder with the shipped model and its head, the head changed by ``change(dict)``."""
+    import json
+
+    model = tmp_path / "m"
+    model.mkdir(exist_ok=True)
+    for name in ("emotion.tflite", "emotion.json"):
+        shutil.copy(MODEL.parent / name, model / name)
+    d = json.loads(prosody_path(MODEL).read_text())
+    change(d)
+    (model / "emotion.prosody.json").write_text(json.dumps(d))
+    return model / "emotion.tflite"
+
+
+def _ragged(d: dict) -> None:
+    d["coef"][0] = d["coef"][0][:-1]
+
+
+@pytest.mark.parametrize("change", [
+    _ragged,
+    lambda d: d.update(mean=d["mean"][:-1]),
+    lambda d: d.update(std=d["std"][:-1]),
+    lambda d: d.update(intercept=d["intercept"][:-1]),
+    lambda d: d["std"].__setitem__(0, 0.0),
+    lambda d: d["std"].__setitem__(0, -1.0),
+    lambda d: d["mean"].__setitem__(0, float("nan")),
+    lambda d: d["coef"][0].__setitem__(0, float("inf")),
+], ids=["ragged coef", "short mean", "short std", "short intercept", "zero std", "negative std", "nan mean",
+        "inf coef"])
+def test_head_of_wrong_shape_or_values_is_refused_at_load(tmp_path: Path, change) -> None:
+    """A head whose arrays do not fit or hold no usable numbers is a ModelError when the model loads, not a
+    ValueError at load (a traceback) or at every window (every file an internal error, NaN probabilities)."""
+    model = _head_variant(tmp_path, change)
+    with pytest.raises(ModelError, match="prosody"):
+        EmotionClassifier(model)
+
+
+def test_live_with_a_ragged_head_is_one_line(tmp_path: Path) -> None:
+    model = _head_variant(tmp_path, _ragged)
+    cmd = [sys.executable, "-m", "monitor.cli", "--file", str(clips()[0]), "--model", str(model),
+           "--no-dashboard", "--transcriber", "none"]
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0
+    no_traceback(res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "emotion.prosody.json" in lines[0], res.stderr

@@ -94,9 +94,15 @@ class ProsodyHead:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: unreadable prosody head ({exc}); restore it from the repository or delete "
                              "it to use the CNN alone") from None
-        if head.names != names or np.shape(head.coef) != (len(labels), len(names)):
+        shapes = ([len(r) for r in head.coef], len(head.mean), len(head.std), len(head.intercept))
+        if head.names != names or shapes != ([len(names)] * len(labels), len(names), len(names), len(labels)):
             raise ModelError(f"{path}: made for other functionals or labels than this monitor's; retrain it "
                              "(python -m training.prosody) or delete it to use the CNN alone")
+        numbers = np.array([*head.mean, *head.std, *head.intercept, *(v for r in head.coef for v in r),
+                            head.temperature_run, head.temperature_alone])
+        if not np.isfinite(numbers).all() or min(head.std) <= 0:
+            raise ModelError(f"{path}: holds numbers that are not finite, or a spread that is not > 0; restore it "
+                             "from the repository or delete it to use the CNN alone")
         if not (0 <= head.weight_run <= 1 and 0 <= head.weight_alone <= 1):
             raise ModelError(f"{path}: fusion weights must be between 0 and 1")
         if not (head.temperature_run > 0 and head.temperature_alone > 0):
