@@ -229,17 +229,22 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
 
 
 def model_metadata(model_path: str | None) -> tuple[tuple[str, ...], float]:
-    """(labels, window seconds) from the model's metadata: the parent never loads the interpreter."""
+    """(labels, window seconds) from the model's metadata: the parent never loads the interpreter. The prosody
+    head beside the model (numpy, cheap) is read too, so a broken one stops the command here with one line, as
+    the workers (or the web page's first upload) would."""
     from monitor.dsp.features import FeatureParams
-    from monitor.inference.classifier import DEFAULT_MODEL, check_model_path, read_metadata
+    from monitor.inference.classifier import DEFAULT_MODEL, check_model_path, load_prosody_head, read_metadata
 
     path = Path(model_path) if model_path else DEFAULT_MODEL
     check_model_path(path)
     meta = read_metadata(path)
     try:
-        return tuple(str(x) for x in meta["labels"]), FeatureParams.from_dict(meta["features"]).window_s
+        labels = tuple(str(x) for x in meta["labels"])
+        window_s = FeatureParams.from_dict(meta["features"]).window_s
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path}: incomplete metadata ({exc}); re-export the model") from None
+    load_prosody_head(path, labels)
+    return labels, window_s
 
 
 def resolve(opts: RunOptions) -> tuple[ScoreOptions, tuple[str, ...]]:
