@@ -329,3 +329,25 @@ def test_serve_with_a_broken_head_is_one_line_at_start(tmp_path: Path) -> None:
     no_traceback(err)
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and "emotion.prosody.json" in lines[0], err
+
+
+def test_head_of_another_emotion_model_is_one_line(tmp_path: Path) -> None:
+    """The head's weights and temperatures were chosen on the outputs of the model beside it: a head recorded for
+    another model (a retrained CNN, the head left as it was) is refused with one line."""
+    import json
+
+    model = tmp_path / "m"
+    model.mkdir()
+    for name in ("emotion.tflite", "emotion.json", "emotion.prosody.json"):
+        shutil.copy(MODEL.parent / name, model / name)
+    head = json.loads((model / "emotion.prosody.json").read_text())
+    assert head["emotion_sha256"] == json.loads((MODEL.parent / "emotion.json").read_text())["tflite_sha256"]
+    EmotionClassifier(model / "emotion.tflite")  # the shipped pair loads
+    head["emotion_sha256"] = "0" * 64
+    (model / "emotion.prosody.json").write_text(json.dumps(head))
+    with pytest.raises(ModelError, match="another emotion model"):
+        EmotionClassifier(model / "emotion.tflite")
+    res = score(str(clips()[0]), "-o", "x.csv", "--model", str(model / "emotion.tflite"), cwd=tmp_path)
+    assert res.returncode != 0
+    no_traceback(res.stderr)
+    assert len([ln for ln in res.stderr.splitlines() if ln.strip()]) == 1, res.stderr

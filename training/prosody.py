@@ -342,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     head = head_from(coef, icpt, win.x.mean(axis=0), win.x.std(axis=0), chosen["run"], chosen["alone"],
                      calibration["run"]["temperature"], calibration["alone"]["temperature"])
     head.save(a.model_dir / "emotion.prosody.json",
-              {"trained_on": list(KNOWN_CORPORA), "windows": int(len(win.x)), "c": C, "masked_loss": mask,
+              {"emotion_sha256": meta["tflite_sha256"], "trained_on": list(KNOWN_CORPORA),
+               "windows": int(len(win.x)), "c": C, "masked_loss": mask,
                "standardised_by": by, "command": "python -m training.prosody --data ../shared/data"})
     (a.model_dir / "results").mkdir(exist_ok=True)
     summary = {"chosen": chosen, "head": hk[head_choice], "masked_loss": mask, "standardised_by": by,

@@ -79,7 +79,13 @@ def load_prosody_head(model_path: Path, labels: tuple[str, ...]) -> ProsodyHead 
     path = prosody_path(model_path)
     if not path.exists():
         return None
-    return ProsodyHead.load(path, labels, FUNCTIONAL_NAMES)
+    head = ProsodyHead.load(path, labels, FUNCTIONAL_NAMES)
+    # its weights and temperatures were chosen on this emotion model's outputs: another model needs its own
+    made_for = json.loads(path.read_text()).get("emotion_sha256")
+    if made_for and made_for != read_metadata(model_path).get("tflite_sha256"):
+        raise ModelError(f"{path}: made for another emotion model than {model_path.name} (checksum differs); "
+                         "retrain it (python -m training.prosody) or delete it to use the CNN alone")
+    return head
 
 
 def sha256_file(path: Path) -> str:
