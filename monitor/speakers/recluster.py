@@ -70,6 +70,21 @@ def fold_small(x: np.ndarray, group: np.ndarray, min_windows: int) -> np.ndarray
         group[group == small] = ids[int(np.argmax(sims))]
 
 
+def merge_close(x: np.ndarray, group: np.ndarray, threshold: float) -> np.ndarray:
+    """The two groups whose centres lie closest joined, again, while that distance is within ``threshold``.
+    Returns renumbered groups (0..k-1)."""
+    group = np.unique(group, return_inverse=True)[1]
+    while group.max() > 0:
+        cents = centres(x, group)
+        sims = cents @ cents.T
+        np.fill_diagonal(sims, -np.inf)
+        i, j = divmod(int(np.argmax(sims)), len(cents))
+        if 1.0 - float(sims[i, j]) > threshold:
+            break
+        group = np.unique(np.where(group == max(i, j), min(i, j), group), return_inverse=True)[1]
+    return group
+
+
 def recluster(
     vectors: Sequence[np.ndarray | None],
     durations: Sequence[float],
