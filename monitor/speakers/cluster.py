@@ -24,7 +24,8 @@
   without moving its centroid and never open a speaker; before any speaker exists they stay unlabelled ("").
 
 Per file (batch scoring) the labels written are those of a second pass over all the file's windows
-(monitor/speakers/recluster.py, ``recluster_threshold``); live, this clustering names the first
+(monitor/speakers/recluster.py, ``recluster_threshold``; above ``recluster_max_windows`` long windows the live
+pass over the file, then merges: monitor/speakers/turns.py, ``file_labels``); live, this clustering names the first
 ``live_warm_windows`` long windows and a second pass over the session so far the rest (monitor/speakers/live.py).
 """
 

@@ -31,6 +31,9 @@ Cost: the clustering runs once per long window on at most ``RECENT_WINDOWS`` win
 both. Only the last ``RECENT_WINDOWS`` vectors and one running sum per label are kept, so memory stays
 bounded on endless sessions.
 ``live_recluster_threshold = 0`` keeps the online clustering alone.
+
+``replay`` runs a file's windows through it at once: ``voice-monitor score`` labels files of more than
+``recluster_max_windows`` long windows that way (monitor/speakers/turns.py, ``file_labels``).
 """
 
 from __future__ import annotations

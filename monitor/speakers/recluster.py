@@ -11,9 +11,14 @@ cross-fitted tuning conversations of training/speaker_eval.py (models/SPEAKERS.m
 size: a voice heard in only one or two windows of a file is given to another speaker (in the evaluation one
 voice split into two small groups was the more frequent error).
 
-Above ``MAX_WINDOWS`` long windows (hours of speech) the groups are found on evenly spaced ``MAX_WINDOWS`` of
-them and the others take the nearest group's centre, so time and memory stay bounded (the distance matrix is
-``MAX_WINDOWS``^2 float32, 16 MB).
+``voice-monitor score`` uses it for files of up to ``[speakers] recluster_max_windows`` (18) long windows
+(monitor/speakers/turns.py, ``file_labels``): with more, a group's widest pair grows with its size and complete
+linkage splits one voice (on 80-turn conversations it never found the right number of speakers), so longer
+files are labelled by the live pass and joined with ``merge_close``.
+
+Above ``MAX_WINDOWS`` long windows (hours of speech, with ``recluster_max_windows`` 0) the groups are found
+on evenly spaced ``MAX_WINDOWS`` of them and the others take the nearest group's centre, so time and memory
+stay bounded (the distance matrix is ``MAX_WINDOWS``^2 float32, 16 MB).
 """
 
 from __future__ import annotations
