@@ -106,6 +106,7 @@ class SpeakersConfig:
     settle_windows: int = 8
     recluster_threshold: float = 0.95
     recluster_min_windows: int = 3
+    recluster_max_windows: int = 18
     live_recluster_threshold: float = 1.0
     live_warm_windows: int = 6
     live_min_windows: int = 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
 from monitor.speakers.live import LiveTracker
 from monitor.speakers.recluster import recluster
-from monitor.speakers.turns import SpeakerTurns
+from monitor.speakers.turns import SpeakerTurns, file_labels
 from training.convert_speaker_encoder import REFERENCE_CLIPS
 
 SPEAKERS = DATA / "speakers"
@@ -245,6 +246,70 @@ def test_the_second_pass_folds_a_voice_heard_in_fewer_than_recluster_min_windows
     assert [e.emotion for e in two.events] == [e.emotion for e in shipped.events]  # the emotion rows do not move
 
 
+def long_conversation(a: int, b: int, turns: int, seed: int) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """``turns`` turns of actors ``a`` and ``b`` by turns, each a piece (1-3.5 s, from a random start in the
+    first half second) of a random clip of the speaker, after a pause of 0.4-1.2 s: (audio, [(start, end, actor)])."""
+    rng = np.random.default_rng(seed)
+    clips = {x: [load_clip(c) for c in actor_clips(x)] for x in (a, b)}
+    parts, truth, pos = [], [], 0
+    for t in range(turns):
+        actor = (a, b)[t % 2]
+        clip = clips[actor][int(rng.integers(len(clips[actor])))]
+        cut = int(rng.integers(0, 8000))
+        piece = clip[cut : cut + int(rng.uniform(1.0, 3.5) * 16000)]
+        pause = np.zeros(int(rng.uniform(0.4, 1.2) * 16000), np.int16)
+        parts += [pause, piece]
+        truth.append((pos + len(pause), pos + len(pause) + len(piece), actor))
+        pos += len(pause) + len(piece)
+    parts.append(np.zeros(8000, np.int16))
+    return np.concatenate(parts), truth
+
+
+def test_a_long_file_is_labelled_as_live_then_close_speakers_merge(encoder):
+    """Up to recluster_max_windows long windows the whole file is clustered at once; above, the labels are those
+    of the live pass (monitor/speakers/live.py) over the file, then speakers whose centres lie within
+    merge_threshold are joined; 0 keeps the whole-file clustering at any length."""
+    a = [encoder.vector(load_clip(c)) for c in actor_clips(1)]  # a man
+    b = [encoder.vector(load_clip(c)) for c in actor_clips(4)]  # a woman
+    vectors = [b[0], a[0], b[1], a[1], b[2], a[2], b[3], a[3]]
+    long = [3.0] * len(vectors)
+    truth = ["S1", "S2"] * 4
+    whole = SpeakerOptions(recluster_max_windows=0)
+    assert file_labels(vectors, long, whole) == recluster(vectors, long, 0.95, 3) == truth
+    assert file_labels(vectors, long, SpeakerOptions(recluster_max_windows=8)) == truth  # not above: the same
+    # above: a live session whose online clustering hears every window as a new voice, and no second pass that
+    # could join them (live_recluster_threshold 0) ...
+    split = SpeakerOptions(threshold=0.001, merge_threshold=0.0, settle_windows=0, live_recluster_threshold=0.0,
+                           recluster_max_windows=4)
+    assert file_labels(vectors, long, split) == [f"S{i}" for i in range(1, 9)]
+    # ... is joined at the end: speakers whose centres lie within merge_threshold (closest first, so one voice's
+    # windows join up before the two voices, whose centres lie about 1.0 apart, would)
+    assert file_labels(vectors, long, replace(split, merge_threshold=0.6)) == truth
+    assert file_labels(vectors, long, replace(split, merge_threshold=1.2)) == ["S1"] * len(vectors)
+    assert file_labels([*vectors, b[0], None], [*long, 0.5, 3.0], replace(split, merge_threshold=0.6)) == [
+        *truth, "S1", ""]  # a short window takes its nearest speaker; silence stays unlabelled
+    assert file_labels([a[0], None], [0.5, 3.0], split) is None  # nothing long enough: the online labels stay
+
+
+def test_a_long_conversation_scored_as_a_file_keeps_its_two_speakers(tmp_path):
+    """Issue 19: a hundred turns of a man and a woman (actors 1 and 4), about 90 windows. Complete linkage over all
+    of a long file's windows split a voice (a group's widest pair grows with its size: three speakers here);
+    above recluster_max_windows long windows ``score`` labels the file as live would, then joins close speakers."""
+    audio, truth = long_conversation(1, 4, 100, seed=1)
+    path = tmp_path / "long-talk.flac"
+    sf.write(path, audio, 16000, subtype="PCM_16")
+    result = FileScorer(ScoreOptions()).score(str(path))
+    assert len([e for e in result.events if e.end_s - e.start_s >= 0.8]) > SpeakerOptions().recluster_max_windows
+
+    def actor(e) -> int:  # the turn the window overlaps most
+        return max(truth, key=lambda t: min(t[1], e.end_s * 16000) - max(t[0], e.start_s * 16000))[2]
+
+    assert result.speakers == 2 and {e.speaker for e in result.events} == {"S1", "S2"}
+    pairs = [(e.speaker, actor(e)) for e in result.events]
+    right = max(sum((s == "S1") == (x == 1) for s, x in pairs), sum((s == "S1") == (x == 4) for s, x in pairs))
+    assert right >= 0.95 * len(pairs), pairs
+
+
 def test_score_windows_carry_the_speaker_and_the_file_its_count(encoder, tmp_path):
     audio, _ = conversation(1, 4)
     path = tmp_path / "talk.flac"
@@ -273,7 +338,8 @@ def test_speakers_off_keeps_the_old_columns(tmp_path, clips, model_path):
 
 
 @pytest.mark.parametrize(("key", "value"), [("threshold", "3.0"), ("recluster_threshold", "3.0"),
-                                          ("recluster_min_windows", "0"), ("live_recluster_threshold", "3.0"),
+                                          ("recluster_min_windows", "0"), ("recluster_max_windows", "-1"),
+                                          ("live_recluster_threshold", "3.0"),
                                           ("live_min_windows", "0")])
 def test_bad_speakers_config_is_one_line(tmp_path, key, value):
     cfg = tmp_path / "c.toml"

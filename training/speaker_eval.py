@@ -1,6 +1,6 @@
 """Speaker turns, evaluated on synthetic conversations from the shared corpora: one command.
 
-    PYTHONPATH=. python -m training.speaker_eval [--data /work/shared/data] [--per-kind 8]
+    PYTHONPATH=. python -m training.speaker_eval [--data /work/shared/data] [--per-kind 8] [--only long]
 
 Builds conversations (training/conversations.py) from a tuning half and a held-out half of the voices, runs
 each through the monitor's own segmenter (default [vad]/[windows] settings), the numpy speaker encoder and the
@@ -35,6 +35,15 @@ over a setting and its neighbours in threshold, warm-up and settling, at each gr
 figures are given with it and without it (the online clustering alone, as before). Live sessions run for
 minutes, so the live choice also counts long conversations (``LONG_TURNS``, ``--long-per-kind`` of each kind,
 cross-fitted tuning ones), and long held-out ones are reported live and as files.
+
+Files with many windows: complete linkage over all of them splits voices (a group's widest pair grows with its
+size), so above ``recluster_max_windows`` long windows a file is labelled as live would, then its speakers
+whose centres lie within ``merge_threshold`` are joined (monitor/speakers/turns.py, ``file_labels``). That
+bound is chosen (``RECLUSTER_MAX_GRID``, the best sum of the objectives over the short, the middle-length
+(``MID_TURNS``, ``--mid-per-kind``) and the long cross-fitted tuning conversations, averaged with the
+neighbours in the grid) and the middle and long held-out conversations are reported with it and without it.
+``--only long`` builds the middle and long conversations alone and prints their tables (a few minutes; writes
+nothing).
 Writes models/speakers_eval.json and models/speakers_eval.md (the tables); models/SPEAKERS.md is the report.
 """
 
@@ -54,7 +63,7 @@ from monitor.dsp.segmenter import SegmenterOptions, segment_audio
 from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
 from monitor.speakers.live import RECENT_WINDOWS, LiveTracker
-from monitor.speakers.recluster import recluster
+from monitor.speakers.turns import file_labels as whole_file_labels
 from training.conversations import RATE, Conversation, conversations, load_voices, split
 from training.fit_speaker_lda import embed_clips, fit
 
@@ -78,6 +87,9 @@ LIVE_GRID = {
     "live_settle_windows": [4, 6],
 }
 LONG_TURNS = (80, 80)  # long conversations: live sessions run for minutes, the clustering must not drift
+MID_TURNS = (20, 50)  # between the short and the long ones: where the files' two ways of labelling meet
+# files: above this many long windows, the live pass over the file + merges (0: never, the last in the order)
+RECLUSTER_MAX_GRID = [10, 12, 14, 16, 18, 20, 22, 25, 30, 40, 50, 0]
 
 
 @dataclass
@@ -172,6 +184,23 @@ def choose_live_pass(
     return replace(shipped, **dict(zip(keys, best, strict=True))), grid
 
 
+def choose_max_windows(sets: list[list[Embedded]], shipped: SpeakerOptions) -> tuple[SpeakerOptions, dict]:
+    """``recluster_max_windows`` with the best sum of the objectives over ``sets`` (files), averaged with its
+    neighbours in ``RECLUSTER_MAX_GRID``; returns the options and every value's [objective, smoothed]."""
+    scores = {
+        n: sum(objective(summarize([evaluate(e, replace(shipped, recluster_max_windows=n), True) for e in es]))
+               for es in sets)
+        for n in RECLUSTER_MAX_GRID
+    }
+    smoothed = {}
+    for i, n in enumerate(RECLUSTER_MAX_GRID):
+        near = RECLUSTER_MAX_GRID[max(0, i - 1) : i + 2]
+        smoothed[n] = float(np.mean([scores[m] for m in near]))
+    best = max(RECLUSTER_MAX_GRID, key=lambda n: smoothed[n])
+    grid = {str(n): [round(scores[n], 4), round(smoothed[n], 4)] for n in RECLUSTER_MAX_GRID}
+    return replace(shipped, recluster_max_windows=best), grid
+
+
 def _best_map(counts: np.ndarray) -> dict[int, int]:
     rows, cols = linear_sum_assignment(-counts)
     return {int(c): int(r) for r, c in zip(rows, cols, strict=True) if counts[r, c] > 0}
@@ -197,14 +226,13 @@ def live_labels(e: Embedded, options: SpeakerOptions) -> list[str]:
 
 
 def file_labels(e: Embedded, options: SpeakerOptions) -> list[str]:
-    """What ``voice-monitor score`` writes: the online pass, then the second pass over the whole file."""
+    """What ``voice-monitor score`` writes: the online pass, then the second pass over the whole file (up to
+    ``recluster_max_windows`` long windows; above, the live pass over the file and merges)."""
     labels = online_labels(e, options)
     if options.recluster_threshold <= 0:
         return labels
     vectors = e.projected if options.lda else [w[2] for w in e.windows]
-    o = options
-    durations = [w[3] for w in e.windows]
-    final = recluster(vectors, durations, o.recluster_threshold, o.recluster_min_windows, o.min_embed_s)
+    final = whole_file_labels(vectors, [w[3] for w in e.windows], options)
     return labels if final is None else final
 
 
@@ -349,6 +377,47 @@ def table(summary: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def by_length(
+    args: argparse.Namespace, tune_voices: list, held_voices: list, encoder: SpeakerEncoder, seg: SegmenterOptions,
+    lda: tuple[np.ndarray, np.ndarray, int],
+) -> dict[str, list[Embedded]]:
+    """The middle-length and the long conversations: tuning ones (cross-fitted by ``lda``: clips, their voices'
+    names, dimensions) and held-out ones."""
+    def tuned(es: list[Embedded]) -> list[Embedded]:
+        return cross_fit(es, *lda)
+
+    return {
+        "mid_tune": tuned(embed_all(
+            conversations(tune_voices, args.mid_per_kind, args.seed + 4, "tune-mid", MID_TURNS), encoder, seg)),
+        "mid_held": embed_all(
+            conversations(held_voices, max(1, args.mid_per_kind // 2), args.seed + 5, "held-mid", MID_TURNS),
+            encoder, seg),
+        "long_tune": tuned(embed_all(
+            conversations(tune_voices, args.long_per_kind, args.seed, "tune-long", LONG_TURNS), encoder, seg)),
+        "long_held": embed_all(
+            conversations(held_voices, max(1, args.long_per_kind - 1), args.seed + 1, "held-long", LONG_TURNS),
+            encoder, seg),
+    }
+
+
+def length_tables(
+    tune: list[Embedded], held: list[Embedded], shipped: SpeakerOptions
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Live (shipped, and the online clustering alone) and files (shipped, and the whole-file clustering at any
+    length: recluster_max_windows 0) on tuning and held-out conversations."""
+    live = replace(shipped, recluster_threshold=0.0)
+    online = replace(live, live_recluster_threshold=0.0)
+    whole = replace(shipped, recluster_max_windows=0)
+    out = {}
+    for name, es in (("tuning (cross-fitted)", tune), ("held-out", held)):
+        out[f"{name}, live"] = summarize([evaluate(e, live) for e in es])
+        out[f"{name}, live before (online clustering alone)"] = summarize([evaluate(e, online) for e in es])
+        out[f"{name}, files"] = summarize([evaluate(e, shipped, True) for e in es])
+        out[f"{name}, files before (whole-file clustering at any length)"] = summarize(
+            [evaluate(e, whole, True) for e in es])
+    return out
+
+
 TABLES = """# Speaker turns: evaluation tables (written by `python -m training.speaker_eval`)
 
 Settings chosen on the tuning half: {chosen}. Shipped defaults (config.toml [speakers]): {shipped}.
@@ -372,11 +441,25 @@ and with the online clustering alone:
 {live_tune_before}
 
 Long conversations ({long_turns} turns; {n_long_tune} tuning, cross-fitted, and {n_long_held} held-out; the live choice
-maximises the objective on the short plus the long tuning conversations):
+maximises the objective on the short plus the long tuning conversations). Files: above {rmax} long windows
+(`recluster_max_windows`) a file is labelled as live would, then speakers whose centres lie within `merge_threshold`
+are joined; "files before" clusters all of a file's windows at once at any length:
 {long}
 
+Middle-length conversations ({mid_turns} turns; {n_mid_tune} tuning, cross-fitted, and {n_mid_held} held-out):
+{mid}
+
+`recluster_max_windows` chosen on the cross-fitted tuning conversations (short, middle-length and long: the sum
+of the three objectives; in brackets the mean with the neighbours in the grid, which decides; 0 = never): {rmaxchosen}
+(shipped {rmax}). {max_grid}.
+
 ## Held-out voices, shipped defaults, files (`voice-monitor score`: second pass at {rthr}, groups of {rmin}+ windows)
+
+Above {rmax} long windows, the live pass over the file and merges (`recluster_max_windows`).
 {held_files}
+
+Before (the whole-file clustering at any length, recluster_max_windows 0):
+{held_files_whole}
 
 Before (recluster_min_windows 2, the rest the same):
 {held_files_previous}
@@ -406,6 +489,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lda-clips", type=int, default=40, help="clips per tuning voice for the cross-fitted LDAs")
     ap.add_argument("--long-per-kind", type=int, default=4,
                     help="long (80-turn) conversations of each kind: tuning (cross-fitted); held-out one fewer")
+    ap.add_argument("--mid-per-kind", type=int, default=6,
+                    help="middle-length (20-50 turns) conversations of each kind: tuning (cross-fitted); held-out half")
+    ap.add_argument("--only", choices=["all", "long"], default="all",
+                    help="long: the middle-length and long conversations alone, tables printed, nothing written")
     ap.add_argument("--no-write", action="store_true", help="print only; do not write models/SPEAKERS.md")
     args = ap.parse_args(argv)
     data = Path(args.data)
@@ -416,6 +503,15 @@ def main(argv: list[str] | None = None) -> int:
     tune_voices, held_voices = split(load_voices(data))
     encoder = SpeakerEncoder(lda=True)  # fitted on the tuning voices only (training/fit_speaker_lda.py)
     seg = SegmenterOptions()
+    if args.only == "long":
+        clips, names = embed_clips(tune_voices, args.lda_clips, 0)
+        dims = int(encoder.lda[1].shape[1]) if encoder.lda is not None else 48
+        sets = by_length(args, tune_voices, held_voices, encoder, seg, (clips, names, dims))
+        print(f"{', '.join(f'{len(v)} {k}' for k, v in sets.items())} ({time.perf_counter() - t0:.0f} s)")
+        for length in ("mid", "long"):
+            for k, v in length_tables(sets[f"{length}_tune"], sets[f"{length}_held"], SpeakerOptions()).items():
+                print(f"{length} conversations, {k}:\n" + table(v))
+        return 0
     tune = embed_all(conversations(tune_voices, args.per_kind, args.seed, "tune"), encoder, seg)
     held = embed_all(conversations(held_voices, args.per_kind, args.seed + 1, "held"), encoder, seg)
     print(f"{len(tune)} tuning and {len(held)} held-out conversations embedded in {time.perf_counter() - t0:.0f} s")
@@ -441,34 +537,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{len(files_tune)} cross-fitted tuning conversations for files ({time.perf_counter() - t0:.0f} s)")
     file_best, file_grid = choose_second_pass(files_tune, shipped)
-    long_tune = cross_fit(
-        embed_all(conversations(tune_voices, args.long_per_kind, args.seed, "tune-long", LONG_TURNS), encoder, seg),
-        clips, names, dims,
-    )
-    long_held = embed_all(
-        conversations(held_voices, max(1, args.long_per_kind - 1), args.seed + 1, "held-long", LONG_TURNS),
-        encoder, seg,
-    )
-    print(f"{len(long_tune)} + {len(long_held)} long conversations ({time.perf_counter() - t0:.0f} s)")
+    sets = by_length(args, tune_voices, held_voices, encoder, seg, (clips, names, dims))
+    long_tune, long_held, mid_tune, mid_held = sets["long_tune"], sets["long_held"], sets["mid_tune"], sets["mid_held"]
+    print(f"{', '.join(f'{len(v)} {k}' for k, v in sets.items())} ({time.perf_counter() - t0:.0f} s)")
+    max_best, max_grid = choose_max_windows([files_tune, mid_tune, long_tune], shipped)
+    print(f"files: recluster_max_windows chosen {max_best.recluster_max_windows} (shipped "
+          f"{shipped.recluster_max_windows}); [objective, with neighbours]: {max_grid}")
     live_best, live_grid = choose_live_pass(files_tune, long_tune, live)
     live_tuned = summarize([evaluate(e, live_best) for e in files_tune])
     live_tuned_before = summarize([evaluate(e, online) for e in files_tune])
-    long_tables = {
-        "tuning (cross-fitted), live": summarize([evaluate(e, live) for e in long_tune]),
-        "tuning (cross-fitted), live before (online clustering alone)": summarize(
-            [evaluate(e, online) for e in long_tune]),
-        "tuning (cross-fitted), files": summarize([evaluate(e, shipped, True) for e in long_tune]),
-        "held-out, live": summarize([evaluate(e, live) for e in long_held]),
-        "held-out, live before (online clustering alone)": summarize([evaluate(e, online) for e in long_held]),
-        "held-out, files": summarize([evaluate(e, shipped, True) for e in long_held]),
-    }
+    long_tables = length_tables(long_tune, long_held, shipped)
+    mid_tables = length_tables(mid_tune, mid_held, shipped)
     for k, v in long_tables.items():
         print(f"long conversations, {k}:\n" + table(v))
+    for k, v in mid_tables.items():
+        print(f"middle-length conversations, {k}:\n" + table(v))
     print(f"live: chosen on the cross-fitted tuning conversations {({k: getattr(live_best, k) for k in LIVE_GRID})} "
           f"({time.perf_counter() - t0:.0f} s)")
     file_tuned = summarize([evaluate(e, file_best, whole_file=True) for e in files_tune])
     previous = replace(shipped, recluster_min_windows=2)  # the second pass before recluster_min_windows (3)
     held_files_previous = summarize([evaluate(e, previous, whole_file=True) for e in held])
+    held_files_whole = summarize([evaluate(e, replace(shipped, recluster_max_windows=0), True) for e in held])
     sources = {
         "tuning (cross-fitted), files": error_sources(files_tune, shipped, True),
         "held-out, files": error_sources(held, shipped, True),
@@ -497,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{shipped.recluster_min_windows}); there:\n" + table(file_tuned))
     print("held-out half, shipped defaults, files (second pass):\n" + table(held_files))
     print("held-out half, files, recluster_min_windows 2 (before):\n" + table(held_files_previous))
+    print("held-out half, files, whole-file clustering at any length (before):\n" + table(held_files_whole))
     for k, v in sources.items():
         print(f"two-speaker turns wrong, {k}: {v}")
     print(f"held-out windows given to the nearest true speaker mean (oracle clustering): {oracle:.1%}")
@@ -513,7 +603,12 @@ def main(argv: list[str] | None = None) -> int:
             "live_tuning": live_tuned,  # the cross-fitted tuning conversations at the chosen live setting
             "live_tuning_online_only": live_tuned_before,
             "live_tuning_grid": live_grid,  # "warm threshold min settle": [objective, mean with the neighbours]
-            "long_conversations": long_tables,  # 80 turns: shipped live, online alone, files
+            "long_conversations": long_tables,  # 80 turns: shipped live, online alone, files, files before
+            "mid_conversations": mid_tables,  # 20-50 turns: the same
+            "files_chosen_recluster_max_windows": max_best.recluster_max_windows,
+            "files_shipped_recluster_max_windows": shipped.recluster_max_windows,
+            "files_max_windows_grid": max_grid,  # value: [summed objective, mean with the neighbours]
+            "held_out_files_whole_file_any_length": held_files_whole,  # recluster_max_windows 0
             "conversations_live_online_only": [asdict(r) for r in online_results],
             "files_chosen_recluster_threshold": file_best.recluster_threshold,
             "files_chosen_recluster_min_windows": file_best.recluster_min_windows,
@@ -532,6 +627,8 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "per_kind": args.per_kind,
             "files_per_kind": args.files_per_kind,
+            "mid_per_kind": args.mid_per_kind,
+            "long_per_kind": args.long_per_kind,
         }
         (ROOT / "models" / "speakers_eval.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
         tables = TABLES.format(
@@ -546,6 +643,11 @@ def main(argv: list[str] | None = None) -> int:
             live_tune_before=table(live_tuned_before), lchosen={k: getattr(live_best, k) for k in LIVE_GRID},
             long_turns=LONG_TURNS[0], recent=RECENT_WINDOWS, n_long_tune=len(long_tune), n_long_held=len(long_held),
             long="\n\n".join(f"{k}:\n{table(v)}" for k, v in long_tables.items()),
+            mid="\n\n".join(f"{k}:\n{table(v)}" for k, v in mid_tables.items()),
+            mid_turns=f"{MID_TURNS[0]}-{MID_TURNS[1]}", n_mid_tune=len(mid_tune), n_mid_held=len(mid_held),
+            rmax=shipped.recluster_max_windows, rmaxchosen=max_best.recluster_max_windows,
+            max_grid=", ".join(f"{k}: {v[0]:.3f} ({v[1]:.3f})" for k, v in max_grid.items()),
+            held_files_whole=table(held_files_whole),
         )
         (ROOT / "models" / "speakers_eval.md").write_text(tables, encoding="utf-8")
         print("wrote models/speakers_eval.json and models/speakers_eval.md")

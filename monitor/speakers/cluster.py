@@ -24,7 +24,8 @@
   without moving its centroid and never open a speaker; before any speaker exists they stay unlabelled ("").
 
 Per file (batch scoring) the labels written are those of a second pass over all the file's windows
-(monitor/speakers/recluster.py, ``recluster_threshold``); live, this clustering names the first
+(monitor/speakers/recluster.py, ``recluster_threshold``; above ``recluster_max_windows`` long windows the live
+pass over the file, then merges: monitor/speakers/turns.py, ``file_labels``); live, this clustering names the first
 ``live_warm_windows`` long windows and a second pass over the session so far the rest (monitor/speakers/live.py).
 """
 
@@ -48,6 +49,7 @@ class SpeakerOptions:
     settle_windows: int = 8  # ... this many windows after it opened is folded into its nearest; 0: never
     recluster_threshold: float = 0.95  # per file (batch): clustering of all windows at the end; 0: online labels
     recluster_min_windows: int = 3  # per file: a group of the second pass with fewer windows joins its nearest
+    recluster_max_windows: int = 18  # per file: above this many long windows, the live pass + merges; 0: never
     live_recluster_threshold: float = 1.0  # live: each long window clusters the session so far; 0: online only
     live_warm_windows: int = 6  # live: the first long windows are named by the online clustering
     live_min_windows: int = 3  # live: a group with fewer windows joins its nearest, once it is no longer young:
@@ -66,6 +68,8 @@ class SpeakerOptions:
             raise ValueError("[speakers] min_embed_s must be >= 0")
         if self.min_windows < 1 or self.settle_windows < 0:
             raise ValueError("[speakers] min_windows must be >= 1 and settle_windows >= 0")
+        if self.recluster_max_windows < 0:
+            raise ValueError("[speakers] recluster_max_windows must be >= 0 (0: no limit)")
         if self.recluster_min_windows < 1:
             raise ValueError("[speakers] recluster_min_windows must be >= 1")
         if not 0 <= self.recluster_threshold < 2:

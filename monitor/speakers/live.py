@@ -31,10 +31,14 @@ Cost: the clustering runs once per long window on at most ``RECENT_WINDOWS`` win
 both. Only the last ``RECENT_WINDOWS`` vectors and one running sum per label are kept, so memory stays
 bounded on endless sessions.
 ``live_recluster_threshold = 0`` keeps the online clustering alone.
+
+``replay`` runs a file's windows through it at once: ``voice-monitor score`` labels files of more than
+``recluster_max_windows`` long windows that way (monitor/speakers/turns.py, ``file_labels``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -195,3 +199,15 @@ class LiveTracker:
                 name[g] = self.resolve(main)
         self.centre_labels = [name[g] for g in range(len(self.centres))]
         return name[newest]
+
+
+def replay(
+    vectors: Sequence[np.ndarray | None], durations: Sequence[float], options: SpeakerOptions
+) -> list[str]:
+    """The labels a live session would give a file's windows heard in order (LiveTracker; the online clustering
+    alone with ``live_recluster_threshold`` 0), each resolved as at the end of the session."""
+    tracker: SpeakerTracker | LiveTracker = (
+        LiveTracker(options) if options.live_recluster_threshold > 0 else SpeakerTracker(options)
+    )
+    labels = [tracker.assign(v, d) for v, d in zip(vectors, durations, strict=True)]
+    return [tracker.resolve(lab) if lab else "" for lab in labels]

@@ -11,9 +11,14 @@ cross-fitted tuning conversations of training/speaker_eval.py (models/SPEAKERS.m
 size: a voice heard in only one or two windows of a file is given to another speaker (in the evaluation one
 voice split into two small groups was the more frequent error).
 
-Above ``MAX_WINDOWS`` long windows (hours of speech) the groups are found on evenly spaced ``MAX_WINDOWS`` of
-them and the others take the nearest group's centre, so time and memory stay bounded (the distance matrix is
-``MAX_WINDOWS``^2 float32, 16 MB).
+``voice-monitor score`` uses it for files of up to ``[speakers] recluster_max_windows`` (18) long windows
+(monitor/speakers/turns.py, ``file_labels``): with more, a group's widest pair grows with its size and complete
+linkage splits one voice (on 80-turn conversations it never found the right number of speakers), so longer
+files are labelled by the live pass and joined with ``merge_close``.
+
+Above ``MAX_WINDOWS`` long windows (hours of speech, with ``recluster_max_windows`` 0) the groups are found
+on evenly spaced ``MAX_WINDOWS`` of them and the others take the nearest group's centre, so time and memory
+stay bounded (the distance matrix is ``MAX_WINDOWS``^2 float32, 16 MB).
 """
 
 from __future__ import annotations
@@ -68,6 +73,21 @@ def fold_small(x: np.ndarray, group: np.ndarray, min_windows: int) -> np.ndarray
         sims = cents[ids] @ mean
         sims[ids == small] = -np.inf
         group[group == small] = ids[int(np.argmax(sims))]
+
+
+def merge_close(x: np.ndarray, group: np.ndarray, threshold: float) -> np.ndarray:
+    """The two groups whose centres lie closest joined, again, while that distance is within ``threshold``.
+    Returns renumbered groups (0..k-1)."""
+    group = np.unique(group, return_inverse=True)[1]
+    while group.max() > 0:
+        cents = centres(x, group)
+        sims = cents @ cents.T
+        np.fill_diagonal(sims, -np.inf)
+        i, j = divmod(int(np.argmax(sims)), len(cents))
+        if 1.0 - float(sims[i, j]) > threshold:
+            break
+        group = np.unique(np.where(group == max(i, j), min(i, j), group), return_inverse=True)[1]
+    return group
 
 
 def recluster(

@@ -10,18 +10,57 @@ from monitor.dsp.vad import SAMPLE_RATE
 from monitor.events import Event
 from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
-from monitor.speakers.live import LiveTracker
-from monitor.speakers.recluster import recluster
+from monitor.speakers.live import LiveTracker, replay
+from monitor.speakers.recluster import merge_close, recluster
+
+
+def file_labels(
+    vectors: Sequence[np.ndarray | None], durations: Sequence[float], options: SpeakerOptions
+) -> list[str] | None:
+    """The labels ``voice-monitor score`` writes for a whole file's windows ("S1", ... in order of appearance; ""
+    without an embedding); None when no window is long enough to cluster (the caller keeps the online labels).
+
+    Up to ``recluster_max_windows`` long windows (0: any number), all of them clustered at once (complete linkage,
+    monitor/speakers/recluster.py). Complete linkage splits one voice when it clusters many windows (a group's
+    widest pair grows with its size; on 80-turn conversations it never found the right number of speakers,
+    models/SPEAKERS.md), so a longer file is heard as a live session would hear it (monitor/speakers/live.py:
+    each long window named by clustering the last 30), and then speakers whose long windows' centres lie within
+    ``merge_threshold`` become one (closest first), as the online clustering merges them: a voice split over
+    the session is joined again at the end, which live rows already written cannot be."""
+    o = options
+    long = [i for i, (v, d) in enumerate(zip(vectors, durations, strict=True)) if v is not None and d >= o.min_embed_s]
+    if not long:
+        return None
+    if o.recluster_max_windows <= 0 or len(long) <= o.recluster_max_windows:
+        return recluster(vectors, durations, o.recluster_threshold, o.recluster_min_windows, o.min_embed_s)
+    labels = replay(vectors, durations, o)
+    named = [i for i in long if labels[i]]
+    names = sorted({labels[i] for i in named})
+    same: dict[str, str] = {}  # label -> the first label of its merged group
+    if named:
+        x = np.stack([np.asarray(vectors[i], dtype=np.float64) for i in named])
+        before = np.array([names.index(labels[i]) for i in named])
+        after = merge_close(x, before, o.merge_threshold)
+        first: dict[int, str] = {}
+        for b, a in sorted(set(zip(before.tolist(), after.tolist(), strict=True))):
+            same[names[b]] = first.setdefault(a, names[b])
+    order: dict[str, str] = {}
+    out = []
+    for label in labels:
+        if label:
+            label = order.setdefault(same.get(label, label), f"S{len(order) + 1}")
+        out.append(label)
+    return out
 
 
 class SpeakerTurns:
     """Labels the windows of ONE file or session (the encoder is shared; the clustering state is not).
 
-    ``whole_file``: the windows are a file's (batch), so ``relabel`` may cluster them all again at the end
-    (``recluster_threshold``); it keeps each window's vector (48 floats) for that. Otherwise (live) the labels
-    are those of monitor/speakers/live.py (``live_recluster_threshold``; 0: the online clustering alone).
-    Per file the online clustering's labels are what the emotion model's normalisation is keyed by until the
-    second pass relabels the file, as before."""
+    ``whole_file``: the windows are a file's (batch), so ``relabel`` may label them again at the end
+    (``file_labels``, ``recluster_threshold``); it keeps each window's vector (48 floats) for that. Otherwise
+    (live) the labels are those of monitor/speakers/live.py (``live_recluster_threshold``; 0: the online
+    clustering alone). Per file the online clustering's labels are what the emotion model's normalisation is
+    keyed by until the second pass relabels the file, as before."""
 
     def __init__(
         self, encoder: SpeakerEncoder, options: SpeakerOptions | None = None, whole_file: bool = False
@@ -51,10 +90,7 @@ class SpeakerTurns:
         of the second pass over the whole file (``whole_file``), else the online ones with merged speakers
         replaced by the survivors."""
         if self.keep and len(events) == len(self.vectors):
-            o = self.options
-            self.final = recluster(
-                self.vectors, self.durations, o.recluster_threshold, o.recluster_min_windows, o.min_embed_s
-            )
+            self.final = file_labels(self.vectors, self.durations, self.options)
         if self.final is not None:
             return [e if e.speaker == lab else e.with_speaker(lab) for e, lab in zip(events, self.final, strict=True)]
         return [e if e.speaker == self.resolve(e.speaker) else e.with_speaker(self.resolve(e.speaker)) for e in events]
