@@ -319,7 +319,11 @@ def test_score_windows_carry_the_speaker_and_the_file_its_count(encoder, tmp_pat
     assert {e.speaker for e in result.events} == {"S1", "S2"}
     off = FileScorer(ScoreOptions(speakers=SpeakerOptions(enabled=False))).score(str(path))
     assert off.speakers is None and {e.speaker for e in off.events} == {""}
-    assert [e.emotion for e in off.events] == [e.emotion for e in result.events]
+    # the CNN's judgement is the same (the prosody head reads each speaker against its own voice: per-speaker
+    # adaptation, issue 19, so its windows may differ)
+    cnn_on = FileScorer(ScoreOptions(prosody=False)).score(str(path))
+    cnn_off = FileScorer(ScoreOptions(speakers=SpeakerOptions(enabled=False), prosody=False)).score(str(path))
+    assert [e.emotion for e in cnn_off.events] == [e.emotion for e in cnn_on.events]
 
 
 def test_speakers_off_keeps_the_old_columns(tmp_path, clips, model_path):
