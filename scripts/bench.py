@@ -2,13 +2,13 @@
 
     .venv/bin/python scripts/bench.py [--model PATH] [--transcriber] [--live] [--device NAME] [--json FILE]
 
-Prints a plain table: machine, import and model load time; per-stage timings on the clips of tests/data joined
-into one 16 kHz stream with 1 s silences between them (capture/conversion of 20 ms blocks of 48 kHz stereo, ring
-buffer, VAD + segmenter, features and model per 3 s window at 1 and 2 threads), each as median/p95 per unit and
-as a share of real time; the real-time factor of the whole emotion path, the offline throughput over tests/data,
-this process's CPU time and peak memory. Options add: --transcriber pocketsphinx's (and Vosk's, if a model is
-found) real-time factor on the stream's utterances; --live the CPU share and peak memory of the real-time demo
-(``voice-monitor demo --no-dashboard --profile pi``, 39 s); --device a real capture from a sound device for
+Prints a plain table: machine, import and model load time; per-stage timings on the clips of tests/data joined into
+one 16 kHz stream with 1 s silences between them (capture/conversion of 20 ms blocks of 48 kHz stereo, ring buffer,
+VAD + segmenter, features and model per 3 s window at 1 and 2 threads, the prosody head), each as median/p95 per
+unit and as a share of real time; the real-time factor of the whole emotion path, the offline throughput over
+tests/data, this process's CPU time and peak memory. Options add: --transcriber pocketsphinx's (and Vosk's, if a
+model is found) real-time factor on the stream's utterances; --live the CPU share and peak memory of the real-time
+demo (``voice-monitor demo --no-dashboard --profile pi``, 39 s); --device a real capture from a sound device for
 --seconds, counting callbacks and overruns. --json FILE saves the figures. Nothing is asserted on time.
 The figures feed the table in docs/pi.md.
 """
@@ -378,8 +378,24 @@ def main(argv: list[str] | None = None) -> int:
                 inv_t.append(time.perf_counter() - t)
         rep.stage(f"model_{threads}_threads", f"4. model (probabilities), {threads} thread(s)", "3 s window", inv_t,
                   sum(inv_t) / args.repeat, audio_s)
+    if clf.prosody is not None:  # 5. the prosody head beside the CNN (monitor.inference.prosody)
+        from monitor.dsp.functionals import functionals
+        from monitor.inference.prosody import fuse
 
-    # 6. overall: the whole emotion path, block by block as the live monitor runs it
+        head = clf.prosody
+        p_cnn = [clf.probabilities(f) for f in feats]
+        head_t: list[float] = []
+        for _ in range(args.repeat):
+            for a, p in zip(windows, p_cnn, strict=True):
+                t = time.perf_counter()
+                fuse(p, head.log_probs(functionals(a), head.mean, head.std), head.weight_alone, head.temperature_alone)
+                head_t.append(time.perf_counter() - t)
+        rep.stage("prosody_head", "5. prosody head (functionals, regression, fusion)", "3 s window", head_t,
+                  sum(head_t) / args.repeat, audio_s)
+
+    # 6. overall: the whole emotion path, block by block as the live monitor runs it (the analyzer: features,
+    # normalisation, model and the prosody head)
+    from monitor.analysis import WindowAnalyzer
     from monitor.audio.convert import StreamConverter
     from monitor.audio.ringbuffer import RingBuffer
 
@@ -389,18 +405,19 @@ def main(argv: list[str] | None = None) -> int:
         conv = StreamConverter(MIC_RATE)
         ring = RingBuffer(int(MIC_RATE * 20.0), 2)
         seg = Segmenter()
+        analyzer = WindowAnalyzer(clf)
         t = time.perf_counter()
         for b in blocks:
             ring.write(b)
             for w in seg.feed(conv.process(ring.read(len(b)))):
-                clf.probabilities(log_mel(w.audio, clf.features))
+                analyzer.analyze(w)
         for w in seg.flush():
-            clf.probabilities(log_mel(w.audio, clf.features))
+            analyzer.analyze(w)
         path_t.append(time.perf_counter() - t)
     rep.section("overall emotion path")
     rtf = statistics.median(path_t) / audio_s
     rep.line(
-        "stages 1-4 block by block, 1 thread",
+        "stages 1-5 block by block, 1 thread (the live monitor's analyzer)",
         f"{fmt_t(statistics.median(path_t))} for {audio_s:.1f} s: real-time factor {rtf:.4f} "
         f"({1 / rtf:.0f}x real time)",
         "emotion_path",
@@ -412,11 +429,12 @@ def main(argv: list[str] | None = None) -> int:
     for clip in clips:
         audio, duration = read_audio(clip)
         offline_s += duration
+        analyzer = WindowAnalyzer(clf)  # each clip a file, as `score` judges it alone
         for w in segment_audio(audio):
-            clf.predict(w.audio)
+            analyzer.analyze(w)
     wall = time.perf_counter() - t0
     rep.line(
-        "offline read + segment + classify of tests/data",
+        "offline read + segment + classify of tests/data (each clip alone, with the prosody head)",
         f"{offline_s:.1f} s of audio in {wall:.2f} s ({offline_s / wall:.0f}x real time)",
         "offline",
         {"audio_s": offline_s, "wall_s": wall, "speed": offline_s / wall},
