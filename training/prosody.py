@@ -202,7 +202,8 @@ SETTINGS = ("run", "alone", "session", "run60", "session60")
 HEADS = (("corpus", True), ("corpus", False), ("speaker", True), ("speaker", False))  # (standardised by, masked)
 
 
-def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tuple[str, bool], ...] = HEADS) -> dict:
+def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tuple[str, bool], ...] = HEADS,
+                  reg: float = C) -> dict:
     """Scores of one result file's held-out windows, as the monitor judges them, for every setting, head and
     weight: ``{setting: {head: {weight: ({corpus: corpus_scores}, window probabilities)}}}``, and each
     setting's windows' labels under ``("y", setting)``. Settings (each window standardised by ``VoiceStats``'s
@@ -255,7 +256,7 @@ def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tup
     for by, mask in heads:
         groups = win.corpus[train] if by == "corpus" else win.speaker[train]
         coef, icpt = fit_head(standardise_per(win.x[train], groups), win.label[train], win.corpus[train],
-                              win.corpus_labels, mask=mask)
+                              win.corpus_labels, mask=mask, c=reg)
         head = head_from(coef, icpt, pop_mean, pop_std)
         for setting, idx in subsets.items():
             cnn, mean, std = inputs[setting]
@@ -285,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, default=Path("models/results/cnn2d-spknorm"))
     ap.add_argument("--model-dir", type=Path, default=Path("models"))
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--c", type=float, default=C, help=f"inverse L2 strength of the regression (default {C})")
     a = ap.parse_args(argv)
     meta = json.loads((a.model_dir / "emotion.json").read_text())
     temperature = float(meta["temperature"])
@@ -296,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     cv_p: dict = {s: {h: {w: [] for w in WEIGHTS} for h in HEADS} for s in SETTINGS}
     cv_y: dict = {s: [] for s in SETTINGS}
     for fold in sorted(a.results.glob("cv_*.npz")):
-        res = evaluate_file(win, fold, temperature)
+        res = evaluate_file(win, fold, temperature, reg=a.c)
         for s in SETTINGS:
             cv_y[s].append(res[("y", s)])
             for h in HEADS:
@@ -306,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {fold.name} done")
     loco: dict = {s: {h: {w: {} for w in WEIGHTS} for h in HEADS} for s in SETTINGS}
     for c in KNOWN_CORPORA:
-        res = evaluate_file(win, a.results / f"loco_{c}.npz", temperature)
+        res = evaluate_file(win, a.results / f"loco_{c}.npz", temperature, reg=a.c)
         for s in SETTINGS:
             for h in HEADS:
                 for w in WEIGHTS:
@@ -338,12 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     # the shipped head: every window of every corpus
     by, mask = head_choice
     xs = standardise_per(win.x, win.corpus if by == "corpus" else win.speaker)
-    coef, icpt = fit_head(xs, win.label, win.corpus, win.corpus_labels, mask=mask)
+    coef, icpt = fit_head(xs, win.label, win.corpus, win.corpus_labels, mask=mask, c=a.c)
     head = head_from(coef, icpt, win.x.mean(axis=0), win.x.std(axis=0), chosen["run"], chosen["alone"],
                      calibration["run"]["temperature"], calibration["alone"]["temperature"])
     head.save(a.model_dir / "emotion.prosody.json",
               {"emotion_sha256": meta["tflite_sha256"], "trained_on": list(KNOWN_CORPORA),
-               "windows": int(len(win.x)), "c": C, "masked_loss": mask,
+               "windows": int(len(win.x)), "c": a.c, "masked_loss": mask,
                "standardised_by": by, "command": "python -m training.prosody --data ../shared/data"})
     (a.model_dir / "results").mkdir(exist_ok=True)
     summary = {"chosen": chosen, "head": hk[head_choice], "masked_loss": mask, "standardised_by": by,
