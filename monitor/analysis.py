@@ -67,8 +67,8 @@ class WindowAnalyzer:
         the window's speaker label, if known (its own profile then counts as far as it has been heard)."""
         feats = log_mel(window.audio, self.classifier.features)
         adapted = -1.0
+        key = speaker if self.per_speaker else ""  # the window's voice (a voice group's files are one)
         if self.normaliser is not None:
-            key = speaker if self.per_speaker else ""
             feats = self.normaliser.normalise(feats, key)
             adapted = self.normaliser.adaptation(key)
         p = self.classifier.probabilities(feats)
@@ -80,7 +80,6 @@ class WindowAnalyzer:
             f = functionals(window.audio).astype(np.float64)
             self.functional_sum += f
             self.functional_sq += f * f
-            key = speaker if self.per_speaker else ""
             self.voices.add(f, key)
             mean, std = self.voices.standardiser(key, self.stats)
             p = fuse(p, self.head.log_probs(f, mean, std), self.weight, self.temperature)

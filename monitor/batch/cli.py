@@ -243,7 +243,7 @@ def model_metadata(model_path: str | None) -> tuple[tuple[str, ...], float]:
         window_s = FeatureParams.from_dict(meta["features"]).window_s
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path}: incomplete metadata ({exc}); re-export the model") from None
-    load_prosody_head(path, labels)
+    load_prosody_head(path, labels, str(meta.get("tflite_sha256", "")))
     return labels, window_s
 
 

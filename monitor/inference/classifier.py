@@ -74,15 +74,15 @@ def prosody_path(model_path: Path) -> Path:
     return model_path.with_suffix(".prosody.json")
 
 
-def load_prosody_head(model_path: Path, labels: tuple[str, ...]) -> ProsodyHead | None:
-    """The model's prosody head (``monitor.inference.prosody``), or None when it has none."""
+def load_prosody_head(model_path: Path, labels: tuple[str, ...], emotion_sha256: str) -> ProsodyHead | None:
+    """The model's prosody head (``monitor.inference.prosody``), or None when it has none. ``emotion_sha256``:
+    the model's checksum from its metadata (a head records the model it was calibrated on)."""
     path = prosody_path(model_path)
     if not path.exists():
         return None
     head = ProsodyHead.load(path, labels, FUNCTIONAL_NAMES)
     # its weights and temperatures were chosen on this emotion model's outputs: another model needs its own
-    made_for = json.loads(path.read_text()).get("emotion_sha256")
-    if made_for and made_for != read_metadata(model_path).get("tflite_sha256"):
+    if head.emotion_sha256 and head.emotion_sha256 != emotion_sha256:
         raise ModelError(f"{path}: made for another emotion model than {model_path.name} (checksum differs); "
                          "retrain it (python -m training.prosody) or delete it to use the CNN alone")
     return head
@@ -187,7 +187,7 @@ class EmotionClassifier:
         self._in_shape = shape
         self._lock = threading.Lock()
         self.info = ModelInfo(path, labels, features, meta, runtime)
-        self.prosody = load_prosody_head(path, labels)
+        self.prosody = load_prosody_head(path, labels, expected_sha)
 
     @property
     def labels(self) -> tuple[str, ...]:

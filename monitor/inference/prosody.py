@@ -44,6 +44,15 @@ class FeatureStats:
     files: int = 0  # surveyed files behind it (0: the training windows')
 
 
+def shrink(mean: np.ndarray, var: np.ndarray, n: float, prior_n: float,
+           prior: FeatureStats) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` units of evidence (mean, variance) pulled towards ``prior`` by ``prior_n``: weight ``n / (n +
+    prior_n)`` on the evidence, for the mean and the variance -> (mean, spread)."""
+    lam = n / (n + prior_n)
+    m0, s0 = np.asarray(prior.mean), np.asarray(prior.std)
+    return lam * mean + (1 - lam) * m0, np.sqrt(lam * var + (1 - lam) * s0**2)
+
+
 @dataclass(frozen=True)
 class ProsodyHead:
     names: tuple[str, ...]
@@ -55,6 +64,7 @@ class ProsodyHead:
     weight_alone: float  # the CNN's weight with the training windows' statistics
     temperature_run: float = 1.0  # the fused output's calibration in each setting (fitted on the CV)
     temperature_alone: float = 1.0
+    emotion_sha256: str = ""  # the emotion model whose outputs the weights and temperatures were chosen on
 
     @property
     def population(self) -> FeatureStats:
@@ -70,17 +80,15 @@ class ProsodyHead:
 
     def shrunk(self, mean: np.ndarray, std: np.ndarray, files: int, prior_files: float) -> FeatureStats:
         """A run's statistics pulled towards the training windows' by ``prior_files`` files of evidence."""
-        lam = files / (files + prior_files)
-        m = lam * np.asarray(mean) + (1 - lam) * np.asarray(self.mean)
-        var = lam * np.asarray(std) ** 2 + (1 - lam) * np.asarray(self.std) ** 2
-        return FeatureStats(tuple(round(float(v), 6) for v in m), tuple(round(float(v), 6) for v in np.sqrt(var)),
-                            files)
+        m, s = shrink(np.asarray(mean), np.asarray(std) ** 2, files, prior_files, self.population)
+        return FeatureStats(tuple(round(float(v), 6) for v in m), tuple(round(float(v), 6) for v in s), files)
 
     def save(self, path: Path, extra: dict | None = None) -> None:
         d = {"kind": "prosody-softmax-v1", "features": list(self.names), "mean": list(self.mean),
              "std": list(self.std), "coef": [list(r) for r in self.coef], "intercept": list(self.intercept),
              "weight_run": self.weight_run, "weight_alone": self.weight_alone,
-             "temperature_run": self.temperature_run, "temperature_alone": self.temperature_alone, **(extra or {})}
+             "temperature_run": self.temperature_run, "temperature_alone": self.temperature_alone,
+             **({"emotion_sha256": self.emotion_sha256} if self.emotion_sha256 else {}), **(extra or {})}
         Path(path).write_text(json.dumps(d, indent=1) + "\n")
 
     @classmethod
@@ -90,7 +98,7 @@ class ProsodyHead:
             head = cls(tuple(d["features"]), tuple(map(float, d["mean"])), tuple(map(float, d["std"])),
                        tuple(tuple(map(float, r)) for r in d["coef"]), tuple(map(float, d["intercept"])),
                        float(d["weight_run"]), float(d["weight_alone"]), float(d.get("temperature_run", 1.0)),
-                       float(d.get("temperature_alone", 1.0)))
+                       float(d.get("temperature_alone", 1.0)), str(d.get("emotion_sha256", "")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: unreadable prosody head ({exc}); restore it from the repository or delete "
                              "it to use the CNN alone") from None
@@ -149,14 +157,11 @@ class VoiceStats:
         if key:
             session = self.standardiser("", prior)
             prior = FeatureStats(tuple(session[0]), tuple(session[1]))
-        m0, s0 = np.asarray(prior.mean), np.asarray(prior.std)
         h = self._heard.get(key)
         if h is None or h.count == 0:
-            return m0, s0
-        lam = h.count / (h.count + self.prior_windows)
+            return np.asarray(prior.mean), np.asarray(prior.std)
         mean = h.total / h.count
-        var = np.maximum(h.squares / h.count - mean**2, 0.0)
-        return lam * mean + (1 - lam) * m0, np.sqrt(lam * var + (1 - lam) * s0**2)
+        return shrink(mean, np.maximum(h.squares / h.count - mean**2, 0.0), h.count, self.prior_windows, prior)
 
 
 def fuse(p_cnn: np.ndarray, log_p_prosody: np.ndarray, weight: float, temperature: float = 1.0) -> np.ndarray:
