@@ -26,15 +26,18 @@ from monitor.paths import FOLDER, MISSING, access_problem, path_kind
 
 
 class AudioBlocks:
-    """``blocks()`` yields 16 kHz mono int16 arrays; ``duration_s`` is the original's length once read.
+    """``blocks()`` yields 16 kHz mono int16 arrays of ``block_s`` (the last of each read shorter); ``duration_s``
+    is the original's length once read. The file is read ``read_s`` at a time (fewer, larger reads: a read costs
+    libsndfile a seek or two whatever its length) and each read is handed on in ``block_s`` pieces.
 
     Raises AudioError (one line) for missing, unreadable, corrupt or empty files, like ``read_audio``; a file
     that turns out to be corrupt part-way raises when the bad block is reached.
     """
 
-    def __init__(self, path: str | Path, block_s: float = 0.5) -> None:
+    def __init__(self, path: str | Path, block_s: float = 0.5, read_s: float = 4.0) -> None:
         self.path = Path(path)
         self.block_s = block_s
+        self.read_s = max(read_s, block_s)
         self.rate = 0
         self.channels = 0
         self.frames_read = 0
@@ -59,15 +62,18 @@ class AudioBlocks:
             with open(p, "rb") as raw, sf.SoundFile(raw) as f:  # a file object: any file name
                 self.rate, self.channels = int(f.samplerate), int(f.channels)
                 conv = StreamConverter(self.rate)
-                block = max(1, int(round(self.block_s * self.rate)))
+                read = max(1, int(round(self.read_s * self.rate)))
+                piece = max(1, int(round(self.block_s * conv.out_rate)))
                 remaining = f.frames  # what sf.read would read: the frames the header announces
                 while remaining > 0:
-                    data = f.read(min(block, remaining), dtype="float32", always_2d=True)
+                    data = f.read(min(read, remaining), dtype="float32", always_2d=True)
                     if not len(data):
                         break
                     remaining -= len(data)
                     self.frames_read += len(data)
-                    yield conv.process(data)
+                    out = conv.process(data)
+                    for i in range(0, len(out), piece):
+                        yield out[i : i + piece]
                 if self.frames_read == 0:
                     raise AudioError(f"{p}: the file holds no audio samples")
                 yield conv.process(np.zeros((0, self.channels), dtype=np.float32), last=True)
