@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -11,9 +12,18 @@ from monitor.dsp.functionals import functionals
 from monitor.dsp.segmenter import Window
 from monitor.events import Event
 from monitor.inference.baseline import Baseline, BaselineOptions, log_probs
-from monitor.inference.classifier import EmotionClassifier
+from monitor.inference.classifier import EmotionClassifier, Prediction
 from monitor.inference.normalise import SessionNormaliser
 from monitor.inference.prosody import VoiceStats, fuse
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a window's judgement is made from: the CNN's probabilities (normalised to its voice, before the run's
+    baseline) and its functionals (None without a prosody head)."""
+
+    probabilities: tuple[float, ...]
+    functionals: tuple[float, ...] | None
 
 
 class WindowAnalyzer:
@@ -31,8 +41,9 @@ class WindowAnalyzer:
 
     def __init__(self, classifier: EmotionClassifier, wall_origin: float = 0.0, normalise: bool = True,
                  voice: SessionNormaliser | None = None, baseline: Baseline | None = None,
-                 prosody: bool = True) -> None:
+                 prosody: bool = True, keep_measures: bool = False) -> None:
         self.classifier = classifier
+        self.measures: list[Measure] | None = [] if keep_measures else None
         self.wall_origin = wall_origin
         self.baseline = baseline
         self.log_sum = np.zeros(len(classifier.labels))
@@ -72,18 +83,10 @@ class WindowAnalyzer:
             feats = self.normaliser.normalise(feats, key)
             adapted = self.normaliser.adaptation(key)
         p = self.classifier.probabilities(feats)
-        self.log_sum += log_probs(p)
-        self.windows += 1
-        if self.baseline is not None:
-            p = self.baseline.apply(p)
-        if self.head is not None:
-            f = functionals(window.audio).astype(np.float64)
-            self.functional_sum += f
-            self.functional_sq += f * f
-            self.voices.add(f, key)
-            mean, std = self.voices.standardiser(key, self.stats)
-            p = fuse(p, self.head.log_probs(f, mean, std), self.weight, self.temperature)
-        pred = self.classifier.prediction(p)
+        f = functionals(window.audio).astype(np.float64) if self.head is not None else None
+        if self.measures is not None:
+            self.measures.append(Measure(tuple(map(float, p)), None if f is None else tuple(map(float, f))))
+        pred = self.judge(p, f, key)
         latency = time.monotonic() - cut_at if cut_at is not None else 0.0
         return Event(
             index=window.index,
@@ -99,3 +102,28 @@ class WindowAnalyzer:
             latency_s=latency,
             adapted=adapted,
         )
+
+    def judge(self, p: np.ndarray, f: np.ndarray | None, key: str = "") -> Prediction:
+        """The CNN's probabilities of a window (and its functionals, with a head) -> the judgement: the run's
+        lean taken out, the head fused with the voice's statistics. Counts the window in ``log_sum`` and the
+        functionals' sums, and adds it to the voice ``key``'s statistics."""
+        self.log_sum += log_probs(p)
+        self.windows += 1
+        if self.baseline is not None:
+            p = self.baseline.apply(p)
+        if self.head is not None and f is not None:
+            self.functional_sum += f
+            self.functional_sq += f * f
+            self.voices.add(f, key)
+            mean, std = self.voices.standardiser(key, self.stats)
+            p = fuse(p, self.head.log_probs(f, mean, std), self.weight, self.temperature)
+        return self.classifier.prediction(p)
+
+    def rejudge(self, event: Event, measure: Measure) -> Event:
+        """An event analysed before (with ``measures`` kept: a run's survey) judged again by this analyzer (the
+        run's baseline), window by window in the session's order, as ``analyze`` would judge it."""
+        f = None if measure.functionals is None else np.asarray(measure.functionals, dtype=np.float64)
+        pred = self.judge(np.asarray(measure.probabilities, dtype=np.float32), f,
+                          event.speaker if self.per_speaker else "")
+        return replace(event, emotion=pred.label, confidence=pred.confidence, probabilities=pred.probabilities,
+                       arousal=pred.arousal, valence=pred.valence)

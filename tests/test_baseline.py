@@ -297,3 +297,77 @@ def test_survey_sample_is_the_same_files_however_the_folder_was_named(tmp_path: 
     spellings = [names, [f"./{n}" for n in names], [str(tmp_path / n) for n in names]]
     picked = [sorted(os.path.abspath(p) for p in survey_sample(s, 1000)) for s in spellings]
     assert picked[0] == picked[1] == picked[2]
+
+
+def test_survey_files_judged_again_equal_scoring_them_again(tmp_path: Path) -> None:
+    """A file the survey read whole is not read again: its windows' CNN outputs and functionals, judged with the
+    run's baseline (``rejudge``), give exactly what scoring the file with that baseline gives. Real model, real
+    clips, the prosody head on (the default); a long file the survey cut at its window limit keeps no measures."""
+    from dataclasses import replace
+
+    from monitor.batch.score import FileScorer, ScoreOptions, rejudge, reusable
+    from monitor.inference.classifier import EmotionClassifier
+    from monitor.speakers.cluster import SpeakerOptions
+
+    files = [str(c) for c in clips()] + [str(p) for p in sorted(SPEAKERS.glob("*.flac"))[:6]]
+    long = tmp_path / "long.wav"  # 8 clips back to back: more windows than the survey's limit below
+    import soundfile as sf
+
+    audio = np.concatenate([sf.read(str(c), dtype="int16")[0] for c in clips()])
+    sf.write(long, audio, 16000)
+    model = os.environ.get("VOICE_MONITOR_TEST_MODEL")
+    scoring = ScoreOptions(model_path=model, speakers=SpeakerOptions(enabled=False))
+    survey = replace(scoring, max_windows=5, keep_measures=True)
+    assert reusable(survey, scoring)
+    surveyed = FileScorer(survey)
+    read = [surveyed.score(f) for f in [*files, str(long)]]
+    assert surveyed.classifier.prosody is not None, "the shipped model has a prosody head"
+    assert read[-1].measures is None and len(read[-1].events) == 5, "cut at the limit: not read whole"
+    base = Baseline.from_file_means([np.asarray(r.log_mean) for r in read if r.log_mean is not None],
+                                    BaselineOptions())
+    assert base is not None
+    with_base = replace(scoring, baseline=base)
+    again = FileScorer(with_base)
+    classifier = EmotionClassifier(model)
+    changed = 0
+    for r in read[:-1]:
+        assert r.measures is not None and len(r.measures) == len(r.events)
+        judged, scored = rejudge(r, classifier, with_base), again.score(r.path)
+        assert [e.probabilities for e in judged.events] == [e.probabilities for e in scored.events]
+        assert [(e.emotion, e.confidence, e.arousal, e.valence, e.start_s) for e in judged.events] == [
+            (e.emotion, e.confidence, e.arousal, e.valence, e.start_s) for e in scored.events]
+        assert (judged.emotion, judged.probabilities, judged.arousal) == (
+            scored.emotion, scored.probabilities, scored.arousal)
+        changed += sum(a.probabilities != b.probabilities for a, b in zip(judged.events, r.events, strict=True))
+    assert changed > 0, "the baseline must change the survey's judgement of some window"
+    # words or speaker turns change what scoring reads: those runs score every file again
+    assert not reusable(survey, replace(scoring, speakers=SpeakerOptions()))
+    assert not reusable(survey, replace(scoring, transcriber="auto"))
+    assert not reusable(survey, replace(scoring, voice_group="folder"))
+    assert not reusable(survey, replace(scoring, prosody=False))
+
+
+def test_a_run_the_survey_read_whole_is_not_scored_twice(tmp_path: Path) -> None:
+    """With speaker turns off, every file of a short-clip run is read once: no scoring worker is started after
+    the survey's (``-j 1``: one worker in all), and the rows are those of the files scored with the baseline."""
+    folder, _ = run_folder(tmp_path)
+    def run(name: str, *extra: str) -> tuple[str, set[int]]:
+        """-> (stderr, every worker process seen while it ran)"""
+        cmd = [sys.executable, str(SCRIPT), str(folder), "-o", name, *extra, *MODEL_ARGS, "--progress", "none",
+               "-j", "1"]
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+        seen: set[int] = set()
+        while proc.poll() is None:
+            seen |= _workers_of(proc.pid)
+            time.sleep(0.01)
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+        return err, seen
+
+    err, workers = run("once.csv", "--speakers", "off")
+    rows = read_rows(tmp_path / "once.csv")
+    assert len(rows) >= 20 and f"baseline of {len(rows)} files taken out" in err, err
+    assert len(workers) == 1, f"{len(workers)} workers for a run the survey read whole"
+    assert [r["path"] for r in rows] == sorted(r["path"] for r in rows), "rows in the run's order"
+    err, workers = run("turns.csv")  # speaker turns on: the survey reads without them, so every file is read again
+    assert len(workers) == 2, f"{len(workers)} workers: the survey's, then the scoring's"

@@ -45,6 +45,8 @@ from monitor.batch.score import (
     WorkerInitError,
     init_worker,
     one_line,
+    rejudge,
+    reusable,
     score_unit_in_worker,
 )
 from monitor.batch.voices import parse_voice_group, voice_units
@@ -518,24 +520,35 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
     surveyed = min(len(found.files), BaselineOptions().max_files) if opts.baseline == "run" else 0
     pool = _executor(opts, score, max(len(todo), surveyed), stream) if todo else None  # the survey's workers too
     stop = _StopFlag()
+    judged: list[FileResult] = []  # files the survey read whole, judged again with the baseline (not read twice)
     try:
         if pool is not None and opts.baseline == "run":
             with stop.installed():
                 quiet = opts.progress == "none" or opts.cluster  # a cluster says what it does itself
-                base = survey_baseline(pool, score, found.files, stop, None if quiet else stream)
-                # still under the handlers: the survey's workers are shut down here, and a SIGTERM meanwhile
-                # (default action) would end the run with 143 instead of 130
-                pool.use(replace(score, baseline=base))
+                # a local run keeps what the survey measured of each window: files it read whole are not scored
+                # again (emotion alone; see monitor.batch.score.reusable)
+                keep = isinstance(pool, _LocalExecutor) and reusable(score, score)
+                base, read = survey_baseline(pool, score, found.files, stop, None if quiet else stream, keep)
+                judged = rejudged(read, todo, score, base)
+                done = {r.path for r in judged}
+                todo = [f for f in todo if f not in done]
+                if todo:
+                    # still under the handlers: the survey's workers are shut down here, and a SIGTERM meanwhile
+                    # (default action) would end the run with 143 instead of 130
+                    pool.use(replace(score, baseline=base))
             summary.baseline_files = base.files if base else 0
             if isinstance(pool, _LocalExecutor):  # no more scoring workers than files left (e.g. --resume)
                 pool.pool.jobs = max(1, min(opts.jobs, len(todo)))
             # rates and ETA from here (emit reads this one): the survey's time is not the scoring's
-            progress = ProgressReporter(opts.progress, len(todo) + len(missing), stream)
+            progress = ProgressReporter(opts.progress, len(todo) + len(judged) + len(missing), stream)
         with stop.installed(), progress:
             for m in missing:
                 stop.check()
                 emit(FileResult.failure(m.path, f"{m.path}: {m.error}"))
-            if pool is not None:
+            for r in judged:
+                stop.check()
+                emit(r)
+            if pool is not None and todo:
                 pool.run(todo, emit, stop)
         outputs.open()  # nothing to score: the outputs still get their header
     except KeyboardInterrupt:
@@ -551,32 +564,51 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
 
 
 def survey_baseline(executor: Executor, score: ScoreOptions, files: list[str], stop: _StopFlag,
-                    stream: object | None) -> Baseline | None:
+                    stream: object | None, keep: bool = False) -> tuple[Baseline | None, list[FileResult]]:
     """The run's baseline (``monitor.inference.baseline``) from a survey of its files by ``executor``: emotion
     alone (no words, no speaker turns, the first ``max_windows`` windows), each file or voice group as the scoring
     will judge it, before anything is written. The whole run's files are surveyed (or the same fixed sample of
     them), also on --resume: a resumed run takes out the same baseline as the run it continues. None for fewer
-    than two files with speech. ``stream``: where to say that the survey runs (None: nowhere)."""
+    than two files with speech. ``stream``: where to say that the survey runs (None: nowhere). ``keep``: also
+    return the surveyed files read whole, with what each window's judgement is made from (``rejudged``)."""
     options = BaselineOptions()
     sample = survey_sample(files, options.max_files)
     if len(sample) < 2:
-        return None
+        return None, []
     plain = replace(score, transcriber="none", speakers=replace(score.speakers, enabled=False), baseline=None,
-                    max_windows=options.max_windows)
+                    max_windows=options.max_windows, keep_measures=keep)
     if stream is not None:
         print(f"surveying {len(sample)} files for the run's baseline (--baseline off skips this)", file=stream,
               flush=True)  # type: ignore[call-overload]
     means: list[np.ndarray | None] = []
     moments: list[Moments | None] = []
+    read: list[FileResult] = []
 
     def collect(res: FileResult) -> None:
         means.append(None if res.log_mean is None else np.asarray(res.log_mean))
         moments.append(res.moments)
+        if res.measures is not None and not res.failed:
+            read.append(res)
 
     executor.use(plain, "surveying")
     executor.run(sample, collect, stop)
     base = Baseline.from_file_means(means, options)
-    return None if base is None else replace(base, stats=pooled_stats(moments))
+    return (None if base is None else replace(base, stats=pooled_stats(moments))), read
+
+
+def rejudged(read: list[FileResult], todo: list[str], score: ScoreOptions, base: Baseline | None) -> list[FileResult]:
+    """The surveyed files still to score that the survey read whole, judged with the run's baseline as scoring
+    them would (``monitor.batch.score.rejudge``: the same rows, without reading and analysing them again), in
+    the order of ``todo``."""
+    order = {path: i for i, path in enumerate(todo)}
+    read = sorted((r for r in read if r.path in order), key=lambda r: order[r.path])
+    if not read:
+        return []
+    from monitor.inference.classifier import EmotionClassifier
+
+    classifier = EmotionClassifier(score.model_path, score.num_threads)
+    scoring = replace(score, baseline=base)
+    return [rejudge(r, classifier, scoring) for r in read]
 
 
 class _LocalExecutor:

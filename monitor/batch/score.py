@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from monitor.align import dominant_emotion, words_in_window
-from monitor.analysis import WindowAnalyzer
+from monitor.analysis import Measure, WindowAnalyzer
 from monitor.batch.lifeline import ParentToken, die_with
 from monitor.batch.reader import AudioBlocks
 from monitor.batch.voices import parse_voice_group
@@ -62,6 +62,7 @@ class ScoreOptions:
     baseline: Baseline | None = None  # the run's lean, taken out of every window (monitor.inference.baseline)
     prosody: bool = True  # fuse the model's prosody head, if it has one (monitor.inference.prosody)
     max_windows: int = 0  # stop reading a file after this many windows (the baseline survey's); 0: read it all
+    keep_measures: bool = False  # keep what each window's judgement is made from (the survey's: ``rejudge``)
 
     def validate(self) -> None:
         if self.transcriber not in TRANSCRIBERS:
@@ -97,6 +98,7 @@ class FileResult:
     speakers: int | None = None  # speakers found (None: speaker turns off, or not scored)
     log_mean: tuple[float, ...] | None = None  # mean window log-probabilities before the baseline (the survey's)
     moments: Moments | None = None  # the windows' functionals, summed (the survey's; None without a prosody head)
+    measures: tuple[Measure, ...] | None = None  # per window, with ``keep_measures`` and the whole file read
     error: str = ""
     failed: bool = False
     elapsed_s: float = 0.0  # wall time spent on the file in the worker
@@ -149,6 +151,7 @@ class Analysis:
     log_mean: tuple[float, ...] | None = None
     dropped_short: int = 0  # utterances the segmenter dropped as shorter than min_speech_s
     moments: Moments | None = None
+    measures: tuple[Measure, ...] | None = None
 
 
 class FileScorer:
@@ -186,7 +189,9 @@ class FileScorer:
         events: list[Event] = []
         turns = None if self.encoder is None else SpeakerTurns(self.encoder, self.options.speakers, whole_file=True)
         analyzer = WindowAnalyzer(self.classifier, normalise=self.options.normalise, voice=voice,
-                                  baseline=self.options.baseline, prosody=self.options.prosody)
+                                  baseline=self.options.baseline, prosody=self.options.prosody,
+                                  keep_measures=self.options.keep_measures)
+        whole = True  # the file read to its end (not cut at max_windows)
 
         def step(block: np.ndarray, last: bool) -> None:
             windows = seg.feed(block)
@@ -206,6 +211,7 @@ class FileScorer:
                     step(held, last=False)
                 held = block
                 if self.options.max_windows and analyzer.windows >= self.options.max_windows:
+                    whole = False
                     break
             step(held if held is not None else np.zeros(0, dtype=np.int16), last=True)
         except BaseException:
@@ -226,10 +232,12 @@ class FileScorer:
             if analyzer.functional_sum is not None and analyzer.functional_sq is not None:
                 moments = Moments(analyzer.windows, tuple(map(float, analyzer.functional_sum)),
                                   tuple(map(float, analyzer.functional_sq)))
+        measures = tuple(analyzer.measures) if analyzer.measures is not None and whole else None
         if turns is None:
             return Analysis(events, speech_s, text, log_mean=log_mean, dropped_short=seg.dropped_short,
-                            moments=moments)
-        return Analysis(turns.relabel(events), speech_s, text, turns.count, log_mean, seg.dropped_short, moments)
+                            moments=moments, measures=measures)
+        return Analysis(turns.relabel(events), speech_s, text, turns.count, log_mean, seg.dropped_short, moments,
+                        measures)
 
     def score_group(self, paths: list[str]) -> list[FileResult]:
         """The files of one voice group (``monitor.batch.voices.voice_units``) in order: with ``voice_group``
@@ -275,18 +283,51 @@ class FileScorer:
         return replace(seg, min_speech_s=SHORT_FILE_MIN_SPEECH_S)
 
     def summarize(self, path: str, duration_s: float, analysis: Analysis) -> FileResult:
-        events = analysis.events
-        result = FileResult(path, duration_s, analysis.speech_s, events, text=analysis.text, speakers=analysis.speakers,
-                            log_mean=analysis.log_mean, moments=analysis.moments)
-        dominant = dominant_emotion(events)
-        if dominant is None:
-            result.error = f"no speech found in {duration_s:.1f} s of audio"
-            return result
-        result.emotion, result.confidence = dominant
-        result.probabilities = {lab: float(np.mean([e.probabilities[lab] for e in events])) for lab in self.labels}
-        result.arousal = float(np.mean([e.arousal for e in events]))
-        result.valence = float(np.mean([e.valence for e in events]))
+        return summarize(path, duration_s, analysis, self.labels)
+
+
+def summarize(path: str, duration_s: float, analysis: Analysis, labels: tuple[str, ...]) -> FileResult:
+    events = analysis.events
+    result = FileResult(path, duration_s, analysis.speech_s, events, text=analysis.text, speakers=analysis.speakers,
+                        log_mean=analysis.log_mean, moments=analysis.moments, measures=analysis.measures)
+    dominant = dominant_emotion(events)
+    if dominant is None:
+        result.error = f"no speech found in {duration_s:.1f} s of audio"
         return result
+    result.emotion, result.confidence = dominant
+    result.probabilities = {lab: float(np.mean([e.probabilities[lab] for e in events])) for lab in labels}
+    result.arousal = float(np.mean([e.arousal for e in events]))
+    result.valence = float(np.mean([e.valence for e in events]))
+    return result
+
+
+def reusable(surveyed: ScoreOptions, scoring: ScoreOptions) -> bool:
+    """Whether a file the survey read whole (``surveyed``: its options) is judged by ``scoring`` from the same
+    windows and CNN outputs, so that ``rejudge`` gives what scoring it again would: emotion alone, no speaker
+    turns, each file its own voice, everything else but the baseline and the window limit the same."""
+    from dataclasses import replace
+
+    return (
+        scoring.transcriber == "none"
+        and not scoring.speakers.enabled
+        and not parse_voice_group(scoring.voice_group).shared
+        and replace(surveyed, baseline=None, max_windows=0, keep_measures=False)
+        == replace(scoring, baseline=None, max_windows=0, keep_measures=False)
+    )
+
+
+def rejudge(result: FileResult, classifier: EmotionClassifier, options: ScoreOptions) -> FileResult:
+    """A file the survey read whole (``result.measures``) judged as scoring it with ``options`` would (the run's
+    baseline), from its windows' CNN outputs and functionals, without reading it again."""
+    if result.measures is None:
+        raise ValueError(f"{result.path}: no measures to judge again")
+    analyzer = WindowAnalyzer(classifier, normalise=options.normalise, baseline=options.baseline,
+                              prosody=options.prosody)
+    events = [analyzer.rejudge(e, m) for e, m in zip(result.events, result.measures, strict=True)]
+    analysis = Analysis(events, result.speech_s, result.text, result.speakers, result.log_mean, 0, result.moments)
+    out = summarize(result.path, result.duration_s or 0.0, analysis, classifier.labels)
+    out.elapsed_s, out.worker_pid, out.worker_peak_rss = result.elapsed_s, result.worker_pid, result.worker_peak_rss
+    return out
 
 
 # --- worker-process side (multiprocessing: forkserver or spawn) -------------------------------------------
