@@ -137,3 +137,36 @@ def test_bad_options_are_refused():
         Segmenter(SegmenterOptions(vad=VadOptions(aggressiveness=5)))
     with pytest.raises(ValueError):
         Segmenter(SegmenterOptions(min_speech_s=4.0))
+
+
+def test_frames_judged_by_the_block_decide_as_one_by_one() -> None:
+    """``FrameVad.are_speech`` (the segmenter's: one numpy call scales a block's frames for webrtcvad) decides
+    every frame as ``is_speech`` one at a time does, through quiet and loud stretches (gain up and down), in
+    blocks of any size, and leaves the same floor behind."""
+    from monitor.audio.convert import read_audio
+    from monitor.dsp.vad import FrameVad, VadOptions, frame_levels_dbfs
+    from tests.test_batch import clips
+
+    parts = []
+    for clip, gain in zip(clips()[:4], (0.02, 1.0, 3.0, 0.3), strict=True):
+        audio, _ = read_audio(clip)
+        parts.append(np.clip(audio.astype(np.float64) * gain, -32768, 32767).astype(np.int16))
+    audio = np.concatenate(parts)
+    opts = VadOptions()
+    n = len(audio) // opts.frame_samples
+    frames = audio[: n * opts.frame_samples].reshape(n, opts.frame_samples)
+    levels = frame_levels_dbfs(frames)
+    one = FrameVad(opts)
+    expected = [one.is_speech(f, lv) for f, lv in zip(frames, levels, strict=True)]
+    assert 0.2 < np.mean(expected) < 0.9
+    rng = np.random.default_rng(3)
+    block = FrameVad(opts)
+    got: list[bool] = []
+    i = 0
+    while i < n:
+        k = int(rng.integers(1, 40))
+        got += block.are_speech(frames[i : i + k], levels[i : i + k])
+        i += k
+    assert got == expected
+    assert (block.noise_floor_dbfs, block.level_dbfs, block.peak_dbfs()) == (
+        one.noise_floor_dbfs, one.level_dbfs, one.peak_dbfs())

@@ -184,18 +184,23 @@ class Segmenter:
             return []
         self._buf = np.concatenate([self._buf, data[:used]])
         out: list[Window] = []
-        levels = frame_levels_dbfs(data[:used].reshape(n_frames, self.frame))  # one numpy call per block
-        for i in range(n_frames):
-            frame = data[i * self.frame : (i + 1) * self.frame]
-            level = levels[i]
-            if not self._warming:
-                self._step(frame, self.vad.is_speech(frame, level), out, level)
-            else:
-                self._warm_frames.append(frame.copy())
-                self._step(frame, self.vad.is_speech(frame, level), self._warm_windows, level)
-                if len(self._warm_frames) >= self._warmup_frames:
-                    self._end_warmup(out)
-            self._update_meter()
+        frames = data[:used].reshape(n_frames, self.frame)
+        levels = frame_levels_dbfs(frames)  # one numpy call per block
+        i = 0
+        while i < n_frames:
+            # the frames up to the end of the warm-up (which may hand over to another VAD), or all the rest
+            n = min(n_frames - i, self._warmup_frames - len(self._warm_frames)) if self._warming else n_frames - i
+            speech = self.vad.are_speech(frames[i : i + n], levels[i : i + n])
+            for frame, is_speech, level in zip(frames[i : i + n], speech, levels[i : i + n], strict=True):
+                if not self._warming:
+                    self._step(frame, is_speech, out, level)
+                else:
+                    self._warm_frames.append(frame.copy())
+                    self._step(frame, is_speech, self._warm_windows, level)
+            if self._warming and len(self._warm_frames) >= self._warmup_frames:
+                self._end_warmup(out)
+            i += n
+        self._update_meter()  # as after the block's last frame (a reader sees the meter between blocks)
         self._trim()
         return out
 

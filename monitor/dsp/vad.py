@@ -115,6 +115,33 @@ class FrameVad:
         level = self.observe(frame, level)
         return self.decide(frame, level, self.peak_dbfs())
 
+    def are_speech(self, frames: np.ndarray, levels: list[float]) -> list[bool]:
+        """``is_speech`` of consecutive frames (rows of an int16 array, ``levels`` their dBFS), in order: the
+        same decisions, with the frames webrtcvad hears scaled in one numpy call rather than one per frame."""
+        o = self.options
+        heard: list[int] = []
+        gains: list[float] = []
+        for i, level in enumerate(levels):
+            self.observe(frames[i], level)
+            if level < o.min_level_dbfs or level < self.noise_floor_dbfs + o.margin_db:
+                continue
+            gain_db = min(max(o.target_dbfs - self.peak_dbfs(), -o.max_cut_db), o.max_gain_db)
+            heard.append(i)
+            gains.append(gain_db)
+        out = [False] * len(levels)
+        if not heard:
+            return out
+        rows = frames[heard]
+        g = np.array(gains)
+        scale = np.abs(g) > 0.01
+        if scale.any():
+            factors = np.array([np.float32(10 ** (v / 20)) for v in g[scale]], dtype=np.float32)
+            scaled = rows[scale].astype(np.float32) * factors[:, None]
+            rows[scale] = np.clip(scaled, -32768, 32767).astype(np.int16)
+        for i, row in zip(heard, rows, strict=True):
+            out[i] = bool(self._vad.is_speech(row.tobytes(), SAMPLE_RATE))
+        return out
+
     def begins_above_floor(self, frames: list[np.ndarray]) -> bool:
         """Do consecutive frames (the first seconds of a stream) begin in speech rather than at their noise floor:
         does a frame of their first ``LEAD_MS`` stand ``margin_db`` above their 10th-percentile frame (a floor that
