@@ -17,7 +17,8 @@ less):
   TensorFlow import is timed;
 - the whole command ``python -m monitor.cli score FILES --jobs 2``, with the run's baseline (the default: a survey
   of the files first) and with ``--baseline off``: wall time from launch to exit, CPU of
-  every process of the tree, peak RSS of the parent and of each worker (sampled with psutil).
+  every process of the tree, peak RSS of the parent and of each worker (sampled with psutil); and the same with
+  ``--jobs 1``, every process pinned to one CPU (the one-core aim from launch, the survey included).
 
 - memory on one long file (``--long-minutes``, default 10; ``--long-only`` runs just these rows): the test
   clips concatenated with 1 s pauses into a 16 kHz mono FLAC and a 44.1 kHz stereo WAV in a temporary folder,
@@ -339,8 +340,13 @@ def _role(p: object, parent_pid: int) -> str:
 
 
 def whole_command_row(files: list[str], model: str | None, jobs: int, env: dict[str, str],
-                      baseline: str = "run") -> Row:
+                      baseline: str = "run", one_core: bool = False) -> Row:
+    """``one_core``: the command and its workers pinned to one CPU (``--jobs 1``: the one-core aim, survey
+    included)."""
     import psutil
+
+    cpu_set = {min(os.sched_getaffinity(0))}
+    pin = (lambda: os.sched_setaffinity(0, cpu_set)) if one_core else None
 
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "monitor.cli", "score", *files, "-o", f"{tmp}/out.csv", "-j", str(jobs),
@@ -352,7 +358,8 @@ def whole_command_row(files: list[str], model: str | None, jobs: int, env: dict[
         cpu: dict[int, float] = {}
         names: dict[int, str] = {}
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=pin)
         ps = psutil.Process(proc.pid)
         while proc.poll() is None:
             try:
@@ -396,7 +403,7 @@ def whole_command_row(files: list[str], model: str | None, jobs: int, env: dict[
     cpu_text = " ".join(f"{role} {c:.2f}" for role, c in sorted(cpu_by_role.items()))
     summary = err.strip().splitlines()[-1] if err.strip() else ""
     return Row(
-        f"voice-monitor score --jobs {jobs} --baseline {baseline}",
+        f"voice-monitor score --jobs {jobs} --baseline {baseline}" + (", 1 core" if one_core else ""),
         audio,
         len(rows),
         wall,
@@ -493,6 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     cli_env = {k: v for k, v in env.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     for baseline in ("run", "off"):  # the run's survey (monitor.inference.baseline) costs the difference
         rows.append(median_row([whole_command_row(files, a.model, a.jobs, cli_env, baseline)
+                                for _ in range(a.repeat)]))
+    for baseline in ("run", "off"):  # the one-core aim, from launch: the survey's files are not read twice
+        rows.append(median_row([whole_command_row(files, a.model, 1, env, baseline, one_core=True)
                                 for _ in range(a.repeat)]))
     rows.extend(long_file_rows(a.long_minutes, model, env))
 
