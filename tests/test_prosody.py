@@ -30,7 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 def test_shipped_head_loads_and_matches_the_extractor(classifier: EmotionClassifier) -> None:
     head = classifier.prosody
     assert head is not None, f"{prosody_path(MODEL)} must ship beside the model"
-    assert head.names == NAMES and np.shape(head.coef) == (len(classifier.labels), len(NAMES))
+    assert head.names == NAMES and np.shape(head.coef) == (len(classifier.labels), len(head.hidden_intercept)
+                                                            or len(NAMES))
+    assert not head.hidden_coef or np.shape(head.hidden_coef) == (len(head.hidden_intercept), len(NAMES))
     assert 0 < head.weight_run < 1 and 0 < head.weight_alone < 1
     assert head.temperature_run > 0 and head.temperature_alone > 0
     assert all(s > 0 for s in head.std)

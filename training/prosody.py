@@ -6,7 +6,9 @@ What it does, in steps (each result is cached or written, so a step runs again i
    recording itself, as the CNN's held-out windows; a clip without a window is used whole, as the CNN's cache
    does). Cached per corpus under ``~/.cache/voice-monitor/prosody-<code>/``.
 2. A class-balanced softmax regression on the functionals, standardised per corpus or per speaker, its loss over
-   all eight labels or over each corpus's own (four heads; every corpus x label has the same total weight).
+   all eight labels or over each corpus's own (four heads; every corpus x label has the same total weight);
+   beside them heads with one hidden layer (``--hidden``, default 16 tanh units; ``fit_mlp``), shipped only if
+   their CV sum (run + alone + session at their weights) beats the regression's by ``MARGIN``.
 3. The fusion with the CNN's held-out probabilities (``models/results/<config>/cv_*.npz`` and ``loco_*.npz``,
    the shipped temperature applied), as the monitor does it (``monitor.inference.prosody``)::
 
@@ -48,6 +50,8 @@ from training.multi_report import _survey_rows, skewed_subset, with_run_baseline
 
 WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0)
 C = 0.1  # inverse L2 strength (per unit of mean sample weight)
+HIDDEN = "16"  # the one-hidden-layer heads measured beside the regressions (units)
+HIDDEN_C = 0.02  # their inverse L2 strength (measured on the CV: 0.1 and 0.02; models/results/FINDINGS.md)
 N = len(LABELS)
 
 
@@ -374,15 +378,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-dir", type=Path, default=Path("models"))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--c", type=float, default=C, help=f"inverse L2 strength of the regression (default {C})")
-    ap.add_argument("--hidden", default="", help="also measure one-hidden-layer heads of these sizes (e.g. 16,32; "
-                    "standardised per corpus, loss over all labels); one is shipped only if its CV sum beats the "
-                    f"regression's by {MARGIN}")
+    ap.add_argument("--hidden", default=HIDDEN, help="also measure one-hidden-layer heads of these sizes (e.g. "
+                    "16,32; '' none; standardised per corpus, loss over all labels); one is shipped only if its CV "
+                    f"sum beats the regression's by {MARGIN}")
     ap.add_argument("--activation", default="tanh", choices=("tanh", "relu"))
     ap.add_argument("--seeds", type=int, default=1, help="hidden-layer nets from that many starts, averaged")
-    ap.add_argument("--hidden-c", type=float, default=None, help="inverse L2 strength of the hidden-layer heads "
-                    "(default: --c)")
+    ap.add_argument("--hidden-c", type=float, default=HIDDEN_C, help="inverse L2 strength of the hidden-layer "
+                    f"heads (default {HIDDEN_C})")
     a = ap.parse_args(argv)
-    mlp = MlpOptions(a.activation, a.seeds, a.c if a.hidden_c is None else a.hidden_c)
+    mlp = MlpOptions(a.activation, a.seeds, a.hidden_c)
     heads = HEADS + tuple(("corpus", False, int(h)) for h in a.hidden.split(",") if h.strip())
     meta = json.loads((a.model_dir / "emotion.json").read_text())
     temperature = float(meta["temperature"])

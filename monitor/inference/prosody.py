@@ -17,6 +17,8 @@ differs between the two priors; both are chosen on the speaker-independent cross
 temperature ``T`` of each is fitted there so that the confidence shown means what it says
 (``training/prosody.py``, ``models/PROSODY.md``).
 
+The head may carry one hidden layer (``hidden_coef``, ``hidden_intercept``, ``activation``): the regression then
+reads ``activation(hidden_coef @ x + hidden_intercept)`` instead of ``x``; a head without them is the regression.
 The head lives in ``models/emotion.prosody.json`` beside the emotion model; without it the CNN is used alone.
 Numpy only.
 """
