@@ -193,7 +193,7 @@ class Mlp:
 
 
 def fit_mlp(xs: np.ndarray, y: np.ndarray, corpus: np.ndarray, hidden: int, c: float = C,
-            activation: str = "tanh", seeds: int = 1, maxiter: int = 1500) -> Mlp:
+            activation: str = "tanh", seeds: int = 1, maxiter: int = 3000) -> Mlp:
     """A class-balanced one-hidden-layer head on standardised ``xs`` (loss over all eight labels, the sample
     weights of ``fit_head``, L2 on both layers' weights), full-batch L-BFGS from a fixed-seed start. ``seeds`` > 1:
     that many nets from different starts, averaged in the logits (one net of ``seeds * hidden`` units; the same
