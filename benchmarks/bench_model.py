@@ -88,7 +88,8 @@ def main() -> int:
     print(f"input: {feats.window_s} s window -> {feats.shape} log-mel (hop {feats.hop_length}, {feats.n_mels} mels)")
     print(f"load time: median {statistics.median(loads) * 1e3:.1f} ms (first {loads[0] * 1e3:.1f} ms, 5 loads)")
     print(f"normalisation: {'per session and speaker (the model has an entry)' if norm else 'none (no entry)'}")
-    print(f"prosody head: {'functionals + regression + fusion' if head else 'none (no emotion.prosody.json)'}")
+    stages = "functionals + " + ("hidden layer + " if head and head.hidden_coef else "") + "regression + fusion"
+    print(f"prosody head: {stages if head else 'none (no emotion.prosody.json)'}")
     rows = (("features", feat_ms), ("normalise", norm_ms), ("inference", infer_ms), ("prosody", head_ms),
             ("total", total_ms))
     for name, vals in rows:

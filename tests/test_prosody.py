@@ -30,7 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 def test_shipped_head_loads_and_matches_the_extractor(classifier: EmotionClassifier) -> None:
     head = classifier.prosody
     assert head is not None, f"{prosody_path(MODEL)} must ship beside the model"
-    assert head.names == NAMES and np.shape(head.coef) == (len(classifier.labels), len(NAMES))
+    assert head.names == NAMES and np.shape(head.coef) == (len(classifier.labels), len(head.hidden_intercept)
+                                                            or len(NAMES))
+    assert not head.hidden_coef or np.shape(head.hidden_coef) == (len(head.hidden_intercept), len(NAMES))
     assert 0 < head.weight_run < 1 and 0 < head.weight_alone < 1
     assert head.temperature_run > 0 and head.temperature_alone > 0
     assert all(s > 0 for s in head.std)
@@ -258,6 +260,95 @@ def test_fit_head_learns_and_masks() -> None:
     assert right(masked, m_icpt) > right(coef, icpt) + 0.03
     for c, i in ((coef, icpt), (masked, m_icpt)):
         assert set(np.unique(np.argmax(x @ c.T + i, axis=1))) <= {0, 1, 2}, "labels no corpus has never win"
+
+
+def test_fit_mlp_learns_what_a_regression_cannot() -> None:
+    """``training.prosody.fit_mlp``: a one-hidden-layer head learns labels no line separates (XOR of two
+    features), where the regression stays at chance; its head in the monitor gives the same answers."""
+    from training.prosody import fit_head, fit_mlp, head_from
+
+    rng = np.random.default_rng(2)
+    n, d = 800, len(NAMES)
+    x = rng.normal(size=(n, d))
+    y = np.where((x[:, 0] > 0) != (x[:, 1] > 0), 3, 5)  # two labels of the eight, XOR of the signs
+    corpus = np.where(np.arange(n) < n // 2, "a", "b")
+    mlp = fit_mlp(x, y, corpus, 16)
+    coef, icpt = fit_head(x, y, corpus, {"a": [3, 5], "b": [3, 5]}, mask=False)
+    assert mlp.hidden_coef.shape == (16, d) and mlp.coef.shape == (8, 16)
+    head = head_from(mlp, None, np.zeros(d), np.ones(d))
+    right = float(np.mean(np.argmax(head.log_probs(x, np.zeros(d), np.ones(d)), axis=1) == y))
+    assert right > 0.9, "the hidden layer learns XOR"
+    assert float(np.mean(np.argmax(x @ coef.T + icpt, axis=1) == y)) < 0.65, "a regression cannot"
+    two = fit_mlp(x, y, corpus, 16, seeds=2)
+    assert two.hidden_coef.shape == (32, d) and two.coef.shape == (8, 32), "two starts: one net of 2 x 16 units"
+    assert np.array_equal(fit_mlp(x, y, corpus, 16).coef, mlp.coef), "a fixed start: the same net every time"
+
+
+def _with_hidden(d: dict, units: int = 3, activation: str = "tanh") -> dict:
+    """The head dict ``d`` given a hidden layer of ``units`` (random weights, fixed seed)."""
+    rng = np.random.default_rng(3)
+    d.update(hidden_coef=rng.normal(size=(units, len(d["features"]))).tolist(),
+             hidden_intercept=rng.normal(size=units).tolist(), activation=activation,
+             coef=rng.normal(size=(len(d["coef"]), units)).tolist())
+    return d
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_hidden_layer_head_is_its_arithmetic(tmp_path: Path, activation: str) -> None:
+    """A head with a hidden layer: ``log_softmax(coef @ act(hidden_coef @ x + hidden_intercept) + intercept)``
+    of the clipped standardised functionals, computed by hand; it round-trips through its file and fuses as
+    the regression does."""
+    import json
+
+    model = _head_variant(tmp_path, lambda d: _with_hidden(d, 5, activation))
+    clf = EmotionClassifier(model)
+    head = clf.prosody
+    assert head is not None and np.shape(head.hidden_coef) == (5, len(NAMES)) and head.activation == activation
+    d = json.loads((model.parent / "emotion.prosody.json").read_text())
+    rng = np.random.default_rng(4)
+    f = np.asarray(d["mean"]) + rng.normal(size=(6, len(NAMES))) * np.asarray(d["std"]) * 3
+    mean, std = np.asarray(d["mean"]) * 0.9, np.asarray(d["std"]) * 1.1
+    x = np.clip((f - mean) / (std + 1e-6), -6, 6)
+    a = x @ np.asarray(d["hidden_coef"]).T + np.asarray(d["hidden_intercept"])
+    h = np.tanh(a) if activation == "tanh" else np.maximum(a, 0)
+    z = h @ np.asarray(d["coef"]).T + np.asarray(d["intercept"])
+    expected = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    assert np.allclose(head.log_probs(f, mean, std), expected, atol=1e-9)
+    assert np.allclose(head.log_probs(f[2], mean, std), expected[2], atol=1e-9), "one window as a row of many"
+    head.save(tmp_path / "again.json")
+    assert ProsodyHead.load(tmp_path / "again.json", clf.labels, NAMES) == head
+    plain = ProsodyHead(head.names, head.mean, head.std, tuple(tuple(r) for r in np.ones((8, len(NAMES)))),
+                        head.intercept, 0.5, 0.5)
+    plain.save(tmp_path / "plain.json")
+    assert "hidden_coef" not in json.loads((tmp_path / "plain.json").read_text()), "none written without one"
+    assert ProsodyHead.load(tmp_path / "plain.json", clf.labels, NAMES) == plain
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: _with_hidden(d).pop("hidden_intercept"),
+    lambda d: _with_hidden(d).pop("activation"),
+    lambda d: _with_hidden(d).pop("hidden_coef"),
+    lambda d: _with_hidden(d).update(activation="sigmoid"),
+    lambda d: _with_hidden(d)["hidden_coef"][1].pop(),
+    lambda d: _with_hidden(d).update(hidden_intercept=[0.0, 0.0]),
+    lambda d: _with_hidden(d)["coef"][0].append(0.0),
+    lambda d: _with_hidden(d)["hidden_coef"][0].__setitem__(0, float("nan")),
+    lambda d: _with_hidden(d).update(hidden_coef="x"),
+], ids=["no intercept", "no activation", "no hidden coef", "unknown activation", "ragged hidden coef",
+        "short hidden intercept", "coef of other width", "nan hidden coef", "hidden coef a string"])
+def test_malformed_hidden_layer_is_refused_at_load(tmp_path: Path, change) -> None:
+    model = _head_variant(tmp_path, change)
+    with pytest.raises(ModelError, match="prosody"):
+        EmotionClassifier(model)
+
+
+def test_malformed_hidden_layer_is_one_line(tmp_path: Path) -> None:
+    model = _head_variant(tmp_path, lambda d: _with_hidden(d).update(activation="sigmoid"))
+    res = score(str(clips()[0]), "-o", "x.csv", "--model", str(model), cwd=tmp_path)
+    assert res.returncode != 0
+    no_traceback(res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "emotion.prosody.json" in lines[0] and "hidden layer" in lines[0], res.stderr
 
 
 def _head_variant(tmp_path: Path, change) -> Path:

@@ -6,7 +6,9 @@ What it does, in steps (each result is cached or written, so a step runs again i
    recording itself, as the CNN's held-out windows; a clip without a window is used whole, as the CNN's cache
    does). Cached per corpus under ``~/.cache/voice-monitor/prosody-<code>/``.
 2. A class-balanced softmax regression on the functionals, standardised per corpus or per speaker, its loss over
-   all eight labels or over each corpus's own (four heads; every corpus x label has the same total weight).
+   all eight labels or over each corpus's own (four heads; every corpus x label has the same total weight);
+   beside them heads with one hidden layer (``--hidden``, default 16 tanh units; ``fit_mlp``), shipped only if
+   their CV sum (run + alone + session at their weights) beats the regression's by ``MARGIN``.
 3. The fusion with the CNN's held-out probabilities (``models/results/<config>/cv_*.npz`` and ``loco_*.npz``,
    the shipped temperature applied), as the monitor does it (``monitor.inference.prosody``)::
 
@@ -48,6 +50,8 @@ from training.multi_report import _survey_rows, skewed_subset, with_run_baseline
 
 WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0)
 C = 0.1  # inverse L2 strength (per unit of mean sample weight)
+HIDDEN = "16"  # the one-hidden-layer heads measured beside the regressions (units)
+HIDDEN_C = 0.02  # their inverse L2 strength (measured on the CV: 0.1 and 0.02; models/results/FINDINGS.md)
 N = len(LABELS)
 
 
@@ -134,6 +138,16 @@ def standardise_per(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return out
 
 
+def sample_weights(y: np.ndarray, corpus: np.ndarray) -> np.ndarray:
+    """Every corpus x label the same total weight (mean 1)."""
+    sw = np.zeros(len(y))
+    for g in np.unique(corpus):
+        for lab in np.unique(y[corpus == g]):
+            m = (corpus == g) & (y == lab)
+            sw[m] = 1.0 / m.sum()
+    return sw / sw.mean()
+
+
 def fit_head(xs: np.ndarray, y: np.ndarray, corpus: np.ndarray, corpus_labels: dict[str, list[int]],
              mask: bool = True, c: float = C) -> tuple[np.ndarray, np.ndarray]:
     """Class-balanced softmax regression on standardised ``xs`` -> (coef (8, d), intercept (8,)). ``mask``: each
@@ -141,12 +155,7 @@ def fit_head(xs: np.ndarray, y: np.ndarray, corpus: np.ndarray, corpus_labels: d
     from scipy.optimize import minimize
 
     n, d = xs.shape
-    sw = np.zeros(n)
-    for g in np.unique(corpus):
-        for lab in np.unique(y[corpus == g]):
-            m = (corpus == g) & (y == lab)
-            sw[m] = 1.0 / m.sum()
-    sw /= sw.mean()
+    sw = sample_weights(y, corpus)
     allowed = np.ones((n, N), bool)
     if mask:
         for g in np.unique(corpus):
@@ -172,12 +181,79 @@ def fit_head(xs: np.ndarray, y: np.ndarray, corpus: np.ndarray, corpus_labels: d
     return w[:, :d], w[:, d]
 
 
-def head_from(coef: np.ndarray, intercept: np.ndarray, mean: np.ndarray, std: np.ndarray,
+@dataclass(frozen=True)
+class Mlp:
+    """A one-hidden-layer head: ``coef @ act(hidden_coef @ x + hidden_intercept) + intercept``."""
+
+    hidden_coef: np.ndarray  # (hidden, d)
+    hidden_intercept: np.ndarray  # (hidden,)
+    coef: np.ndarray  # (8, hidden)
+    intercept: np.ndarray  # (8,)
+    activation: str
+
+
+def fit_mlp(xs: np.ndarray, y: np.ndarray, corpus: np.ndarray, hidden: int, c: float = C,
+            activation: str = "tanh", seeds: int = 1, maxiter: int = 3000) -> Mlp:
+    """A class-balanced one-hidden-layer head on standardised ``xs`` (loss over all eight labels, the sample
+    weights of ``fit_head``, L2 on both layers' weights), full-batch L-BFGS from a fixed-seed start. ``seeds`` > 1:
+    that many nets from different starts, averaged in the logits (one net of ``seeds * hidden`` units; the same
+    fused output as averaging their log-probabilities, which differ from the logits by a constant per window)."""
+    from scipy.optimize import minimize
+
+    from monitor.inference.prosody import ACTIVATIONS
+
+    act = ACTIVATIONS[activation]
+    n, d = xs.shape
+    sw = sample_weights(y, corpus)
+    onehot = np.eye(N)[y]
+    shapes = [(hidden, d), (hidden,), (N, hidden), (N,)]
+    sizes = [int(np.prod(s)) for s in shapes]
+
+    def unpack(theta: np.ndarray) -> list[np.ndarray]:
+        return [a.reshape(s) for a, s in zip(np.split(theta, np.cumsum(sizes)[:-1]), shapes, strict=True)]
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w1, b1, w2, b2 = unpack(theta)
+        a = xs @ w1.T + b1
+        h = act(a)
+        z = h @ w2.T + b2
+        zmax = z.max(axis=1, keepdims=True)
+        e = np.exp(z - zmax)
+        s = e.sum(axis=1, keepdims=True)
+        nll = zmax[:, 0] + np.log(s[:, 0]) - np.sum(onehot * z, axis=1)
+        gz = c * (e / s - onehot) * sw[:, None]
+        gh = gz @ w2
+        ga = gh * (1.0 - h * h) if activation == "tanh" else gh * (a > 0)
+        grads = [ga.T @ xs + w1, ga.sum(axis=0), gz.T @ h + w2, gz.sum(axis=0)]
+        loss = c * np.sum(sw * nll) + 0.5 * (np.sum(w1 * w1) + np.sum(w2 * w2))
+        return float(loss), np.concatenate([g.ravel() for g in grads])
+
+    nets = []
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        start = [rng.normal(size=(hidden, d)) / np.sqrt(d), np.zeros(hidden),
+                 rng.normal(size=(N, hidden)) * 0.1 / np.sqrt(hidden), np.zeros(N)]
+        res = minimize(objective, np.concatenate([a.ravel() for a in start]), jac=True, method="L-BFGS-B",
+                       options={"maxiter": maxiter})
+        nets.append(unpack(res.x))
+    return Mlp(np.concatenate([w[0] for w in nets]), np.concatenate([w[1] for w in nets]),
+               np.concatenate([w[2] for w in nets], axis=1) / seeds, np.mean([w[3] for w in nets], axis=0),
+               activation)
+
+
+def head_from(coef: np.ndarray | Mlp, intercept: np.ndarray | None, mean: np.ndarray, std: np.ndarray,
               weight_run: float = 0.75, weight_alone: float = 0.75, temperature_run: float = 1.0,
               temperature_alone: float = 1.0) -> ProsodyHead:
-    return ProsodyHead(tuple(NAMES), tuple(map(float, mean)), tuple(map(float, std)),
-                       tuple(tuple(map(float, r)) for r in coef), tuple(map(float, intercept)),
-                       weight_run, weight_alone, temperature_run, temperature_alone)
+    """A ``ProsodyHead`` of a regression's (coef, intercept), or of an ``Mlp`` (``intercept`` None)."""
+    rows = lambda a: tuple(tuple(map(float, r)) for r in a)  # noqa: E731
+    hidden: dict = {}
+    if isinstance(coef, Mlp):
+        hidden = {"hidden_coef": rows(coef.hidden_coef), "hidden_intercept": tuple(map(float, coef.hidden_intercept)),
+                  "activation": coef.activation}
+        coef, intercept = coef.coef, coef.intercept
+    return ProsodyHead(tuple(NAMES), tuple(map(float, mean)), tuple(map(float, std)), rows(coef),
+                       tuple(map(float, intercept)), weight_run, weight_alone, temperature_run, temperature_alone,
+                       **hidden)
 
 
 def _align(win: Windows, keys: np.ndarray) -> np.ndarray:
@@ -199,11 +275,20 @@ def _align(win: Windows, keys: np.ndarray) -> np.ndarray:
 
 
 SETTINGS = ("run", "alone", "session", "run60", "session60")
-HEADS = (("corpus", True), ("corpus", False), ("speaker", True), ("speaker", False))  # (standardised by, masked)
+# (standardised by, masked loss, hidden units: 0 a softmax regression)
+HEADS = (("corpus", True, 0), ("corpus", False, 0), ("speaker", True, 0), ("speaker", False, 0))
+MARGIN = 0.015  # a hidden layer is shipped only if its CV sum beats the regression's by this much
 
 
-def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tuple[str, bool], ...] = HEADS,
-                  reg: float = C) -> dict:
+@dataclass(frozen=True)
+class MlpOptions:
+    activation: str = "tanh"
+    seeds: int = 1
+    c: float = C
+
+
+def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tuple[str, bool, int], ...] = HEADS,
+                  reg: float = C, mlp: MlpOptions = MlpOptions()) -> dict:
     """Scores of one result file's held-out windows, as the monitor judges them, for every setting, head and
     weight: ``{setting: {head: {weight: ({corpus: corpus_scores}, window probabilities)}}}``, and each
     setting's windows' labels under ``("y", setting)``. Settings (each window standardised by ``VoiceStats``'s
@@ -253,11 +338,10 @@ def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tup
     out: dict = {s: {} for s in subsets}
     for s_name, idx in subsets.items():
         out[("y", s_name)] = y_win[idx]
-    for by, mask in heads:
+    for by, mask, hidden in heads:
         groups = win.corpus[train] if by == "corpus" else win.speaker[train]
-        coef, icpt = fit_head(standardise_per(win.x[train], groups), win.label[train], win.corpus[train],
-                              win.corpus_labels, mask=mask, c=reg)
-        head = head_from(coef, icpt, pop_mean, pop_std)
+        head = head_from(*_fit(standardise_per(win.x[train], groups), win.label[train], win.corpus[train],
+                               win.corpus_labels, (by, mask, hidden), reg, mlp), pop_mean, pop_std)
         for setting, idx in subsets.items():
             cnn, mean, std = inputs[setting]
             lp = head.log_probs(x[idx], mean, std)
@@ -272,8 +356,15 @@ def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tup
                     first = np.array([np.flatnonzero(c[m] == i)[0] for i in ids])
                     per_c[str(r)] = corpus_scores(pooled, yi[m][first], win.corpus_labels[str(r)])
                 per_w[w] = (per_c, p)
-            out[setting][(by, mask)] = per_w
+            out[setting][(by, mask, hidden)] = per_w
     return out
+
+
+def _fit(xs: np.ndarray, y: np.ndarray, corpus: np.ndarray, corpus_labels: dict[str, list[int]],
+         head: tuple[str, bool, int], reg: float, mlp: MlpOptions) -> tuple[np.ndarray | Mlp, np.ndarray | None]:
+    if head[2]:
+        return fit_mlp(xs, y, corpus, head[2], mlp.c, mlp.activation, mlp.seeds), None
+    return fit_head(xs, y, corpus, corpus_labels, mask=head[1], c=reg)
 
 
 def _mean(scores: list[tuple[str, dict]], metric: str, corpus: str | None = None) -> float:
@@ -287,30 +378,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-dir", type=Path, default=Path("models"))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--c", type=float, default=C, help=f"inverse L2 strength of the regression (default {C})")
+    ap.add_argument("--hidden", default=HIDDEN, help="also measure one-hidden-layer heads of these sizes (e.g. "
+                    "16,32; '' none; standardised per corpus, loss over all labels); one is shipped only if its CV "
+                    f"sum beats the regression's by {MARGIN}")
+    ap.add_argument("--activation", default="tanh", choices=("tanh", "relu"))
+    ap.add_argument("--seeds", type=int, default=1, help="hidden-layer nets from that many starts, averaged")
+    ap.add_argument("--hidden-c", type=float, default=HIDDEN_C, help="inverse L2 strength of the hidden-layer "
+                    f"heads (default {HIDDEN_C})")
     a = ap.parse_args(argv)
+    mlp = MlpOptions(a.activation, a.seeds, a.hidden_c)
+    heads = HEADS + tuple(("corpus", False, int(h)) for h in a.hidden.split(",") if h.strip())
     meta = json.loads((a.model_dir / "emotion.json").read_text())
     temperature = float(meta["temperature"])
     corpora = load_corpora(a.data, KNOWN_CORPORA)
     win = corpus_windows(corpora, jobs=a.jobs)
     print(f"prosody: {len(win.x)} windows of {len(corpora)} corpora")
-    hk = {h: f"{h[0]}/{'masked' if h[1] else 'all labels'}" for h in HEADS}  # printable head names
-    cv: dict = {s: {h: {w: [] for w in WEIGHTS} for h in HEADS} for s in SETTINGS}
-    cv_p: dict = {s: {h: {w: [] for w in WEIGHTS} for h in HEADS} for s in SETTINGS}
+    hk = {h: f"{h[0]}/{'masked' if h[1] else 'all labels'}" + (f"/{h[2]} {mlp.activation}" if h[2] else "")
+          for h in heads}  # printable head names
+    cv: dict = {s: {h: {w: [] for w in WEIGHTS} for h in heads} for s in SETTINGS}
+    cv_p: dict = {s: {h: {w: [] for w in WEIGHTS} for h in heads} for s in SETTINGS}
     cv_y: dict = {s: [] for s in SETTINGS}
     for fold in sorted(a.results.glob("cv_*.npz")):
-        res = evaluate_file(win, fold, temperature, reg=a.c)
+        res = evaluate_file(win, fold, temperature, heads, a.c, mlp)
         for s in SETTINGS:
             cv_y[s].append(res[("y", s)])
-            for h in HEADS:
+            for h in heads:
                 for w in WEIGHTS:
                     cv[s][h][w] += list(res[s][h][w][0].items())
                     cv_p[s][h][w].append(res[s][h][w][1])
         print(f"  {fold.name} done")
-    loco: dict = {s: {h: {w: {} for w in WEIGHTS} for h in HEADS} for s in SETTINGS}
+    loco: dict = {s: {h: {w: {} for w in WEIGHTS} for h in heads} for s in SETTINGS}
     for c in KNOWN_CORPORA:
-        res = evaluate_file(win, a.results / f"loco_{c}.npz", temperature, reg=a.c)
+        res = evaluate_file(win, a.results / f"loco_{c}.npz", temperature, heads, a.c, mlp)
         for s in SETTINGS:
-            for h in HEADS:
+            for h in heads:
                 for w in WEIGHTS:
                     loco[s][h][w][c] = res[s][h][w][0][c]
         print(f"  loco {c} done")
@@ -319,9 +420,25 @@ def main(argv: list[str] | None = None) -> int:
     best = {h: sum(max(_mean(cv[s][h][w], "uar8") for w in WEIGHTS) for s in ("run", "alone", "session"))
             for h in HEADS}
     head_choice = max(HEADS, key=lambda h: best[h])
-    w_run = max(WEIGHTS, key=lambda w: _mean(cv["run"][head_choice][w], "uar8"))
-    w_alone = max(WEIGHTS, key=lambda w: _mean(cv["alone"][head_choice][w], "uar8")
-                  + _mean(cv["session"][head_choice][w], "uar8"))
+
+    def weights(h: tuple) -> tuple[float, float, float]:
+        """The weight of each prior on the CV, and the CV sum (run + alone + session, 8-way) at them."""
+        w_run = max(WEIGHTS, key=lambda w: _mean(cv["run"][h][w], "uar8"))
+        w_alone = max(WEIGHTS, key=lambda w: _mean(cv["alone"][h][w], "uar8") + _mean(cv["session"][h][w], "uar8"))
+        return w_run, w_alone, (_mean(cv["run"][h][w_run], "uar8") + _mean(cv["alone"][h][w_alone], "uar8")
+                                + _mean(cv["session"][h][w_alone], "uar8"))
+
+    for h in heads:
+        w_r, w_a, total = weights(h)
+        print(f"prosody: CV {hk[h]}: run {_mean(cv['run'][h][w_r], 'uar8'):.3f} (w {w_r}), alone "
+              f"{_mean(cv['alone'][h][w_a], 'uar8'):.3f}, session {_mean(cv['session'][h][w_a], 'uar8'):.3f} "
+              f"(w {w_a}); sum {total:.3f}")
+    deep = [h for h in heads if h[2]]
+    if deep:  # a hidden layer only if it beats the regression by MARGIN
+        h = max(deep, key=lambda h: weights(h)[2])
+        if weights(h)[2] >= weights(head_choice)[2] + MARGIN:
+            head_choice = h
+    w_run, w_alone, _ = weights(head_choice)
     chosen = {"run": w_run, "run60": w_run, "alone": w_alone, "session": w_alone, "session60": w_alone}
     calibration = {}
     for prior, settings in (("run", ("run",)), ("alone", ("alone", "session"))):
@@ -336,17 +453,20 @@ def main(argv: list[str] | None = None) -> int:
                                                     if any(k == c for k, _ in cv[s][h][w])},
                                   "loco": {c: {k: loco[s][h][w][c][k] for k in ("uar8", "uar", "arousal_uar")}
                                            for c in KNOWN_CORPORA}}
-                         for w in WEIGHTS} for h in HEADS} for s in SETTINGS}
+                         for w in WEIGHTS} for h in heads} for s in SETTINGS}
     # the shipped head: every window of every corpus
-    by, mask = head_choice
+    by, mask, hidden = head_choice
     xs = standardise_per(win.x, win.corpus if by == "corpus" else win.speaker)
-    coef, icpt = fit_head(xs, win.label, win.corpus, win.corpus_labels, mask=mask, c=a.c)
+    coef, icpt = _fit(xs, win.label, win.corpus, win.corpus_labels, head_choice, a.c, mlp)
     head = head_from(coef, icpt, win.x.mean(axis=0), win.x.std(axis=0), chosen["run"], chosen["alone"],
                      calibration["run"]["temperature"], calibration["alone"]["temperature"])
     head.save(a.model_dir / "emotion.prosody.json",
               {"emotion_sha256": meta["tflite_sha256"], "trained_on": list(KNOWN_CORPORA),
                "windows": int(len(win.x)), "c": a.c, "masked_loss": mask,
-               "standardised_by": by, "command": "python -m training.prosody --data ../shared/data"})
+               "standardised_by": by, "command": "python -m training.prosody --data ../shared/data"
+               + (f" --hidden {a.hidden} --activation {mlp.activation} --seeds {mlp.seeds} --hidden-c {mlp.c}"
+                  if hidden else ""),
+               **({"hidden": hidden, "seeds": mlp.seeds, "hidden_c": mlp.c} if hidden else {})})
     (a.model_dir / "results").mkdir(exist_ok=True)
     summary = {"chosen": chosen, "head": hk[head_choice], "masked_loss": mask, "standardised_by": by,
                "calibration": calibration, "table": table}

@@ -17,6 +17,8 @@ differs between the two priors; both are chosen on the speaker-independent cross
 temperature ``T`` of each is fitted there so that the confidence shown means what it says
 (``training/prosody.py``, ``models/PROSODY.md``).
 
+The head may carry one hidden layer (``hidden_coef``, ``hidden_intercept``, ``activation``): the regression then
+reads ``activation(hidden_coef @ x + hidden_intercept)`` instead of ``x``; a head without them is the regression.
 The head lives in ``models/emotion.prosody.json`` beside the emotion model; without it the CNN is used alone.
 Numpy only.
 """
@@ -33,6 +35,7 @@ from monitor.errors import ModelError
 
 FLOOR = 1e-6
 PRIOR_WINDOWS = 4.0  # windows of a voice at which its own statistics count half (chosen on the CV)
+ACTIVATIONS = {"tanh": np.tanh, "relu": lambda a: np.maximum(a, 0.0)}  # of an optional hidden layer
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,11 @@ class ProsodyHead:
     temperature_run: float = 1.0  # the fused output's calibration in each setting (fitted on the CV)
     temperature_alone: float = 1.0
     emotion_sha256: str = ""  # the emotion model whose outputs the weights and temperatures were chosen on
+    # an optional hidden layer (none: a softmax regression, ``coef`` (labels, features)); with it ``coef`` is
+    # (labels, hidden) and reads ``activation(hidden_coef @ x + hidden_intercept)``
+    hidden_coef: tuple[tuple[float, ...], ...] = ()  # (hidden, features)
+    hidden_intercept: tuple[float, ...] = ()
+    activation: str = ""
 
     @property
     def population(self) -> FeatureStats:
@@ -74,6 +82,8 @@ class ProsodyHead:
         """Functionals (..., features) -> log-probabilities (..., labels)."""
         x = (np.asarray(f, dtype=np.float64) - np.asarray(mean)) / (np.asarray(std) + 1e-6)
         x = np.clip(x, -6.0, 6.0)  # a window far outside anything heard must not decide alone
+        if self.hidden_coef:
+            x = ACTIVATIONS[self.activation](x @ np.asarray(self.hidden_coef).T + np.asarray(self.hidden_intercept))
         z = x @ np.asarray(self.coef).T + np.asarray(self.intercept)
         z -= z.max(axis=-1, keepdims=True)
         return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
@@ -88,7 +98,9 @@ class ProsodyHead:
              "std": list(self.std), "coef": [list(r) for r in self.coef], "intercept": list(self.intercept),
              "weight_run": self.weight_run, "weight_alone": self.weight_alone,
              "temperature_run": self.temperature_run, "temperature_alone": self.temperature_alone,
-             **({"emotion_sha256": self.emotion_sha256} if self.emotion_sha256 else {}), **(extra or {})}
+             **({"emotion_sha256": self.emotion_sha256} if self.emotion_sha256 else {}),
+             **({"hidden_coef": [list(r) for r in self.hidden_coef], "hidden_intercept": list(self.hidden_intercept),
+                 "activation": self.activation} if self.hidden_coef else {}), **(extra or {})}
         Path(path).write_text(json.dumps(d, indent=1) + "\n")
 
     @classmethod
@@ -98,15 +110,26 @@ class ProsodyHead:
             head = cls(tuple(d["features"]), tuple(map(float, d["mean"])), tuple(map(float, d["std"])),
                        tuple(tuple(map(float, r)) for r in d["coef"]), tuple(map(float, d["intercept"])),
                        float(d["weight_run"]), float(d["weight_alone"]), float(d.get("temperature_run", 1.0)),
-                       float(d.get("temperature_alone", 1.0)), str(d.get("emotion_sha256", "")))
+                       float(d.get("temperature_alone", 1.0)), str(d.get("emotion_sha256", "")),
+                       tuple(tuple(map(float, r)) for r in d.get("hidden_coef", ())),
+                       tuple(map(float, d.get("hidden_intercept", ()))), str(d.get("activation", "")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: unreadable prosody head ({exc}); restore it from the repository or delete "
                              "it to use the CNN alone") from None
+        hidden = len(head.hidden_intercept)
+        if (hidden > 0) != bool(head.hidden_coef) or (hidden > 0) != bool(head.activation) or (
+                hidden and (head.activation not in ACTIVATIONS or [len(r) for r in head.hidden_coef]
+                            != [len(names)] * hidden)):
+            raise ModelError(f"{path}: a malformed hidden layer (hidden_coef (units x {len(names)} functionals), "
+                             f"hidden_intercept (units) and activation ({' or '.join(ACTIVATIONS)}) go together); "
+                             "retrain it (python -m training.prosody) or delete it to use the CNN alone")
         shapes = ([len(r) for r in head.coef], len(head.mean), len(head.std), len(head.intercept))
-        if head.names != names or shapes != ([len(names)] * len(labels), len(names), len(names), len(labels)):
+        if head.names != names or shapes != ([hidden or len(names)] * len(labels), len(names), len(names),
+                                             len(labels)):
             raise ModelError(f"{path}: made for other functionals or labels than this monitor's; retrain it "
                              "(python -m training.prosody) or delete it to use the CNN alone")
         numbers = np.array([*head.mean, *head.std, *head.intercept, *(v for r in head.coef for v in r),
+                            *head.hidden_intercept, *(v for r in head.hidden_coef for v in r),
                             head.temperature_run, head.temperature_alone])
         if not np.isfinite(numbers).all() or min(head.std) <= 0:
             raise ModelError(f"{path}: holds numbers that are not finite, or a spread that is not > 0; restore it "
