@@ -187,7 +187,7 @@ def prosody_note(out: Path) -> list[str]:
         parts.append(f"{what}: {mean(setting, 1.0, 'uar8'):.3f} -> {mean(setting, w, 'uar8'):.3f} 8-way, "
                      f"arousal {mean(setting, 1.0, 'arousal_uar'):.3f} -> {mean(setting, w, 'arousal_uar'):.3f}")
     return ["The tables below are the CNN's. The monitor fuses it by default with a prosody head (functionals of "
-            "each window and a softmax regression, `models/emotion.prosody.json`), whose own tables are in "
+            "each window and a small network, `models/emotion.prosody.json`), whose own tables are in "
             "[`PROSODY.md`](PROSODY.md) (`python -m training.prosody`). Mean over the five corpora never heard, "
             + "; ".join(parts) + ".\n"]
 

@@ -1,4 +1,5 @@
-"""The prosody head: a softmax regression on a window's functionals, fused with the CNN.
+"""The prosody head: a small network (a softmax regression, or one hidden layer before it) on a window's
+functionals, fused with the CNN.
 
 The CNN hears the spectrum; voices it never heard shift the spectrum more than they shift how pitch, loudness and
 voicing move. Beside the CNN a small regression reads ``monitor.dsp.functionals`` (40 numbers per window),
