@@ -2,10 +2,13 @@
 functionals, fused with the CNN.
 
 The CNN hears the spectrum; voices it never heard shift the spectrum more than they shift how pitch, loudness and
-voicing move. Beside the CNN a small regression reads ``monitor.dsp.functionals`` (40 numbers per window),
-standardised by a mean and spread::
+voicing move. Beside the CNN a small network reads ``monitor.dsp.functionals`` (40 numbers per window),
+standardised by a mean and spread, ``x = (f - mean) / std``::
 
-    log p = (w log p_cnn + (1 - w) log softmax(coef @ ((f - mean) / std) + intercept)) / T
+    log p = (w log p_cnn + (1 - w) log softmax(coef @ h + intercept)) / T
+
+where ``h`` is ``x`` itself (a softmax regression) or ``tanh(hidden_coef @ x + hidden_intercept)`` (one hidden
+layer; the shipped head has 16 units).
 
 Which mean and spread: the voice's own (``VoiceStats``: what the session, and each speaker in it, has sounded
 like so far; a live run, a file, or a ``--voice-group`` group of files), pulled towards a prior while little of
