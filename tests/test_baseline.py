@@ -371,3 +371,26 @@ def test_a_run_the_survey_read_whole_is_not_scored_twice(tmp_path: Path) -> None
     assert [r["path"] for r in rows] == sorted(r["path"] for r in rows), "rows in the run's order"
     err, workers = run("turns.csv")  # speaker turns on: the survey reads without them, so every file is read again
     assert len(workers) == 2, f"{len(workers)} workers: the survey's, then the scoring's"
+
+
+def test_progress_does_not_take_files_judged_again_for_files_scored_in_no_time() -> None:
+    """The files the survey read whole are judged again at once (``advance(timed=False)``), before the pool scores
+    the rest: the ETA and the rates come from the files scored since, not from rows that took none of the run's
+    time (93 short clips judged again made the ETA of the long files left 0:00:00 for seconds of work; found by
+    review)."""
+    import io
+
+    from monitor.batch.progress import ProgressReporter
+
+    rep = ProgressReporter("plain", 20, io.StringIO())
+    for _ in range(10):
+        rep.advance(3.0, False, timed=False)
+    assert rep.eta_s() is None and "0x real time, 0.0 files/s" in rep.rate_text()
+    time.sleep(0.05)
+    rep.advance(600.0, False)  # one long file scored
+    before = time.perf_counter() - rep.start
+    eta = rep.eta_s()
+    assert eta is not None and eta >= before * 9, "9 files left at the pace of the one file scored"
+    rate = float(rep.rate_text().split("x")[0])  # the audio of the one file scored, over the time it took
+    assert rate <= 600.0 / before + 1 and rate < 630.0 / before
+    assert rep.done == 11 and rep.audio_s == 630.0

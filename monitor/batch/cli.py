@@ -503,7 +503,7 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
     outputs = _Outputs(opts, fcols, wcols)
     progress = ProgressReporter(opts.progress, len(todo) + len(missing), stream, start=t0)
 
-    def emit(res: FileResult) -> None:
+    def emit(res: FileResult, timed: bool = True) -> None:
         outputs.write(window_rows(res, labels), file_row(res, labels))
         summary.scored += 1
         summary.audio_s += res.duration_s or 0.0
@@ -515,7 +515,7 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
             summary.worker_peak_rss[res.worker_pid] = max(
                 res.worker_peak_rss, summary.worker_peak_rss.get(res.worker_pid, 0)
             )
-        progress.advance(res.duration_s or 0.0, res.failed)
+        progress.advance(res.duration_s or 0.0, res.failed, timed)
 
     surveyed = min(len(found.files), BaselineOptions().max_files) if opts.baseline == "run" else 0
     pool = _executor(opts, score, max(len(todo), surveyed), stream) if todo else None  # the survey's workers too
@@ -547,7 +547,7 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
                 emit(FileResult.failure(m.path, f"{m.path}: {m.error}"))
             for r in judged:
                 stop.check()
-                emit(r)
+                emit(r, timed=False)  # judged at once: not a file scored in no time (rates, ETA)
             if pool is not None and todo:
                 pool.run(todo, emit, stop)
         outputs.open()  # nothing to score: the outputs still get their header

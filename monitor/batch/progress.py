@@ -28,6 +28,8 @@ class ProgressReporter:
         self.done = 0
         self.failed = 0
         self.audio_s = 0.0
+        self.untimed = 0  # rows that took no time of this run's (``advance(timed=False)``): not in rates or ETA
+        self.untimed_audio_s = 0.0
         self.plain_every_s = plain_every_s
         self._last_plain = self.start
         is_tty = bool(getattr(stream, "isatty", lambda: False)())
@@ -40,15 +42,17 @@ class ProgressReporter:
     # --- rates ---------------------------------------------------------------------------------------
     def rate_text(self, short: bool = False) -> str:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
+        audio_s, done = self.audio_s - self.untimed_audio_s, self.done - self.untimed
         if short:
-            return f"{self.audio_s / elapsed:.0f}x real time"
-        return f"{self.audio_s / elapsed:.0f}x real time, {self.done / elapsed:.1f} files/s"
+            return f"{audio_s / elapsed:.0f}x real time"
+        return f"{audio_s / elapsed:.0f}x real time, {done / elapsed:.1f} files/s"
 
     def eta_s(self) -> float | None:
-        if self.done == 0:
+        timed = self.done - self.untimed
+        if timed == 0:
             return None
         elapsed = time.perf_counter() - self.start
-        return elapsed / self.done * (self.total - self.done)
+        return elapsed / timed * (self.total - self.done)
 
     # --- context -------------------------------------------------------------------------------------
     def __enter__(self) -> ProgressReporter:
@@ -85,17 +89,23 @@ class ProgressReporter:
             self._progress.stop()
             self._progress = None
 
-    def advance(self, audio_s: float, failed: bool) -> None:
+    def advance(self, audio_s: float, failed: bool, timed: bool = True) -> None:
+        """A row written. ``timed=False``: a row that took none of this run's time (a file the survey read whole,
+        judged again at once): counted, but not taken for a file scored in no time by the rates and the ETA."""
         self.done += 1
         self.audio_s += audio_s
         self.failed += bool(failed)
+        if not timed:
+            self.untimed += 1
+            self.untimed_audio_s += audio_s
         if self._progress is not None:
-            self._progress.update(
-                self._task,
-                advance=1,
-                rate=self.rate_text(short=True),
-                failed=f"[red]{self.failed} failed" if self.failed else "",
-            )
+            rate = self.rate_text(short=True) if self.done > self.untimed else ""  # none measured yet
+            fields = {"rate": rate, "failed": f"[red]{self.failed} failed" if self.failed else ""}
+            if timed:
+                self._progress.update(self._task, advance=1, **fields)
+            else:  # rich's speed (its ETA) from the timed rows alone: its clock starts again after this one
+                self._progress.reset(self._task, completed=self.done, **fields)
+                self._progress.update(self._task, completed=self.done)  # marks it finished, if this was the last
         elif self.mode == "plain":
             now = time.perf_counter()
             if now - self._last_plain >= self.plain_every_s and self.done < self.total:
