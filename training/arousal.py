@@ -40,13 +40,11 @@ import numpy as np
 
 from monitor.affect import HIGH_AROUSAL, LOW_AROUSAL
 from monitor.dsp.functionals import NAMES
-from monitor.inference.baseline import BaselineOptions
 from monitor.inference.prosody import fuse
 from monitor.labels import LABELS
 from training.corpora import KNOWN_CORPORA, load_corpora
 from training.multi_metrics import arousal_values, with_temperature
-from training.multi_report import _survey_rows, skewed_subset, with_run_baseline
-from training.prosody import Windows, _align, corpus_windows, fit_head, head_from, running_stats, standardise_per
+from training.prosody import MlpOptions, Windows, _align, _fit, corpus_windows, head_from, held_out, standardise_per
 
 SETTINGS = ("run", "alone", "session", "run60", "session60")
 MAIN = ("run", "alone", "session")
@@ -190,46 +188,16 @@ def evaluate_file(win: Windows, path: Path, temperature: float, shipped: dict, a
     """Binary arousal of one result file's held-out windows in every setting of ``training.prosody.evaluate_file``
     (the same standardisation, the same CNN inputs): ``{setting: {"probs": {corpus: score}, "probs_no_t": ...,
     variant: {b: {corpus: score}}}}``."""
-    with np.load(path) as z:
-        keys = z["keys"]
-        p_file = with_temperature(z["probs_file"].astype(np.float64), temperature)
-        p_live = with_temperature(z["probs_live"].astype(np.float64), temperature)
-    rows = _align(win, keys)
-    train = ~np.isin(win.key, list(set(map(str, keys))))
-    runs = np.array([str(k).split(":", 1)[0] for k in keys])
-    _, clip = np.unique(keys, return_inverse=True)
-    y_win, spk, x = win.label[rows], win.speaker[rows], win.x[rows]
-    pop_mean, pop_std = win.x[train].mean(axis=0), win.x[train].std(axis=0)
-    rng = np.random.default_rng(0)
-    rank = rng.permutation(clip.max() + 1)
-    heard_at = np.empty(len(clip), dtype=int)
-    heard_at[np.lexsort((np.arange(len(clip)), rank[clip]))] = np.arange(len(clip))
-    subsets = {"run": np.arange(len(rows)), "alone": np.arange(len(rows)), "session": np.arange(len(rows)),
-               "run60": np.flatnonzero(skewed_subset(y_win, clip, runs, 0.6)),
-               "session60": np.flatnonzero(skewed_subset(y_win, clip, spk, 0.6))}
-    inputs = {}
-    for setting, idx in subsets.items():  # as training.prosody.evaluate_file
-        c, r_, xi = clip[idx], runs[idx], x[idx]
-        if setting.startswith("session"):
-            mean, std = running_stats(xi, spk[idx], np.argsort(heard_at[idx], kind="stable"), pop_mean, pop_std)
-            inputs[setting] = (p_live[idx], mean, std)
-        elif setting == "alone":
-            mean, std = running_stats(xi, c, np.arange(len(idx)), pop_mean, pop_std)
-            inputs[setting] = (p_file[idx].astype(np.float32), mean, std)
-        else:
-            prior_m, prior_s = np.zeros_like(xi), np.zeros_like(xi)
-            for r in np.unique(r_):
-                m = np.flatnonzero(r_ == r)
-                ids, inv = np.unique(c[m], return_inverse=True)
-                chosen = np.isin(inv, _survey_rows(len(ids), BaselineOptions().max_files))
-                prior_m[m], prior_s[m] = xi[m][chosen].mean(axis=0), xi[m][chosen].std(axis=0)
-            mean, std = running_stats(xi, c, np.arange(len(idx)), prior_m, prior_s)
-            inputs[setting] = (with_run_baseline(p_file[idx], c, r_), mean, std)
+    h = held_out(win, path, temperature)
+    train, clip, runs, y_win, x, subsets, inputs = h.train, h.clip, h.runs, h.y, h.x, h.subsets, h.inputs
+    pop_mean, pop_std = h.pop_mean, h.pop_std
     tr = np.flatnonzero(train)
-    coef, icpt = fit_head(standardise_per(win.x[tr], win.corpus[tr] if shipped["by"] == "corpus" else
-                                          win.speaker[tr]), win.label[tr], win.corpus[tr], win.corpus_labels,
-                          mask=shipped["masked"], c=shipped["c"])
-    prosody = head_from(coef, icpt, pop_mean, pop_std)
+    # the shipped head's recipe (a softmax regression, or a hidden layer before it) on this file's training windows
+    groups = win.corpus[tr] if shipped["by"] == "corpus" else win.speaker[tr]
+    prosody = head_from(*_fit(standardise_per(win.x[tr], groups), win.label[tr], win.corpus[tr], win.corpus_labels,
+                              (shipped["by"], shipped["masked"], shipped["hidden"]), shipped["c"],
+                              MlpOptions(shipped["activation"], shipped["seeds"], shipped["hidden_c"])),
+                        pop_mean, pop_std)
     heads = {v: train_head(win, tr, *v, a_cnn=a_cnn) for v in VARIANTS}
     out: dict = {}
     for setting, idx in subsets.items():
@@ -281,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = json.loads((a.model_dir / "emotion.json").read_text())
     pm = json.loads((a.model_dir / "emotion.prosody.json").read_text())
     shipped = {"by": pm["standardised_by"], "masked": bool(pm["masked_loss"]), "c": float(pm["c"]),
+               "hidden": int(pm.get("hidden", 0)), "activation": str(pm.get("activation", "tanh")),
+               "seeds": int(pm.get("seeds", 1)), "hidden_c": float(pm.get("hidden_c", pm["c"])),
                "weight_run": float(pm["weight_run"]), "weight_alone": float(pm["weight_alone"]),
                "temperature_run": float(pm["temperature_run"]), "temperature_alone": float(pm["temperature_alone"])}
     temperature = float(meta["temperature"])

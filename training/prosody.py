@@ -287,19 +287,24 @@ class MlpOptions:
     c: float = C
 
 
-def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tuple[str, bool, int], ...] = HEADS,
-                  reg: float = C, mlp: MlpOptions = MlpOptions()) -> dict:
-    """Scores of one result file's held-out windows, as the monitor judges them, for every setting, head and
-    weight: ``{setting: {head: {weight: ({corpus: corpus_scores}, window probabilities)}}}``, and each
-    setting's windows' labels under ``("y", setting)``. Settings (each window standardised by ``VoiceStats``'s
-    arithmetic, ``running_stats``):
+@dataclass
+class HeldOut:
+    """One result file's held-out windows as the monitor judges them in each setting of ``evaluate_file``."""
 
-    - run: each clip a file of a `score` run (each held-out corpus one run): the CNN with the run's baseline,
-      the file's voice over the run's statistics (a survey of at most 100 files);
-    - alone: each clip a file judged alone (one file, ``--baseline off``): over the training windows';
-    - session: each speaker's clips one live session, heard in a random order (the CNN normalised as heard):
-      over the training windows';
-    - run60 / session60: the same in runs / sessions in which neutral (TurEV: calm) is 60 % of the clips."""
+    train: np.ndarray  # the windows the file's networks trained on (mask over ``Windows``)
+    clip: np.ndarray  # each held-out window's clip (index)
+    runs: np.ndarray  # each held-out window's run (its corpus)
+    y: np.ndarray  # labels
+    x: np.ndarray  # functionals
+    pop_mean: np.ndarray  # the training windows' statistics
+    pop_std: np.ndarray
+    subsets: dict[str, np.ndarray]  # setting -> its windows
+    inputs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # setting -> (CNN probabilities, mean, spread)
+
+
+def held_out(win: Windows, path: Path, temperature: float) -> HeldOut:
+    """The held-out windows of a result file (``cv_*.npz``, ``loco_*.npz``) and, per setting, the CNN's
+    probabilities and the mean and spread each window's functionals are standardised by (``evaluate_file``)."""
     with np.load(path) as z:
         keys = z["keys"]
         p_file = with_temperature(z["probs_file"].astype(np.float64), temperature)
@@ -335,6 +340,25 @@ def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tup
                 prior_m[m], prior_s[m] = xi[m][chosen].mean(axis=0), xi[m][chosen].std(axis=0)
             mean, std = running_stats(xi, c, np.arange(len(idx)), prior_m, prior_s)
             inputs[setting] = (with_run_baseline(p_file[idx], c, r_), mean, std)
+    return HeldOut(train, clip, runs, y_win, x, pop_mean, pop_std, subsets, inputs)
+
+
+def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tuple[str, bool, int], ...] = HEADS,
+                  reg: float = C, mlp: MlpOptions = MlpOptions()) -> dict:
+    """Scores of one result file's held-out windows, as the monitor judges them, for every setting, head and
+    weight: ``{setting: {head: {weight: ({corpus: corpus_scores}, window probabilities)}}}``, and each
+    setting's windows' labels under ``("y", setting)``. Settings (each window standardised by ``VoiceStats``'s
+    arithmetic, ``running_stats``):
+
+    - run: each clip a file of a `score` run (each held-out corpus one run): the CNN with the run's baseline,
+      the file's voice over the run's statistics (a survey of at most 100 files);
+    - alone: each clip a file judged alone (one file, ``--baseline off``): over the training windows';
+    - session: each speaker's clips one live session, heard in a random order (the CNN normalised as heard):
+      over the training windows';
+    - run60 / session60: the same in runs / sessions in which neutral (TurEV: calm) is 60 % of the clips."""
+    h = held_out(win, path, temperature)
+    train, clip, runs, y_win, x, subsets, inputs = h.train, h.clip, h.runs, h.y, h.x, h.subsets, h.inputs
+    pop_mean, pop_std = h.pop_mean, h.pop_std
     out: dict = {s: {} for s in subsets}
     for s_name, idx in subsets.items():
         out[("y", s_name)] = y_win[idx]
