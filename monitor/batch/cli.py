@@ -526,9 +526,9 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
             with stop.installed():
                 quiet = opts.progress == "none" or opts.cluster  # a cluster says what it does itself
                 # a local run keeps what the survey measured of each window: files it read whole are not scored
-                # again (emotion alone; see monitor.batch.score.reusable)
-                keep = isinstance(pool, _LocalExecutor) and reusable(score, score)
-                base, read = survey_baseline(pool, score, found.files, stop, None if quiet else stream, keep)
+                # again when the scoring reads them as the survey does (monitor.batch.score.reusable)
+                local = isinstance(pool, _LocalExecutor)
+                base, read = survey_baseline(pool, score, found.files, stop, None if quiet else stream, local)
                 judged = rejudged(read, todo, score, base)
                 done = {r.path for r in judged}
                 todo = [f for f in todo if f not in done]
@@ -570,13 +570,15 @@ def survey_baseline(executor: Executor, score: ScoreOptions, files: list[str], s
     will judge it, before anything is written. The whole run's files are surveyed (or the same fixed sample of
     them), also on --resume: a resumed run takes out the same baseline as the run it continues. None for fewer
     than two files with speech. ``stream``: where to say that the survey runs (None: nowhere). ``keep``: also
-    return the surveyed files read whole, with what each window's judgement is made from (``rejudged``)."""
+    return the surveyed files read whole, with what each window's judgement is made from (``rejudged``), when
+    the scoring would read them as the survey does."""
     options = BaselineOptions()
     sample = survey_sample(files, options.max_files)
     if len(sample) < 2:
         return None, []
     plain = replace(score, transcriber="none", speakers=replace(score.speakers, enabled=False), baseline=None,
-                    max_windows=options.max_windows, keep_measures=keep)
+                    max_windows=options.max_windows)
+    plain = replace(plain, keep_measures=keep and reusable(plain, score))
     if stream is not None:
         print(f"surveying {len(sample)} files for the run's baseline (--baseline off skips this)", file=stream,
               flush=True)  # type: ignore[call-overload]

@@ -18,7 +18,7 @@ import os
 import resource
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -275,8 +275,6 @@ class FileScorer:
     def short_words(self, analysis: Analysis) -> SegmenterOptions | None:
         """The segmenter options for reading a file again when it gave no window but dropped utterances as too
         short (None otherwise, or when the run's minimum is already as low)."""
-        from dataclasses import replace
-
         seg = self.options.segmenter
         if analysis.events or not analysis.dropped_short or seg.min_speech_s <= SHORT_FILE_MIN_SPEECH_S:
             return None
@@ -303,14 +301,11 @@ def summarize(path: str, duration_s: float, analysis: Analysis, labels: tuple[st
 
 def reusable(surveyed: ScoreOptions, scoring: ScoreOptions) -> bool:
     """Whether a file the survey read whole (``surveyed``: its options) is judged by ``scoring`` from the same
-    windows and CNN outputs, so that ``rejudge`` gives what scoring it again would: emotion alone, no speaker
-    turns, each file its own voice, everything else but the baseline and the window limit the same."""
-    from dataclasses import replace
-
+    windows and CNN outputs, so that ``rejudge`` gives what scoring it again would: the same options but for the
+    baseline and the window limit (the survey reads emotion alone, so no words, no speaker turns), each file its
+    own voice."""
     return (
-        scoring.transcriber == "none"
-        and not scoring.speakers.enabled
-        and not parse_voice_group(scoring.voice_group).shared
+        not parse_voice_group(scoring.voice_group).shared
         and replace(surveyed, baseline=None, max_windows=0, keep_measures=False)
         == replace(scoring, baseline=None, max_windows=0, keep_measures=False)
     )

@@ -96,19 +96,31 @@ class FrameVad:
         """The loudest recorded frame of the peak history (-120 before any)."""
         return max(self._peaks) if self._peaks else -120.0
 
+    def _gain_db(self, level: float, peak_dbfs: float) -> float | None:
+        """The gain webrtcvad hears an ``observe``d frame at, or None when it is under the current floor (not
+        speech). webrtcvad's decisions depend on the absolute level: every frame is scaled by the same rule (quiet
+        speech up, loud speech down, for ``peak_dbfs``, the loudest frame up to it), so a recording decides the
+        same at any level."""
+        o = self.options
+        if level < o.min_level_dbfs or level < self.noise_floor_dbfs + o.margin_db:
+            return None
+        return min(max(o.target_dbfs - peak_dbfs, -o.max_cut_db), o.max_gain_db)
+
+    def _webrtc(self, frames: np.ndarray, gains_db: list[float]) -> list[bool]:
+        """webrtcvad's decision on each row of ``frames``, scaled by its gain (the rows scaled in one numpy call)."""
+        g = np.array(gains_db)
+        scale = np.abs(g) > 0.01
+        if scale.any():
+            factors = np.array([np.float32(10 ** (v / 20)) for v in g[scale]], dtype=np.float32)
+            frames = frames.copy()
+            frames[scale] = np.clip(frames[scale].astype(np.float32) * factors[:, None], -32768, 32767).astype(np.int16)
+        return [bool(self._vad.is_speech(row.tobytes(), SAMPLE_RATE)) for row in frames]
+
     def decide(self, frame: np.ndarray, level: float, peak_dbfs: float) -> bool:
         """Is a frame already ``observe``d speech: above the current floor, then webrtcvad on the frame scaled
         for ``peak_dbfs`` (the loudest frame up to it)?"""
-        if level < self.options.min_level_dbfs or level < self.noise_floor_dbfs + self.options.margin_db:
-            return False
-        # webrtcvad's decisions depend on the absolute level: scale every frame by the same rule (quiet
-        # speech up, loud speech down), so a recording decides the same at any level.
-        gain_db = self.options.target_dbfs - peak_dbfs
-        gain_db = min(max(gain_db, -self.options.max_cut_db), self.options.max_gain_db)
-        if abs(gain_db) > 0.01:
-            scaled = frame.astype(np.float32) * np.float32(10 ** (gain_db / 20))
-            frame = np.clip(scaled, -32768, 32767).astype(np.int16)
-        return bool(self._vad.is_speech(frame.tobytes(), SAMPLE_RATE))
+        gain = self._gain_db(level, peak_dbfs)
+        return gain is not None and self._webrtc(np.asarray(frame).reshape(1, -1), [gain])[0]
 
     def is_speech(self, frame: np.ndarray, level: float | None = None) -> bool:
         """Causal decision: the frame against the floor of the frames before it and itself."""
@@ -118,28 +130,17 @@ class FrameVad:
     def are_speech(self, frames: np.ndarray, levels: list[float]) -> list[bool]:
         """``is_speech`` of consecutive frames (rows of an int16 array, ``levels`` their dBFS), in order: the
         same decisions, with the frames webrtcvad hears scaled in one numpy call rather than one per frame."""
-        o = self.options
         heard: list[int] = []
         gains: list[float] = []
         for i, level in enumerate(levels):
             self.observe(frames[i], level)
-            if level < o.min_level_dbfs or level < self.noise_floor_dbfs + o.margin_db:
-                continue
-            gain_db = min(max(o.target_dbfs - self.peak_dbfs(), -o.max_cut_db), o.max_gain_db)
-            heard.append(i)
-            gains.append(gain_db)
+            gain = self._gain_db(level, self.peak_dbfs())
+            if gain is not None:
+                heard.append(i)
+                gains.append(gain)
         out = [False] * len(levels)
-        if not heard:
-            return out
-        rows = frames[heard]
-        g = np.array(gains)
-        scale = np.abs(g) > 0.01
-        if scale.any():
-            factors = np.array([np.float32(10 ** (v / 20)) for v in g[scale]], dtype=np.float32)
-            scaled = rows[scale].astype(np.float32) * factors[:, None]
-            rows[scale] = np.clip(scaled, -32768, 32767).astype(np.int16)
-        for i, row in zip(heard, rows, strict=True):
-            out[i] = bool(self._vad.is_speech(row.tobytes(), SAMPLE_RATE))
+        for i, speech in zip(heard, self._webrtc(frames[heard], gains), strict=True):
+            out[i] = speech
         return out
 
     def begins_above_floor(self, frames: list[np.ndarray]) -> bool:
