@@ -155,6 +155,14 @@ def actor_windows(clips: list[Clip], opts: DatasetOptions) -> dict[str, np.ndarr
     }
 
 
+def cached_clips(path: Path, want: list[str]) -> dict | None:
+    """The arrays of a per-corpus cache file if it holds exactly the clips ``want`` (its ``clips``, in order)."""
+    if not path.exists():
+        return None
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files} if list(f["clips"]) == want else None
+
+
 def save_npz_atomic(path: Path, data: dict, compressed: bool = False) -> None:
     """Write ``data`` to ``path`` through a temporary file, so an interrupted run never leaves half a cache file."""
     tmp = path.with_suffix(".tmp.npz")

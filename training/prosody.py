@@ -23,7 +23,15 @@ What it does, in steps (each result is cached or written, so a step runs again i
 4. The shipped head: trained on every window of every corpus, with the chosen weights, written to
    ``models/emotion.prosody.json``; the tables to ``models/results/prosody.json`` and ``models/PROSODY.md``.
 
+``--voice K``: the same for the *voice head* (``models/emotion.voice.json``, ``models/results/voice.json``,
+``models/VOICE.md``), which the monitor fuses instead when speaker turns are on: the head's inputs are the
+functionals and the first K principal components of each window's speaker embedding
+(``training.voice_embeddings``; the components fitted on the training windows of each evaluation, standardised
+per voice like the functionals; in a `score` run their prior is the training windows', since the run's survey
+reads no embeddings).
+
     python -m training.prosody --data ../shared/data            # ~5 min the first time (2 cores), then seconds
+    python -m training.prosody --data ../shared/data --voice 32 # + ~6 min for the embeddings the first time
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ from monitor.inference.baseline import BaselineOptions
 from monitor.inference.prosody import PRIOR_WINDOWS, ProsodyHead, fuse
 from monitor.labels import LABELS
 from training.corpora import KNOWN_CORPORA, Corpus, load_corpora
-from training.dataset import DEFAULT_CACHE, framing_fingerprint, save_npz_atomic
+from training.dataset import DEFAULT_CACHE, cached_clips, framing_fingerprint, save_npz_atomic
 from training.multi_metrics import corpus_scores, ece, fit_temperature, pool, with_temperature
 from training.multi_report import _survey_rows, skewed_subset, with_run_baseline
 
@@ -79,6 +87,21 @@ class Windows:
     label: np.ndarray  # (n,) int
     corpus_labels: dict[str, list[int]]
     speaker: np.ndarray  # (n,) str, "corpus/speaker"
+    embedding: np.ndarray | None = None  # (n, 256) speaker embeddings (``--voice``; training.voice_embeddings)
+
+
+def head_inputs(win: Windows, train: np.ndarray, voice_dims: int = 0
+                ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """Every window's head inputs and the embedding projection fitted on the ``train`` windows: the functionals
+    alone (``voice_dims`` 0), or followed by the first ``voice_dims`` principal components of the embeddings."""
+    if not voice_dims:
+        return win.x, None
+    if win.embedding is None:
+        raise ValueError("voice head without embeddings")
+    from training.voice_embeddings import principal_components
+
+    mean, comp = principal_components(win.embedding[train], voice_dims)
+    return np.hstack([win.x, (win.embedding - mean) @ comp.T]), (mean, comp)
 
 
 def corpus_windows(corpora: list[Corpus], cache: Path | None = None, jobs: int = 2, log=print) -> Windows:
@@ -88,11 +111,7 @@ def corpus_windows(corpora: list[Corpus], cache: Path | None = None, jobs: int =
     for c in corpora:
         path = cache / f"{c.name}.npz"
         want = [r.key for r in c.records]
-        z = None
-        if path.exists():
-            with np.load(path) as f:
-                if list(f["clips"]) == want:
-                    z = {k: f[k] for k in f.files}
+        z = cached_clips(path, want)
         if z is None:
             log(f"prosody: functionals of {len(c.records)} clips of {c.name} ...")
             with ProcessPoolExecutor(jobs) as ex:
@@ -243,15 +262,20 @@ def fit_mlp(xs: np.ndarray, y: np.ndarray, corpus: np.ndarray, hidden: int, c: f
 
 def head_from(coef: np.ndarray | Mlp, intercept: np.ndarray | None, mean: np.ndarray, std: np.ndarray,
               weight_run: float = 0.75, weight_alone: float = 0.75, temperature_run: float = 1.0,
-              temperature_alone: float = 1.0) -> ProsodyHead:
-    """A ``ProsodyHead`` of a regression's (coef, intercept), or of an ``Mlp`` (``intercept`` None)."""
+              temperature_alone: float = 1.0, projection: tuple[np.ndarray, np.ndarray] | None = None) -> ProsodyHead:
+    """A ``ProsodyHead`` of a regression's (coef, intercept), or of an ``Mlp`` (``intercept`` None); with an
+    embedding ``projection`` (mean, components) a voice head."""
     rows = lambda a: tuple(tuple(map(float, r)) for r in a)  # noqa: E731
     hidden: dict = {}
     if isinstance(coef, Mlp):
         hidden = {"hidden_coef": rows(coef.hidden_coef), "hidden_intercept": tuple(map(float, coef.hidden_intercept)),
                   "activation": coef.activation}
         coef, intercept = coef.coef, coef.intercept
-    return ProsodyHead(tuple(NAMES), tuple(map(float, mean)), tuple(map(float, std)), rows(coef),
+    names = tuple(NAMES)
+    if projection is not None:
+        names += tuple(f"voice_{i + 1}" for i in range(len(projection[1])))
+        hidden |= {"embedding_mean": tuple(map(float, projection[0])), "embedding_projection": rows(projection[1])}
+    return ProsodyHead(names, tuple(map(float, mean)), tuple(map(float, std)), rows(coef),
                        tuple(map(float, intercept)), weight_run, weight_alone, temperature_run, temperature_alone,
                        **hidden)
 
@@ -300,21 +324,26 @@ class HeldOut:
     pop_std: np.ndarray
     subsets: dict[str, np.ndarray]  # setting -> its windows
     inputs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # setting -> (CNN probabilities, mean, spread)
+    features: np.ndarray  # every window's head inputs (``head_inputs``: the projection fitted on ``train``)
 
 
-def held_out(win: Windows, path: Path, temperature: float) -> HeldOut:
+def held_out(win: Windows, path: Path, temperature: float, voice_dims: int = 0) -> HeldOut:
     """The held-out windows of a result file (``cv_*.npz``, ``loco_*.npz``) and, per setting, the CNN's
-    probabilities and the mean and spread each window's functionals are standardised by (``evaluate_file``)."""
+    probabilities and the mean and spread each window's head inputs are standardised by (``evaluate_file``).
+    ``voice_dims``: the voice head's inputs (``head_inputs``); a run's survey gives the prior of the functionals
+    only, the embedding's take the training windows' (the monitor's survey reads no embeddings)."""
     with np.load(path) as z:
         keys = z["keys"]
         p_file = with_temperature(z["probs_file"].astype(np.float64), temperature)
         p_live = with_temperature(z["probs_live"].astype(np.float64), temperature)
     rows = _align(win, keys)
     train = ~np.isin(win.key, list(set(map(str, keys))))
+    features, _ = head_inputs(win, train, voice_dims)
     runs = np.array([str(k).split(":", 1)[0] for k in keys])
     _, clip = np.unique(keys, return_inverse=True)
-    y_win, spk, x = win.label[rows], win.speaker[rows], win.x[rows]
-    pop_mean, pop_std = win.x[train].mean(axis=0), win.x[train].std(axis=0)
+    y_win, spk, x = win.label[rows], win.speaker[rows], features[rows]
+    pop_mean, pop_std = features[train].mean(axis=0), features[train].std(axis=0)
+    nf = win.x.shape[1]  # the functionals (a run's survey reads them)
     rng = np.random.default_rng(0)
     rank = rng.permutation(clip.max() + 1)  # a live session hears its clips in a random order
     heard_at = np.empty(len(clip), dtype=int)  # each window's place in its session
@@ -337,14 +366,15 @@ def held_out(win: Windows, path: Path, temperature: float) -> HeldOut:
                 m = np.flatnonzero(r_ == r)
                 ids, inv = np.unique(c[m], return_inverse=True)
                 chosen = np.isin(inv, _survey_rows(len(ids), BaselineOptions().max_files))
-                prior_m[m], prior_s[m] = xi[m][chosen].mean(axis=0), xi[m][chosen].std(axis=0)
+                prior_m[m, :nf], prior_s[m, :nf] = xi[m][chosen, :nf].mean(axis=0), xi[m][chosen, :nf].std(axis=0)
+                prior_m[m, nf:], prior_s[m, nf:] = pop_mean[nf:], pop_std[nf:]
             mean, std = running_stats(xi, c, np.arange(len(idx)), prior_m, prior_s)
             inputs[setting] = (with_run_baseline(p_file[idx], c, r_), mean, std)
-    return HeldOut(train, clip, runs, y_win, x, pop_mean, pop_std, subsets, inputs)
+    return HeldOut(train, clip, runs, y_win, x, pop_mean, pop_std, subsets, inputs, features)
 
 
 def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tuple[str, bool, int], ...] = HEADS,
-                  reg: float = C, mlp: MlpOptions = MlpOptions()) -> dict:
+                  reg: float = C, mlp: MlpOptions = MlpOptions(), voice_dims: int = 0) -> dict:
     """Scores of one result file's held-out windows, as the monitor judges them, for every setting, head and
     weight: ``{setting: {head: {weight: ({corpus: corpus_scores}, window probabilities)}}}``, and each
     setting's windows' labels under ``("y", setting)``. Settings (each window standardised by ``VoiceStats``'s
@@ -355,8 +385,10 @@ def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tup
     - alone: each clip a file judged alone (one file, ``--baseline off``): over the training windows';
     - session: each speaker's clips one live session, heard in a random order (the CNN normalised as heard):
       over the training windows';
-    - run60 / session60: the same in runs / sessions in which neutral (TurEV: calm) is 60 % of the clips."""
-    h = held_out(win, path, temperature)
+    - run60 / session60: the same in runs / sessions in which neutral (TurEV: calm) is 60 % of the clips.
+
+    ``voice_dims``: the voice head's (``head_inputs``)."""
+    h = held_out(win, path, temperature, voice_dims)
     train, clip, runs, y_win, x, subsets, inputs = h.train, h.clip, h.runs, h.y, h.x, h.subsets, h.inputs
     pop_mean, pop_std = h.pop_mean, h.pop_std
     out: dict = {s: {} for s in subsets}
@@ -364,7 +396,7 @@ def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tup
         out[("y", s_name)] = y_win[idx]
     for by, mask, hidden in heads:
         groups = win.corpus[train] if by == "corpus" else win.speaker[train]
-        head = head_from(*_fit(standardise_per(win.x[train], groups), win.label[train], win.corpus[train],
+        head = head_from(*_fit(standardise_per(h.features[train], groups), win.label[train], win.corpus[train],
                                win.corpus_labels, (by, mask, hidden), reg, mlp), pop_mean, pop_std)
         for setting, idx in subsets.items():
             cnn, mean, std = inputs[setting]
@@ -409,21 +441,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=1, help="hidden-layer nets from that many starts, averaged")
     ap.add_argument("--hidden-c", type=float, default=HIDDEN_C, help="inverse L2 strength of the hidden-layer "
                     f"heads (default {HIDDEN_C})")
+    ap.add_argument("--voice", type=int, default=0, metavar="K", help="the voice head instead: the functionals and "
+                    "the first K principal components of the window's speaker embedding (models/emotion.voice.json, "
+                    "models/VOICE.md; the monitor fuses it when speaker turns are on)")
     a = ap.parse_args(argv)
+    k = a.voice
+    name = "voice" if k else "prosody"  # what it writes: emotion.<name>.json, results/<name>.json
     mlp = MlpOptions(a.activation, a.seeds, a.hidden_c)
     heads = HEADS + tuple(("corpus", False, int(h)) for h in a.hidden.split(",") if h.strip())
     meta = json.loads((a.model_dir / "emotion.json").read_text())
     temperature = float(meta["temperature"])
     corpora = load_corpora(a.data, KNOWN_CORPORA)
     win = corpus_windows(corpora, jobs=a.jobs)
-    print(f"prosody: {len(win.x)} windows of {len(corpora)} corpora")
+    if k:
+        from training.voice_embeddings import corpus_embeddings
+
+        win.embedding = corpus_embeddings(corpora, len(win.x), jobs=a.jobs)
+    print(f"prosody: {len(win.x)} windows of {len(corpora)} corpora" + (f", voice head (K = {k})" if k else ""))
     hk = {h: f"{h[0]}/{'masked' if h[1] else 'all labels'}" + (f"/{h[2]} {mlp.activation}" if h[2] else "")
           for h in heads}  # printable head names
     cv: dict = {s: {h: {w: [] for w in WEIGHTS} for h in heads} for s in SETTINGS}
     cv_p: dict = {s: {h: {w: [] for w in WEIGHTS} for h in heads} for s in SETTINGS}
     cv_y: dict = {s: [] for s in SETTINGS}
     for fold in sorted(a.results.glob("cv_*.npz")):
-        res = evaluate_file(win, fold, temperature, heads, a.c, mlp)
+        res = evaluate_file(win, fold, temperature, heads, a.c, mlp, k)
         for s in SETTINGS:
             cv_y[s].append(res[("y", s)])
             for h in heads:
@@ -433,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {fold.name} done")
     loco: dict = {s: {h: {w: {} for w in WEIGHTS} for h in heads} for s in SETTINGS}
     for c in KNOWN_CORPORA:
-        res = evaluate_file(win, a.results / f"loco_{c}.npz", temperature, heads, a.c, mlp)
+        res = evaluate_file(win, a.results / f"loco_{c}.npz", temperature, heads, a.c, mlp, k)
         for s in SETTINGS:
             for h in heads:
                 for w in WEIGHTS:
@@ -473,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         calibration[prior] = {"ece_cnn": ece(p_cnn, y), "ece_fused": ece(p, y), "temperature": t,
                               "ece_fused_scaled": ece(with_temperature(p, t), y)}
     table = {s: {hk[h]: {str(w): {"cv_uar8": _mean(cv[s][h][w], "uar8"),
+                                  "cv_arousal": _mean(cv[s][h][w], "arousal_uar"),
                                   "cv_per_corpus": {c: _mean(cv[s][h][w], "uar8", c) for c in KNOWN_CORPORA
                                                     if any(k == c for k, _ in cv[s][h][w])},
                                   "loco": {c: {k: loco[s][h][w][c][k] for k in ("uar8", "uar", "arousal_uar")}
@@ -480,26 +522,29 @@ def main(argv: list[str] | None = None) -> int:
                          for w in WEIGHTS} for h in heads} for s in SETTINGS}
     # the shipped head: every window of every corpus
     by, mask, hidden = head_choice
-    xs = standardise_per(win.x, win.corpus if by == "corpus" else win.speaker)
+    x, projection = head_inputs(win, np.ones(len(win.x), bool), k)
+    xs = standardise_per(x, win.corpus if by == "corpus" else win.speaker)
     coef, icpt = _fit(xs, win.label, win.corpus, win.corpus_labels, head_choice, a.c, mlp)
-    head = head_from(coef, icpt, win.x.mean(axis=0), win.x.std(axis=0), chosen["run"], chosen["alone"],
-                     calibration["run"]["temperature"], calibration["alone"]["temperature"])
-    head.save(a.model_dir / "emotion.prosody.json",
+    head = head_from(coef, icpt, x.mean(axis=0), x.std(axis=0), chosen["run"], chosen["alone"],
+                     calibration["run"]["temperature"], calibration["alone"]["temperature"], projection)
+    command = ("python -m training.prosody --data ../shared/data" + (f" --voice {k}" if k else "")
+               + (f" --hidden {a.hidden} --activation {mlp.activation} --seeds {mlp.seeds} --hidden-c {mlp.c}"
+                  if hidden else (' --hidden ""' if k and not a.hidden.strip() else "")))
+    head.save(a.model_dir / f"emotion.{name}.json",
               {"emotion_sha256": meta["tflite_sha256"], "trained_on": list(KNOWN_CORPORA),
                "windows": int(len(win.x)), "c": a.c, "masked_loss": mask,
-               "standardised_by": by, "command": "python -m training.prosody --data ../shared/data"
-               + (f" --hidden {a.hidden} --activation {mlp.activation} --seeds {mlp.seeds} --hidden-c {mlp.c}"
-                  if hidden else ""),
+               "standardised_by": by, "command": command,
                **({"hidden": hidden, "seeds": mlp.seeds, "hidden_c": mlp.c} if hidden else {})})
     (a.model_dir / "results").mkdir(exist_ok=True)
     summary = {"chosen": chosen, "head": hk[head_choice], "masked_loss": mask, "standardised_by": by,
                "calibration": calibration, "table": table}
-    (a.model_dir / "results" / "prosody.json").write_text(json.dumps(summary, indent=1))
+    (a.model_dir / "results" / f"{name}.json").write_text(json.dumps(summary, indent=1))
     from training.prosody_md import write_markdown
 
-    write_markdown(a.model_dir / "PROSODY.md", chosen, hk[head_choice], calibration, table, len(win.x))
+    md = a.model_dir / f"{name.upper()}.md"
+    write_markdown(md, chosen, hk[head_choice], calibration, table, len(win.x), k, command)
     print(f"prosody: weights chosen on the CV: run {chosen['run']}, alone {chosen['alone']}; wrote "
-          f"{a.model_dir / 'emotion.prosody.json'} and {a.model_dir / 'PROSODY.md'}")
+          f"{a.model_dir / f'emotion.{name}.json'} and {md}")
     return 0
 
 

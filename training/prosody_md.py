@@ -26,9 +26,26 @@ def _row(w: str, head: str, row: dict, mark: str) -> str:
             f"{mean[2]:.3f} |")
 
 
-def write_markdown(path: Path, chosen: dict, head: str, calibration: dict, table: dict, windows: int) -> None:
-    lines = [
-        "# The prosody head beside the CNN (written by `python -m training.prosody --data ../shared/data`)",
+def write_markdown(path: Path, chosen: dict, head: str, calibration: dict, table: dict, windows: int,
+                   voice_dims: int = 0, command: str = "") -> None:
+    """``voice_dims``: the tables are the voice head's (``training.prosody --voice``, ``command``)."""
+    voice = [
+        f"# The voice head beside the CNN (written by `{command}`)",
+        "",
+        "The monitor fuses this head instead of the prosody head ([`PROSODY.md`](PROSODY.md)) when speaker turns "
+        "are on (the default of `live` and `score`), since it has each window's speaker embedding then. Its "
+        f"inputs: the 40 functionals and the first {voice_dims} principal components of the window's speaker "
+        "embedding (`monitor/speakers/encoder.py`, the GE2E encoder's 256 numbers before the LDA; the components "
+        "fitted on each evaluation's training windows), standardised per voice like the functionals (a voice's own "
+        "embedding taken out, what is left is how the voice moves); in a `score` run the survey's statistics are "
+        "the prior of the functionals only, the embedding's is the training windows'. How K and the head were "
+        "chosen, and what that choice saw: the voice head's paragraph in [`REPORT.md`](REPORT.md)'s findings. "
+        "Everything else as for the prosody head:",
+        "",
+    ] if voice_dims else []
+    lines = voice + [
+        "# The prosody head beside the CNN (written by `python -m training.prosody --data ../shared/data`)"
+        if not voice_dims else "## How it is measured",
         "",
         f"Functionals of {windows} windows (`monitor/dsp/functionals.py`, 40 per window), a class-balanced softmax "
         "regression, fused with the shipped configuration's held-out probabilities: `log p = w log p_cnn + (1 - w) "
