@@ -20,7 +20,8 @@ from monitor.inference.prosody import VoiceStats, fuse
 @dataclass(frozen=True)
 class Measure:
     """What a window's judgement is made from: the CNN's probabilities (normalised to its voice, before the run's
-    baseline) and its functionals (None without a prosody head)."""
+    baseline) and the head's inputs (its functionals, and for a voice head its embedding's components; None
+    without a head)."""
 
     probabilities: tuple[float, ...]
     functionals: tuple[float, ...] | None
@@ -37,11 +38,13 @@ class WindowAnalyzer:
     prosody head): the head's judgement of the window's functionals is fused with the CNN's
     (``monitor.inference.prosody``), standardised by what the session's voices have sounded like so far, pulled
     towards the run's statistics when the baseline has them, else the training windows';
-    ``functional_sum`` / ``functional_sq`` keep what a survey reads of them."""
+    ``functional_sum`` / ``functional_sq`` keep what a survey reads of them. ``embeddings``: each window comes
+    with its speaker embedding (speaker turns are on), so the model's voice head, if it has one, is fused instead
+    of the functionals head."""
 
     def __init__(self, classifier: EmotionClassifier, wall_origin: float = 0.0, normalise: bool = True,
                  voice: SessionNormaliser | None = None, baseline: Baseline | None = None,
-                 prosody: bool = True, keep_measures: bool = False) -> None:
+                 prosody: bool = True, keep_measures: bool = False, embeddings: bool = False) -> None:
         self.classifier = classifier
         self.measures: list[Measure] | None = [] if keep_measures else None
         self.wall_origin = wall_origin
@@ -54,7 +57,8 @@ class WindowAnalyzer:
             self.normaliser = None
         else:
             self.normaliser = voice if voice is not None else SessionNormaliser(norm)
-        self.head = classifier.prosody if prosody else None
+        head = classifier.voice_head if embeddings and classifier.voice_head is not None else classifier.prosody
+        self.head = head if prosody else None
         self.functional_sum: np.ndarray | None = None
         self.functional_sq: np.ndarray | None = None
         if self.head is not None:
@@ -66,16 +70,17 @@ class WindowAnalyzer:
             else:
                 self.stats = self.head.population
                 self.weight, self.temperature = self.head.weight_alone, self.head.temperature_alone
-            self.functional_sum = np.zeros(len(self.head.names))
-            self.functional_sq = np.zeros(len(self.head.names))
+            self.functional_sum = np.zeros(self.head.functional_dims)
+            self.functional_sq = np.zeros(self.head.functional_dims)
             # what the session's voices have sounded like: shared with the band profiles (a voice group's files)
             self.voices = self.normaliser.prosody if self.normaliser is not None else VoiceStats()
 
     def analyze(self, window: Window, cut_at: float | None = None, wall_start: float | None = None,
-                speaker: str = "") -> Event:
+                speaker: str = "", embedding: np.ndarray | None = None) -> Event:
         """``cut_at``: time.monotonic() when the segmenter emitted the window (for the latency figure);
         ``wall_start``: the wall-clock time of its first sample, if the source knows it better; ``speaker``:
-        the window's speaker label, if known (its own profile then counts as far as it has been heard)."""
+        the window's speaker label, if known (its own profile then counts as far as it has been heard);
+        ``embedding``: its speaker embedding (read by a voice head)."""
         feats = log_mel(window.audio, self.classifier.features)
         adapted = -1.0
         key = speaker if self.per_speaker else ""  # the window's voice (a voice group's files are one)
@@ -83,7 +88,7 @@ class WindowAnalyzer:
             feats = self.normaliser.normalise(feats, key)
             adapted = self.normaliser.adaptation(key)
         p = self.classifier.probabilities(feats)
-        f = functionals(window.audio).astype(np.float64) if self.head is not None else None
+        f = None if self.head is None else self.head.inputs(functionals(window.audio), embedding)
         if self.measures is not None:
             self.measures.append(Measure(tuple(map(float, p)), None if f is None else tuple(map(float, f))))
         pred = self.judge(p, f, key)
@@ -104,16 +109,17 @@ class WindowAnalyzer:
         )
 
     def judge(self, p: np.ndarray, f: np.ndarray | None, key: str = "") -> Prediction:
-        """The CNN's probabilities of a window (and its functionals, with a head) -> the judgement: the run's
-        lean taken out, the head fused with the voice's statistics. Counts the window in ``log_sum`` and the
-        functionals' sums, and adds it to the voice ``key``'s statistics."""
+        """The CNN's probabilities of a window (and the head's inputs, with a head: ``ProsodyHead.inputs``) -> the
+        judgement: the run's lean taken out, the head fused with the voice's statistics. Counts the window in
+        ``log_sum`` and the functionals' sums, and adds it to the voice ``key``'s statistics."""
         self.log_sum += log_probs(p)
         self.windows += 1
         if self.baseline is not None:
             p = self.baseline.apply(p)
         if self.head is not None and f is not None:
-            self.functional_sum += f
-            self.functional_sq += f * f
+            k = len(self.functional_sum)
+            self.functional_sum += f[:k]
+            self.functional_sq += f[:k] * f[:k]
             self.voices.add(f, key)
             mean, std = self.voices.standardiser(key, self.stats)
             p = fuse(p, self.head.log_probs(f, mean, std), self.weight, self.temperature)

@@ -92,7 +92,8 @@ class Pipeline:
         self.source = source
         self.classifier = classifier
         self.segmenter = Segmenter(segmenter_options, speech_chunks=transcription is not None)
-        self.analyzer = WindowAnalyzer(classifier, normalise=normalise, prosody=prosody)
+        self.analyzer = WindowAnalyzer(classifier, normalise=normalise, prosody=prosody,
+                                       embeddings=speakers is not None)
         self.sinks = list(sinks)
         self.transcription = transcription
         self.on_event = on_event
@@ -262,7 +263,8 @@ class Pipeline:
     def _analyze(self, window: Window, cut_at: float) -> None:
         wall = self.source.clock.wall(window.start_sample)
         speaker = self.speakers.label(window.audio) if self.speakers is not None else ""
-        event = self.analyzer.analyze(window, cut_at=cut_at, wall_start=wall, speaker=speaker)
+        event = self.analyzer.analyze(window, cut_at=cut_at, wall_start=wall, speaker=speaker,
+                                      embedding=self.speakers.embedding if self.speakers is not None else None)
         if self.speakers is not None:
             event = event.with_speaker(speaker)
             self.speaker_summary.add(event)

@@ -469,19 +469,23 @@ def test_batch_windows_equal_streaming_segmenter(tmp_path: Path, classifier: Emo
     options = load_config().segmenter_options(classifier.features.window_s)
 
     # The live monitor's way: the segmenter fed 20 ms blocks, every window through the speaker turns and the
-    # WindowAnalyzer (which normalises each window to its speaker, as heard so far).
+    # WindowAnalyzer (which normalises each window to its speaker, as heard so far, and with speaker turns reads
+    # the window's embedding: the voice head).
     from monitor.speakers.encoder import SpeakerEncoder
     from monitor.speakers.turns import SpeakerTurns
 
     audio, _ = read_audio(path)
     seg = Segmenter(options)
-    analyzer = WindowAnalyzer(classifier)
+    analyzer = WindowAnalyzer(classifier, embeddings=True)
     turns = SpeakerTurns(SpeakerEncoder(), load_config().speaker_options())
     windows = []
     for i in range(0, len(audio), 320):
         windows += seg.feed(audio[i : i + 320])
     windows += seg.flush()
-    live = [analyzer.analyze(w, speaker=turns.label(w.audio)) for w in windows]
+    live = []
+    for w in windows:
+        speaker = turns.label(w.audio)
+        live.append(analyzer.analyze(w, speaker=speaker, embedding=turns.embedding))
     assert len(live) >= 5 and len({e.utterance for e in live}) >= 3
 
     result = FileScorer(ScoreOptions(model_path=str(MODEL), segmenter=options), classifier).score(str(path))

@@ -190,7 +190,7 @@ class FileScorer:
         turns = None if self.encoder is None else SpeakerTurns(self.encoder, self.options.speakers, whole_file=True)
         analyzer = WindowAnalyzer(self.classifier, normalise=self.options.normalise, voice=voice,
                                   baseline=self.options.baseline, prosody=self.options.prosody,
-                                  keep_measures=self.options.keep_measures)
+                                  keep_measures=self.options.keep_measures, embeddings=turns is not None)
         whole = True  # the file read to its end (not cut at max_windows)
 
         def step(block: np.ndarray, last: bool) -> None:
@@ -199,7 +199,7 @@ class FileScorer:
                 windows += seg.flush()
             for w in windows:
                 speaker = turns.label(w.audio) if turns is not None else ""
-                event = analyzer.analyze(w, speaker=speaker)
+                event = analyzer.analyze(w, speaker=speaker, embedding=turns.embedding if turns is not None else None)
                 events.append(event if turns is None else event.with_speaker(speaker))
             if feeder is not None:
                 feeder.feed(seg.take_speech())

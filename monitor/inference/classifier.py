@@ -74,17 +74,24 @@ def prosody_path(model_path: Path) -> Path:
     return model_path.with_suffix(".prosody.json")
 
 
-def load_prosody_head(model_path: Path, labels: tuple[str, ...], emotion_sha256: str) -> ProsodyHead | None:
-    """The model's prosody head (``monitor.inference.prosody``), or None when it has none. ``emotion_sha256``:
-    the model's checksum from its metadata (a head records the model it was calibrated on)."""
-    path = prosody_path(model_path)
+def voice_head_path(model_path: Path) -> Path:
+    """The voice head beside a model: ``emotion.tflite`` -> ``emotion.voice.json``."""
+    return model_path.with_suffix(".voice.json")
+
+
+def load_prosody_head(model_path: Path, labels: tuple[str, ...], emotion_sha256: str,
+                      voice: bool = False) -> ProsodyHead | None:
+    """The model's prosody head (``monitor.inference.prosody``; ``voice``: its voice head, which also reads the
+    speaker embedding), or None when it has none. ``emotion_sha256``: the model's checksum from its metadata (a
+    head records the model it was calibrated on)."""
+    path = voice_head_path(model_path) if voice else prosody_path(model_path)
     if not path.exists():
         return None
-    head = ProsodyHead.load(path, labels, FUNCTIONAL_NAMES)
+    head = ProsodyHead.load(path, labels, FUNCTIONAL_NAMES, voice)
     # its weights and temperatures were chosen on this emotion model's outputs: another model needs its own
     if head.emotion_sha256 and head.emotion_sha256 != emotion_sha256:
         raise ModelError(f"{path}: made for another emotion model than {model_path.name} (checksum differs); "
-                         "retrain it (python -m training.prosody) or delete it to use the CNN alone")
+                         "retrain it (python -m training.prosody) or delete it to judge without it")
     return head
 
 
@@ -188,6 +195,7 @@ class EmotionClassifier:
         self._lock = threading.Lock()
         self.info = ModelInfo(path, labels, features, meta, runtime)
         self.prosody = load_prosody_head(path, labels, expected_sha)
+        self.voice_head = load_prosody_head(path, labels, expected_sha, voice=True)  # used with speaker turns
 
     @property
     def labels(self) -> tuple[str, ...]:

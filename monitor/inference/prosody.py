@@ -24,6 +24,12 @@ temperature ``T`` of each is fitted there so that the confidence shown means wha
 The head may carry one hidden layer (``hidden_coef``, ``hidden_intercept``, ``activation``): the regression then
 reads ``activation(hidden_coef @ x + hidden_intercept)`` instead of ``x``; a head without them is the regression.
 The head lives in ``models/emotion.prosody.json`` beside the emotion model; without it the CNN is used alone.
+
+A *voice head* (``models/emotion.voice.json``) is such a head that also reads the window's speaker embedding
+(``monitor.speakers.encoder``, computed anyway when speaker turns are on): ``embedding_projection`` (K x 256,
+principal components of the training windows' embeddings, ``embedding_mean`` taken out first) gives K more
+inputs after the functionals, standardised per voice like them (a voice's own embedding taken out: what is left is
+how the voice is moving). The run's survey reads no embeddings, so their prior is always the training windows'.
 Numpy only.
 """
 
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +46,7 @@ from monitor.errors import ModelError
 
 FLOOR = 1e-6
 PRIOR_WINDOWS = 4.0  # windows of a voice at which its own statistics count half (chosen on the CV)
+EMBEDDING_DIMS = 256  # a speaker embedding's length (monitor.speakers.encoder), a voice head's extra input
 ACTIVATIONS = {"tanh": np.tanh, "relu": lambda a: np.maximum(a, 0.0)}  # of an optional hidden layer
 
 
@@ -77,6 +85,33 @@ class ProsodyHead:
     hidden_coef: tuple[tuple[float, ...], ...] = ()  # (hidden, features)
     hidden_intercept: tuple[float, ...] = ()
     activation: str = ""
+    # a voice head: the speaker embedding's principal components as more inputs (none: functionals alone)
+    embedding_mean: tuple[float, ...] = ()  # (256,)
+    embedding_projection: tuple[tuple[float, ...], ...] = ()  # (K, 256)
+
+    @property
+    def voice_dims(self) -> int:
+        """How many of the inputs come from the speaker embedding (the last ones; 0: a functionals head)."""
+        return len(self.embedding_projection)
+
+    @property
+    def functional_dims(self) -> int:
+        return len(self.names) - self.voice_dims
+
+    @cached_property
+    def _projection(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.embedding_mean, dtype=np.float64), np.asarray(self.embedding_projection).T
+
+    def inputs(self, f: np.ndarray, embedding: np.ndarray | None = None) -> np.ndarray:
+        """A window's functionals (and, for a voice head, its speaker embedding) -> the head's inputs. A window
+        without an embedding takes the training windows' mean for those inputs."""
+        f = np.asarray(f, dtype=np.float64)
+        if not self.embedding_projection:
+            return f
+        if embedding is None:
+            return np.concatenate([f, self.mean[self.functional_dims :]])
+        m, p = self._projection
+        return np.concatenate([f, (np.asarray(embedding, dtype=np.float64) - m) @ p])
 
     @property
     def population(self) -> FeatureStats:
@@ -93,8 +128,12 @@ class ProsodyHead:
         return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
     def shrunk(self, mean: np.ndarray, std: np.ndarray, files: int, prior_files: float) -> FeatureStats:
-        """A run's statistics pulled towards the training windows' by ``prior_files`` files of evidence."""
-        m, s = shrink(np.asarray(mean), np.asarray(std) ** 2, files, prior_files, self.population)
+        """A run's statistics (of the functionals) pulled towards the training windows' by ``prior_files`` files of
+        evidence; a voice head's embedding inputs keep the training windows' (a survey reads no embeddings)."""
+        k = self.functional_dims
+        mean = np.concatenate([np.asarray(mean, dtype=np.float64)[:k], self.mean[k:]])
+        std = np.concatenate([np.asarray(std, dtype=np.float64)[:k], self.std[k:]])
+        m, s = shrink(mean, std**2, files, prior_files, self.population)
         return FeatureStats(tuple(round(float(v), 6) for v in m), tuple(round(float(v), 6) for v in s), files)
 
     def save(self, path: Path, extra: dict | None = None) -> None:
@@ -104,11 +143,16 @@ class ProsodyHead:
              "temperature_run": self.temperature_run, "temperature_alone": self.temperature_alone,
              **({"emotion_sha256": self.emotion_sha256} if self.emotion_sha256 else {}),
              **({"hidden_coef": [list(r) for r in self.hidden_coef], "hidden_intercept": list(self.hidden_intercept),
-                 "activation": self.activation} if self.hidden_coef else {}), **(extra or {})}
+                 "activation": self.activation} if self.hidden_coef else {}),
+             **({"embedding_mean": list(self.embedding_mean),
+                 "embedding_projection": [list(r) for r in self.embedding_projection]}
+                if self.embedding_projection else {}), **(extra or {})}
         Path(path).write_text(json.dumps(d, indent=1) + "\n")
 
     @classmethod
-    def load(cls, path: Path, labels: tuple[str, ...], names: tuple[str, ...]) -> ProsodyHead:
+    def load(cls, path: Path, labels: tuple[str, ...], names: tuple[str, ...], voice: bool = False) -> ProsodyHead:
+        """``names``: the functionals the monitor computes; ``voice``: the head must be a voice head (its inputs
+        then go on with ``voice_1`` ... ``voice_K``, the embedding's components), else it must not be one."""
         try:
             d = json.loads(Path(path).read_text())
             head = cls(tuple(d["features"]), tuple(map(float, d["mean"])), tuple(map(float, d["std"])),
@@ -116,10 +160,25 @@ class ProsodyHead:
                        float(d["weight_run"]), float(d["weight_alone"]), float(d.get("temperature_run", 1.0)),
                        float(d.get("temperature_alone", 1.0)), str(d.get("emotion_sha256", "")),
                        tuple(tuple(map(float, r)) for r in d.get("hidden_coef", ())),
-                       tuple(map(float, d.get("hidden_intercept", ()))), str(d.get("activation", "")))
+                       tuple(map(float, d.get("hidden_intercept", ()))), str(d.get("activation", "")),
+                       tuple(map(float, d.get("embedding_mean", ()))),
+                       tuple(tuple(map(float, r)) for r in d.get("embedding_projection", ())))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: unreadable prosody head ({exc}); restore it from the repository or delete "
                              "it to use the CNN alone") from None
+        k = head.voice_dims
+        if voice and not k:
+            raise ModelError(f"{path}: not a voice head (it has no embedding_projection); retrain it (python -m "
+                             "training.prosody --voice) or delete it to judge without the speaker embedding")
+        if k and not voice:
+            raise ModelError(f"{path}: a voice head (it reads speaker embeddings) where the functionals head "
+                             "belongs; restore it from the repository or delete it to use the CNN alone")
+        if k and (len(head.embedding_mean) != EMBEDDING_DIMS or {len(r) for r in head.embedding_projection}
+                  != {EMBEDDING_DIMS}):
+            raise ModelError(f"{path}: a malformed embedding projection (embedding_mean {EMBEDDING_DIMS} numbers, "
+                             f"embedding_projection rows of {EMBEDDING_DIMS}); retrain it (python -m training.prosody "
+                             "--voice) or delete it to judge without the speaker embedding")
+        names = tuple(names) + tuple(f"voice_{i + 1}" for i in range(k))
         hidden = len(head.hidden_intercept)
         if (hidden > 0) != bool(head.hidden_coef) or (hidden > 0) != bool(head.activation) or (
                 hidden and (head.activation not in ACTIVATIONS or [len(r) for r in head.hidden_coef]
@@ -134,6 +193,7 @@ class ProsodyHead:
                              "(python -m training.prosody) or delete it to use the CNN alone")
         numbers = np.array([*head.mean, *head.std, *head.intercept, *(v for r in head.coef for v in r),
                             *head.hidden_intercept, *(v for r in head.hidden_coef for v in r),
+                            *head.embedding_mean, *(v for r in head.embedding_projection for v in r),
                             head.temperature_run, head.temperature_alone])
         if not np.isfinite(numbers).all() or min(head.std) <= 0:
             raise ModelError(f"{path}: holds numbers that are not finite, or a spread that is not > 0; restore it "
