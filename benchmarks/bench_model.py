@@ -1,5 +1,7 @@
 """Per-window cost of the shipped emotion model on one thread: features + normalisation + int8 inference +
-the prosody head (functionals, regression, fusion), load time, memory.
+the prosody head (functionals, regression, fusion), load time, memory; beside it what the voice head (used with
+speaker turns, which compute the window's embedding anyway: benchmarks/bench_speakers.py) costs instead of the
+prosody head's regression and fusion, given the same functionals.
 
     .venv/bin/python benchmarks/bench_model.py [--model models/emotion.tflite] [--windows 200]
 
@@ -59,8 +61,14 @@ def main() -> int:
     for w in windows[:5]:  # warm-up (caches of filterbank and window, interpreter)
         clf.predict(w)
     norm = SessionNormaliser(clf.norm) if clf.norm is not None else None
-    head = clf.prosody
-    feat_ms, norm_ms, infer_ms, head_ms, total_ms = [], [], [], [], []
+    head, voice = clf.prosody, clf.voice_head
+    embeddings = []
+    if voice is not None:
+        from monitor.speakers.encoder import SpeakerEncoder
+
+        encoder = SpeakerEncoder()
+        embeddings = [encoder.embed(w) for w in windows]
+    feat_ms, norm_ms, infer_ms, head_ms, total_ms, voice_ms = [], [], [], [], [], []
     for i in range(args.windows):
         audio = windows[i % len(windows)]
         t0 = time.perf_counter()
@@ -72,9 +80,15 @@ def main() -> int:
         p = clf.probabilities(f)
         t3 = time.perf_counter()
         if head is not None:
-            lp = head.log_probs(functionals(audio), head.mean, head.std)
+            fv = functionals(audio)
+            lp = head.log_probs(fv, head.mean, head.std)
             fuse(p, lp, head.weight_alone, head.temperature_alone)
         t4 = time.perf_counter()
+        if head is not None and voice is not None:
+            t5 = time.perf_counter()
+            lp = voice.log_probs(voice.inputs(fv, embeddings[i % len(windows)]), voice.mean, voice.std)
+            fuse(p, lp, voice.weight_alone, voice.temperature_alone)
+            voice_ms.append((time.perf_counter() - t5) * 1e3)
         feat_ms.append((t1 - t0) * 1e3)
         norm_ms.append((t2 - t1) * 1e3)
         infer_ms.append((t3 - t2) * 1e3)
@@ -90,8 +104,11 @@ def main() -> int:
     print(f"normalisation: {'per session and speaker (the model has an entry)' if norm else 'none (no entry)'}")
     stages = "functionals + " + ("hidden layer + " if head and head.hidden_coef else "") + "regression + fusion"
     print(f"prosody head: {stages if head else 'none (no emotion.prosody.json)'}")
+    if voice_ms:
+        print(f"voice head (with speaker turns, instead of the prosody head's regression and fusion): projection "
+              f"of the embedding to {voice.voice_dims} components + regression + fusion, the same functionals")
     rows = (("features", feat_ms), ("normalise", norm_ms), ("inference", infer_ms), ("prosody", head_ms),
-            ("total", total_ms))
+            ("total", total_ms)) + ((("voice", voice_ms),) if voice_ms else ())
     for name, vals in rows:
         print(f"{name:>9} per window: median {statistics.median(vals):.2f} ms, p95 {pct(vals, 95):.2f} ms "
               f"({len(vals)} windows)")

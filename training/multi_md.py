@@ -167,29 +167,43 @@ def _ablation2d(out: Path, info, names: list[str], temperature: float | None = N
 
 
 def prosody_note(out: Path) -> list[str]:
-    """A paragraph on the prosody head fused with this model by default (``training.prosody``), if measured."""
-    path = out / "results" / "prosody.json"
-    if not path.exists():
-        return []
-    d = json.loads(path.read_text())
-    head = d.get("head")
-    if head is None:
-        return []
+    """A paragraph on the prosody head fused with this model by default (``training.prosody``), and the voice
+    head fused instead with speaker turns (``training.prosody --voice``), if measured."""
 
-    def mean(setting: str, w: float, metric: str) -> float:
-        loco = d["table"][setting][head][str(w)]["loco"]
-        return sum(v[metric] for v in loco.values()) / len(loco)
+    def means(name: str) -> tuple[dict, str] | None:
+        path = out / "results" / f"{name}.json"
+        if not path.exists():
+            return None
+        d = json.loads(path.read_text())
+        return (d, d["head"]) if d.get("head") else None
 
-    parts = []
-    for setting, what in (("run", "as `score` runs (the run's baseline and statistics)"),
-                          ("alone", "each clip alone (one file)"), ("session", "a speaker's clips as a live session")):
-        w = d["chosen"][setting]
-        parts.append(f"{what}: {mean(setting, 1.0, 'uar8'):.3f} -> {mean(setting, w, 'uar8'):.3f} 8-way, "
-                     f"arousal {mean(setting, 1.0, 'arousal_uar'):.3f} -> {mean(setting, w, 'arousal_uar'):.3f}")
-    return ["The tables below are the CNN's. The monitor fuses it by default with a prosody head (functionals of "
+    def parts(d: dict, head: str) -> str:
+        def mean(setting: str, w: float, metric: str) -> float:
+            loco = d["table"][setting][head][str(w)]["loco"]
+            return sum(v[metric] for v in loco.values()) / len(loco)
+
+        def change(setting: str, metric: str) -> str:
+            return f"{mean(setting, 1.0, metric):.3f} -> {mean(setting, d['chosen'][setting], metric):.3f}"
+
+        return "; ".join(
+            f"{what}: {change(setting, 'uar8')} 8-way, arousal {change(setting, 'arousal_uar')}"
+            for setting, what in (("run", "as `score` runs (the run's baseline and statistics)"),
+                                  ("alone", "each clip alone (one file)"),
+                                  ("session", "a speaker's clips as a live session")))
+
+    prosody = means("prosody")
+    if prosody is None:
+        return []
+    text = ("The tables below are the CNN's. The monitor fuses it with a prosody head (functionals of "
             "each window and a small network, `models/emotion.prosody.json`), whose own tables are in "
             "[`PROSODY.md`](PROSODY.md) (`python -m training.prosody`). Mean over the five corpora never heard, "
-            + "; ".join(parts) + ".\n"]
+            + parts(*prosody) + ".")
+    voice = means("voice")
+    if voice is not None:
+        text += (" With speaker turns on (the default of `live` and `score`) it fuses the voice head instead, which "
+                 "also reads each window's speaker embedding (`models/emotion.voice.json`, [`VOICE.md`](VOICE.md), "
+                 "`python -m training.prosody --voice K`): " + parts(*voice) + ".")
+    return [text + "\n"]
 
 
 def write_report(out: Path, cw: CorpusWindows, corpora: list[Corpus], command: str) -> Path:
