@@ -168,7 +168,7 @@ def _voice_head(change) -> str:
 @pytest.mark.parametrize(("where", "content", "message"), [
     ("voice", "plain", "not a voice head"),
     ("voice", "short rows", "malformed embedding projection"),
-    ("voice", "not json", "unreadable prosody head"),
+    ("voice", "not json", "unreadable voice head"),
     ("prosody", "voice", "a voice head"),
 ])
 def test_broken_voice_head_is_one_line(tmp_path: Path, where: str, content: str, message: str, clips) -> None:

@@ -153,6 +153,7 @@ class ProsodyHead:
     def load(cls, path: Path, labels: tuple[str, ...], names: tuple[str, ...], voice: bool = False) -> ProsodyHead:
         """``names``: the functionals the monitor computes; ``voice``: the head must be a voice head (its inputs
         then go on with ``voice_1`` ... ``voice_K``, the embedding's components), else it must not be one."""
+        without = "judge without the speaker embedding" if voice else "use the CNN alone"  # what deleting it does
         try:
             d = json.loads(Path(path).read_text())
             head = cls(tuple(d["features"]), tuple(map(float, d["mean"])), tuple(map(float, d["std"])),
@@ -164,8 +165,8 @@ class ProsodyHead:
                        tuple(map(float, d.get("embedding_mean", ()))),
                        tuple(tuple(map(float, r)) for r in d.get("embedding_projection", ())))
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"{path}: unreadable prosody head ({exc}); restore it from the repository or delete "
-                             "it to use the CNN alone") from None
+            raise ModelError(f"{path}: unreadable {'voice' if voice else 'prosody'} head ({exc}); restore it from the "
+                             f"repository or delete it to {without}") from None
         k = head.voice_dims
         if voice and not k:
             raise ModelError(f"{path}: not a voice head (it has no embedding_projection); retrain it (python -m "
@@ -185,19 +186,19 @@ class ProsodyHead:
                             != [len(names)] * hidden)):
             raise ModelError(f"{path}: a malformed hidden layer (hidden_coef (units x {len(names)} functionals), "
                              f"hidden_intercept (units) and activation ({' or '.join(ACTIVATIONS)}) go together); "
-                             "retrain it (python -m training.prosody) or delete it to use the CNN alone")
+                             f"retrain it (python -m training.prosody) or delete it to {without}")
         shapes = ([len(r) for r in head.coef], len(head.mean), len(head.std), len(head.intercept))
         if head.names != names or shapes != ([hidden or len(names)] * len(labels), len(names), len(names),
                                              len(labels)):
             raise ModelError(f"{path}: made for other functionals or labels than this monitor's; retrain it "
-                             "(python -m training.prosody) or delete it to use the CNN alone")
+                             f"(python -m training.prosody) or delete it to {without}")
         numbers = np.array([*head.mean, *head.std, *head.intercept, *(v for r in head.coef for v in r),
                             *head.hidden_intercept, *(v for r in head.hidden_coef for v in r),
                             *head.embedding_mean, *(v for r in head.embedding_projection for v in r),
                             head.temperature_run, head.temperature_alone])
         if not np.isfinite(numbers).all() or min(head.std) <= 0:
             raise ModelError(f"{path}: holds numbers that are not finite, or a spread that is not > 0; restore it "
-                             "from the repository or delete it to use the CNN alone")
+                             f"from the repository or delete it to {without}")
         if not (0 <= head.weight_run <= 1 and 0 <= head.weight_alone <= 1):
             raise ModelError(f"{path}: fusion weights must be between 0 and 1")
         if not (head.temperature_run > 0 and head.temperature_alone > 0):
