@@ -235,3 +235,24 @@ def test_training_embeds_the_windows_the_functionals_are_read_from(encoder: Spea
     assert e.shape == (len(windows), EMBEDDING_DIMS) and len(windows) >= 1
     for row, w in zip(e, windows, strict=True):
         assert np.allclose(row, encoder.embed(w.audio), atol=1e-6)
+
+
+def test_two_voice_sessions_standardise_as_the_monitor() -> None:
+    """``training.two_voice_sessions.two_level`` is ``VoiceStats.standardiser`` of each window's speaker in a
+    session of two voices (the check of the heads in rooms of two measures what the monitor does)."""
+    from monitor.inference.prosody import FeatureStats
+    from training.two_voice_sessions import two_level
+
+    rng = np.random.default_rng(5)
+    n, d = 30, 6
+    x = rng.normal(size=(n, d)) + np.where(rng.random(n) < 0.5, 3.0, -1.0)[:, None]
+    speaker = np.where(rng.random(n) < 0.5, "a", "b").astype(object)
+    session = np.full(n, "s", dtype=object)
+    order = rng.permutation(n)
+    m0, s0 = rng.normal(size=d), rng.random(d) + 0.5
+    mean, std = two_level(x, speaker, session, order, m0, s0**2)
+    stats = VoiceStats()
+    for i in order:
+        stats.add(x[i], speaker[i])
+        m, s = stats.standardiser(speaker[i], FeatureStats(tuple(m0), tuple(s0)))
+        assert np.allclose(mean[i], m) and np.allclose(std[i], s)
