@@ -256,3 +256,28 @@ def test_two_voice_sessions_standardise_as_the_monitor() -> None:
         stats.add(x[i], speaker[i])
         m, s = stats.standardiser(speaker[i], FeatureStats(tuple(m0), tuple(s0)))
         assert np.allclose(mean[i], m) and np.allclose(std[i], s)
+
+
+def test_serve_with_a_broken_voice_head_is_one_line_at_start(tmp_path: Path) -> None:
+    """``serve`` builds its scorer only at the first upload: a broken voice head must stop it at start with one
+    line, as a broken prosody head does, not start a server whose every upload is a 500 with a traceback in its
+    log."""
+    import subprocess
+    import sys
+
+    from tests.test_batch import REPO
+
+    pytest.importorskip("uvicorn")
+    model = _model_copy(tmp_path / "m", voice="{oops")
+    cmd = [sys.executable, "-m", "monitor.cli", "serve", "--port", "0", "--model", str(model)]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"serve started with a broken voice head: {err}")
+    assert proc.returncode != 0
+    no_traceback(err)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "emotion.voice.json" in lines[0], err

@@ -232,8 +232,8 @@ def parse_args(argv: Sequence[str], prog: str = "voice-monitor score") -> tuple[
 
 def model_metadata(model_path: str | None) -> tuple[tuple[str, ...], float]:
     """(labels, window seconds) from the model's metadata: the parent never loads the interpreter. The prosody
-    head beside the model (numpy, cheap) is read too, so a broken one stops the command here with one line, as
-    the workers (or the web page's first upload) would."""
+    and voice heads beside the model (numpy, cheap) are read too, so a broken one stops the command here with one
+    line, as the workers (or the web page's first upload) would."""
     from monitor.dsp.features import FeatureParams
     from monitor.inference.classifier import DEFAULT_MODEL, check_model_path, load_prosody_head, read_metadata
 
@@ -245,7 +245,8 @@ def model_metadata(model_path: str | None) -> tuple[tuple[str, ...], float]:
         window_s = FeatureParams.from_dict(meta["features"]).window_s
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path}: incomplete metadata ({exc}); re-export the model") from None
-    load_prosody_head(path, labels, str(meta.get("tflite_sha256", "")))
+    for voice in (False, True):  # the classifier loads both, whether speaker turns are on or not
+        load_prosody_head(path, labels, str(meta.get("tflite_sha256", "")), voice)
     return labels, window_s
 
 
