@@ -281,3 +281,23 @@ def test_serve_with_a_broken_voice_head_is_one_line_at_start(tmp_path: Path) -> 
     no_traceback(err)
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and "emotion.voice.json" in lines[0], err
+
+
+@pytest.mark.parametrize("content", ["other components", "another model"])
+def test_broken_voice_head_points_to_the_voice_heads_training(tmp_path: Path, content: str) -> None:
+    """A voice head made for other inputs, or for another emotion model, is written again by ``training.prosody
+    --voice``: ``training.prosody`` alone writes the prosody head, and deleting the voice head does not give the
+    CNN alone but the prosody head."""
+    def bad(d: dict) -> None:
+        if content == "other components":
+            d["features"][-1] = "voice_x"
+        else:
+            d["emotion_sha256"] = "0" * 64
+
+    model = _model_copy(tmp_path / "m", voice=_voice_head(bad))
+    with pytest.raises(ModelError) as err:
+        EmotionClassifier(model)
+    line = str(err.value)
+    assert "emotion.voice.json" in line and "\n" not in line
+    assert "training.prosody --voice" in line and "CNN alone" not in line, line
+    assert "speaker embedding" in line, line

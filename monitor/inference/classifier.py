@@ -91,7 +91,8 @@ def load_prosody_head(model_path: Path, labels: tuple[str, ...], emotion_sha256:
     # its weights and temperatures were chosen on this emotion model's outputs: another model needs its own
     if head.emotion_sha256 and head.emotion_sha256 != emotion_sha256:
         raise ModelError(f"{path}: made for another emotion model than {model_path.name} (checksum differs); "
-                         "retrain it (python -m training.prosody) or delete it to judge without it")
+                         f"retrain it (python -m training.prosody{' --voice' if voice else ''}) or delete it to judge "
+                         f"without {'the speaker embedding' if voice else 'it'}")
     return head
 
 

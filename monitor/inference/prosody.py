@@ -154,6 +154,7 @@ class ProsodyHead:
         """``names``: the functionals the monitor computes; ``voice``: the head must be a voice head (its inputs
         then go on with ``voice_1`` ... ``voice_K``, the embedding's components), else it must not be one."""
         without = "judge without the speaker embedding" if voice else "use the CNN alone"  # what deleting it does
+        retrain = "python -m training.prosody" + (" --voice" if voice else "")  # what writes it again
         try:
             d = json.loads(Path(path).read_text())
             head = cls(tuple(d["features"]), tuple(map(float, d["mean"])), tuple(map(float, d["std"])),
@@ -186,12 +187,12 @@ class ProsodyHead:
                             != [len(names)] * hidden)):
             raise ModelError(f"{path}: a malformed hidden layer (hidden_coef (units x {len(names)} functionals), "
                              f"hidden_intercept (units) and activation ({' or '.join(ACTIVATIONS)}) go together); "
-                             f"retrain it (python -m training.prosody) or delete it to {without}")
+                             f"retrain it ({retrain}) or delete it to {without}")
         shapes = ([len(r) for r in head.coef], len(head.mean), len(head.std), len(head.intercept))
         if head.names != names or shapes != ([hidden or len(names)] * len(labels), len(names), len(names),
                                              len(labels)):
             raise ModelError(f"{path}: made for other functionals or labels than this monitor's; retrain it "
-                             f"(python -m training.prosody) or delete it to {without}")
+                             f"({retrain}) or delete it to {without}")
         numbers = np.array([*head.mean, *head.std, *head.intercept, *(v for r in head.coef for v in r),
                             *head.hidden_intercept, *(v for r in head.hidden_coef for v in r),
                             *head.embedding_mean, *(v for r in head.embedding_projection for v in r),
