@@ -399,27 +399,31 @@ def test_live_with_a_ragged_head_is_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "emotion.prosody.json" in lines[0], res.stderr
 
 
-def test_serve_with_a_broken_head_is_one_line_at_start(tmp_path: Path) -> None:
-    """``serve`` loads the classifier only at the first upload: a broken head must stop it at start with one
-    line, not start a server whose every upload is a 500 with a traceback in its log."""
-    pytest.importorskip("uvicorn")
-    model = tmp_path / "m"
-    model.mkdir()
-    for name in ("emotion.tflite", "emotion.json"):
-        shutil.copy(MODEL.parent / name, model / name)
-    (model / "emotion.prosody.json").write_text("{not json")
-    cmd = [sys.executable, "-m", "monitor.cli", "serve", "--port", "0", "--model", str(model / "emotion.tflite")]
+def serve_stops_at_start(model: Path, head_file: str) -> None:
+    """``serve --model model`` exits at start with one line naming ``head_file`` (it builds its scorer only at the
+    first upload, so a broken head must be caught before, not as a 500 and a traceback at every upload)."""
+    cmd = [sys.executable, "-m", "monitor.cli", "serve", "--port", "0", "--model", str(model)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
         _, err = proc.communicate()
-        pytest.fail(f"serve started with a broken prosody head: {err}")
+        pytest.fail(f"serve started with a broken {head_file}: {err}")
     assert proc.returncode != 0
     no_traceback(err)
     lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "emotion.prosody.json" in lines[0], err
+    assert len(lines) == 1 and head_file in lines[0], err
+
+
+def test_serve_with_a_broken_head_is_one_line_at_start(tmp_path: Path) -> None:
+    pytest.importorskip("uvicorn")
+    model = tmp_path / "m"
+    model.mkdir()
+    for name in ("emotion.tflite", "emotion.json"):
+        shutil.copy(MODEL.parent / name, model / name)
+    (model / "emotion.prosody.json").write_text("{not json")
+    serve_stops_at_start(model / "emotion.tflite", "emotion.prosody.json")
 
 
 def test_head_of_another_emotion_model_is_one_line(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from monitor.speakers.cluster import SpeakerOptions
 from monitor.speakers.encoder import SpeakerEncoder
 from monitor.speakers.turns import SpeakerTurns
 from tests.test_batch import MODEL, no_traceback, read_rows
-from tests.test_prosody import score
+from tests.test_prosody import score, serve_stops_at_start
 
 
 @pytest.fixture(scope="module")
@@ -262,25 +262,8 @@ def test_serve_with_a_broken_voice_head_is_one_line_at_start(tmp_path: Path) -> 
     """``serve`` builds its scorer only at the first upload: a broken voice head must stop it at start with one
     line, as a broken prosody head does, not start a server whose every upload is a 500 with a traceback in its
     log."""
-    import subprocess
-    import sys
-
-    from tests.test_batch import REPO
-
     pytest.importorskip("uvicorn")
-    model = _model_copy(tmp_path / "m", voice="{oops")
-    cmd = [sys.executable, "-m", "monitor.cli", "serve", "--port", "0", "--model", str(model)]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _, err = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-        pytest.fail(f"serve started with a broken voice head: {err}")
-    assert proc.returncode != 0
-    no_traceback(err)
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "emotion.voice.json" in lines[0], err
+    serve_stops_at_start(_model_copy(tmp_path / "m", voice="{oops"), "emotion.voice.json")
 
 
 @pytest.mark.parametrize("content", ["other components", "another model"])
