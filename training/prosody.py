@@ -31,7 +31,8 @@ per voice like the functionals; in a `score` run their prior is the training win
 reads no embeddings).
 
     python -m training.prosody --data ../shared/data            # ~5 min the first time (2 cores), then seconds
-    python -m training.prosody --data ../shared/data --voice 32 # + ~6 min for the embeddings the first time
+    python -m training.prosody --data ../shared/data --voice 64 --hidden ""   # the shipped voice head; + ~6 min
+                                                                              # for the embeddings the first time
 """
 
 from __future__ import annotations
