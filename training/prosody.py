@@ -70,12 +70,16 @@ def code_key() -> str:
     return h.hexdigest()[:12]
 
 
-def _clip_rows(path: str) -> np.ndarray:
+def clip_windows(path: str) -> list[np.ndarray]:
+    """A clip's audio as the monitor's segmenter cuts it into windows (the clip whole when it gives none): what the
+    prosody head's functionals and the voice head's embeddings are read from."""
     audio, _ = read_audio(path)
     windows = segment_audio(audio)
-    if not windows:
-        return functionals(audio)[None, :]
-    return np.stack([functionals(w.audio) for w in windows])
+    return [w.audio for w in windows] if windows else [audio]
+
+
+def _clip_rows(path: str) -> np.ndarray:
+    return np.stack([functionals(a) for a in clip_windows(path)])
 
 
 @dataclass

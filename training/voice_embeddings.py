@@ -1,9 +1,10 @@
 """Speaker embeddings of every window ``training.prosody`` reads, for the voice head (``--voice``).
 
-The same windows as ``training.prosody.corpus_windows`` (the monitor's segmenter over each clip; a clip without
-a window whole), each through the monitor's own speaker encoder (``monitor.speakers.encoder``, the raw 256-d
-embedding before the LDA). Cached per corpus under ``~/.cache/voice-monitor/voice-<code>/`` (the code: the
-segmenter's, the encoder's and its weights'); about 6 minutes for the five corpora on 2 cores.
+The same windows as ``training.prosody.corpus_windows`` (``clip_windows``: the monitor's segmenter over each
+clip; a clip without a window whole), each through the monitor's own speaker encoder
+(``monitor.speakers.encoder``, the raw 256-d embedding before the LDA). Cached per corpus under
+``~/.cache/voice-monitor/voice-<code>/`` (the code: the segmenter's, the encoder's and its weights'); about 6
+minutes for the five corpora on 2 cores.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.audio.convert import read_audio
-from monitor.dsp.segmenter import segment_audio
 from monitor.inference.prosody import EMBEDDING_DIMS
 from training.corpora import Corpus
 from training.dataset import DEFAULT_CACHE, cached_clips, framing_fingerprint, save_npz_atomic
+from training.prosody import clip_windows
 
 _ROOT = Path(__file__).resolve().parents[1]
 _encoder = None  # one per worker process
@@ -38,9 +38,7 @@ def clip_embeddings(path: str) -> np.ndarray:
         from monitor.speakers.encoder import SpeakerEncoder
 
         _encoder = SpeakerEncoder(lda=False)
-    audio, _ = read_audio(path)
-    windows = segment_audio(audio)
-    parts = [w.audio for w in windows] if windows else [audio]
+    parts = clip_windows(path)
     out = np.zeros((len(parts), EMBEDDING_DIMS), np.float32)
     for i, a in enumerate(parts):
         e = _encoder.embed(a)
