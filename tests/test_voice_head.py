@@ -237,25 +237,24 @@ def test_training_embeds_the_windows_the_functionals_are_read_from(encoder: Spea
         assert np.allclose(row, encoder.embed(w.audio), atol=1e-6)
 
 
-def test_two_voice_sessions_standardise_as_the_monitor() -> None:
-    """``training.two_voice_sessions.two_level`` is ``VoiceStats.standardiser`` of each window's speaker in a
-    session of two voices (the check of the heads in rooms of two measures what the monitor does)."""
-    from monitor.inference.prosody import FeatureStats
+def test_two_voice_sessions_read_a_new_voice_against_the_session_or_the_prior() -> None:
+    """``training.two_voice_sessions.two_level``: by default a speaker's first window is read against the session
+    heard so far (the other voice's windows), as the monitor does; with ``voice_from`` those inputs against the
+    training windows' prior alone."""
+    from monitor.inference.prosody import PRIOR_WINDOWS
     from training.two_voice_sessions import two_level
 
-    rng = np.random.default_rng(5)
-    n, d = 30, 6
-    x = rng.normal(size=(n, d)) + np.where(rng.random(n) < 0.5, 3.0, -1.0)[:, None]
-    speaker = np.where(rng.random(n) < 0.5, "a", "b").astype(object)
-    session = np.full(n, "s", dtype=object)
-    order = rng.permutation(n)
-    m0, s0 = rng.normal(size=d), rng.random(d) + 0.5
-    mean, std = two_level(x, speaker, session, order, m0, s0**2)
-    stats = VoiceStats()
-    for i in order:
-        stats.add(x[i], speaker[i])
-        m, s = stats.standardiser(speaker[i], FeatureStats(tuple(m0), tuple(s0)))
-        assert np.allclose(mean[i], m) and np.allclose(std[i], s)
+    d = 4
+    x = np.array([[5.0] * d] * 6 + [[-5.0] * d])  # six windows of voice a, then voice b's first
+    speaker = np.array(["a"] * 6 + ["b"], dtype=object)
+    session = np.full(7, "s", dtype=object)
+    m0, s0 = np.zeros(d), np.ones(d)
+    mean, _ = two_level(x, speaker, session, np.arange(7), m0, s0)
+    lam = 1 / (1 + PRIOR_WINDOWS)  # b's one window of its own
+    assert np.all(mean[6] > lam * -5.0), "b is read against a session that has heard mostly a"
+    split, _ = two_level(x, speaker, session, np.arange(7), m0, s0, voice_from=2)
+    assert np.allclose(split[6, 2:], lam * -5.0), "from voice_from on: b's own window and the prior alone"
+    assert np.allclose(split[:, :2], mean[:, :2]), "the inputs before voice_from as by default"
 
 
 def test_serve_with_a_broken_voice_head_is_one_line_at_start(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.inference.prosody import PRIOR_WINDOWS, fuse
+from monitor.inference.prosody import FeatureStats, VoiceStats, fuse
 from training.corpora import KNOWN_CORPORA, load_corpora
 from training.multi_metrics import corpus_scores, pool
 from training.prosody import (
@@ -42,33 +42,24 @@ HEADS = {"prosody head (16 tanh)": (0, ("corpus", False, 16), HIDDEN_C), "voice 
 WEIGHT = 0.6
 
 
-def _shrunk(total: np.ndarray, squares: np.ndarray, n: int, m0: np.ndarray, v0: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray]:
-    mean = total / n
-    lam = n / (n + PRIOR_WINDOWS)
-    return lam * mean + (1 - lam) * m0, lam * np.maximum(squares / n - mean**2, 0.0) + (1 - lam) * v0
-
-
 def two_level(x: np.ndarray, speaker: np.ndarray, session: np.ndarray, order: np.ndarray, m0: np.ndarray,
-              v0: np.ndarray, voice_from: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Each window's mean and spread as ``VoiceStats.standardiser(speaker)`` gives them, heard in ``order``
-    (variances ``v0``). ``voice_from``: inputs from this index on pull a speaker towards the prior, not the
-    session."""
+              s0: np.ndarray, voice_from: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's mean and spread as the monitor gives them (``VoiceStats.standardiser`` of its speaker within
+    its session, prior ``m0`` / ``s0``), heard in ``order``. ``voice_from``: inputs from this index on pull a
+    speaker straight towards the prior, not towards the session."""
+    prior = FeatureStats(tuple(m0), tuple(s0))
+    sessions: dict[str, VoiceStats] = {}
+    alone: dict[str, VoiceStats] = {}  # each speaker on its own (the variant)
     mean, std = np.zeros_like(x), np.zeros_like(x)
-    sums: dict[tuple[str, str], list] = {}
     for i in order:
-        for key in (("session", session[i]), ("speaker", speaker[i])):
-            s = sums.setdefault(key, [0, np.zeros(x.shape[1]), np.zeros(x.shape[1])])
-            s[0] += 1
-            s[1] += x[i]
-            s[2] += x[i] ** 2
-        n, t, q = sums[("session", session[i])]
-        ms, vs = _shrunk(t, q, n, m0, v0)
+        stats = sessions.setdefault(session[i], VoiceStats())
+        stats.add(x[i], speaker[i])
+        mean[i], std[i] = stats.standardiser(speaker[i], prior)
         if voice_from is not None:
-            ms[voice_from:], vs[voice_from:] = m0[voice_from:], v0[voice_from:]
-        n, t, q = sums[("speaker", speaker[i])]
-        m, v = _shrunk(t, q, n, ms, vs)
-        mean[i], std[i] = m, np.sqrt(v)
+            own = alone.setdefault(speaker[i], VoiceStats())
+            own.add(x[i])
+            m, s = own.standardiser("", prior)
+            mean[i, voice_from:], std[i, voice_from:] = m[voice_from:], s[voice_from:]
     return mean, std
 
 
@@ -98,10 +89,10 @@ def scores(win: Windows, path: Path, temperature: float, embedding_prior: bool) 
         order = np.lexsort((np.arange(len(rows)), rank[h.clip]))
         p_cnn, one_mean, one_std = h.inputs["session"]
         settings = {"one voice": (one_mean, one_std),
-                    "two voices": two_level(h.x, speaker, session, order, h.pop_mean, h.pop_std**2)}
+                    "two voices": two_level(h.x, speaker, session, order, h.pop_mean, h.pop_std)}
         if embedding_prior and dims:
             settings["two voices, embedding towards the training windows'"] = two_level(
-                h.x, speaker, session, order, h.pop_mean, h.pop_std**2, win.x.shape[1])
+                h.x, speaker, session, order, h.pop_mean, h.pop_std, win.x.shape[1])
         for setting, (mean, std) in settings.items():
             p = fuse(p_cnn, head.log_probs(h.x, mean, std), WEIGHT)
             for corpus in np.unique(h.runs):
