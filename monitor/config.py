@@ -107,6 +107,7 @@ class SpeakersConfig:
     recluster_threshold: float = 0.95
     recluster_min_windows: int = 3
     recluster_max_windows: int = 18
+    recluster_refine_iterations: int = 10
     live_recluster_threshold: float = 1.0
     live_warm_windows: int = 6
     live_min_windows: int = 3

@@ -50,6 +50,7 @@ class SpeakerOptions:
     recluster_threshold: float = 0.95  # per file (batch): clustering of all windows at the end; 0: online labels
     recluster_min_windows: int = 3  # per file: a group of the second pass with fewer windows joins its nearest
     recluster_max_windows: int = 18  # per file: above this many long windows, the live pass + merges; 0: never
+    recluster_refine_iterations: int = 10  # per file: k-means rounds from the labels found (at most); 0: none
     live_recluster_threshold: float = 1.0  # live: each long window clusters the session so far; 0: online only
     live_warm_windows: int = 6  # live: the first long windows are named by the online clustering
     live_min_windows: int = 3  # live: a group with fewer windows joins its nearest, once it is no longer young:
@@ -70,6 +71,8 @@ class SpeakerOptions:
             raise ValueError("[speakers] min_windows must be >= 1 and settle_windows >= 0")
         if self.recluster_max_windows < 0:
             raise ValueError("[speakers] recluster_max_windows must be >= 0 (0: no limit)")
+        if self.recluster_refine_iterations < 0:
+            raise ValueError("[speakers] recluster_refine_iterations must be >= 0 (0: no refinement)")
         if self.recluster_min_windows < 1:
             raise ValueError("[speakers] recluster_min_windows must be >= 1")
         if not 0 <= self.recluster_threshold < 2:

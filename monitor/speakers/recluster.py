@@ -90,6 +90,20 @@ def merge_close(x: np.ndarray, group: np.ndarray, threshold: float) -> np.ndarra
     return group
 
 
+def refine(x: np.ndarray, group: np.ndarray, min_windows: int, iterations: int) -> np.ndarray:
+    """K-means started from ``group``: each unit row of ``x`` moved to its nearest group centre (the normalised mean
+    of the group's rows), then groups of fewer than ``min_windows`` rows folded into their nearest (``fold_small``),
+    until nothing moves or ``iterations`` rounds. Returns renumbered groups (0..k-1)."""
+    group = np.unique(group, return_inverse=True)[1]
+    for _ in range(iterations):
+        nearest = np.argmax(x @ centres(x, group).T, axis=1)
+        moved = fold_small(x, np.unique(nearest, return_inverse=True)[1], min_windows)
+        if np.array_equal(moved, group):
+            break
+        group = moved
+    return group
+
+
 def recluster(
     vectors: Sequence[np.ndarray | None],
     durations: Sequence[float],

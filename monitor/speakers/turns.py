@@ -11,7 +11,7 @@ from monitor.events import Event
 from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
 from monitor.speakers.live import LiveTracker, replay
-from monitor.speakers.recluster import merge_close, recluster
+from monitor.speakers.recluster import centres, merge_close, recluster, refine
 
 
 def file_labels(
@@ -26,15 +26,34 @@ def file_labels(
     models/SPEAKERS.md), so a longer file is heard as a live session would hear it (monitor/speakers/live.py:
     each long window named by clustering the last 30), and then speakers whose long windows' centres lie within
     ``merge_threshold`` become one (closest first), as the online clustering merges them: a voice split over
-    the session is joined again at the end, which live rows already written cannot be."""
+    the session is joined again at the end, which live rows already written cannot be.
+
+    Either way the speakers found are then refined (``recluster_refine_iterations`` rounds at most; 0: not):
+    k-means started from them over the long windows (``refine_labels``). The live pass names a window from the
+    last 30 only, before the rest of the file is heard; the refinement gives each long window the speaker whose
+    centre over the whole file is nearest."""
     o = options
     long = [i for i, (v, d) in enumerate(zip(vectors, durations, strict=True)) if v is not None and d >= o.min_embed_s]
     if not long:
         return None
     if o.recluster_max_windows <= 0 or len(long) <= o.recluster_max_windows:
-        return recluster(vectors, durations, o.recluster_threshold, o.recluster_min_windows, o.min_embed_s)
+        labels = recluster(vectors, durations, o.recluster_threshold, o.recluster_min_windows, o.min_embed_s)
+    else:
+        labels = live_and_merged(vectors, durations, o)
+    if labels is None or o.recluster_refine_iterations <= 0:
+        return labels
+    return refine_labels(vectors, durations, labels, o)
+
+
+def live_and_merged(
+    vectors: Sequence[np.ndarray | None], durations: Sequence[float], options: SpeakerOptions
+) -> list[str]:
+    """A file's labels as a live session would give them (``replay``), then speakers whose long windows' centres
+    lie within ``merge_threshold`` joined (closest first); S1, S2, ... in order of appearance."""
+    o = options
     labels = replay(vectors, durations, o)
-    named = [i for i in long if labels[i]]
+    named = [i for i, (v, d) in enumerate(zip(vectors, durations, strict=True))
+             if v is not None and d >= o.min_embed_s and labels[i]]
     names = sorted({labels[i] for i in named})
     same: dict[str, str] = {}  # label -> the first label of its merged group
     if named:
@@ -50,6 +69,38 @@ def file_labels(
         if label:
             label = order.setdefault(same.get(label, label), f"S{len(order) + 1}")
         out.append(label)
+    return out
+
+
+def refine_labels(
+    vectors: Sequence[np.ndarray | None], durations: Sequence[float], labels: Sequence[str], options: SpeakerOptions
+) -> list[str]:
+    """``labels`` refined: k-means over the labelled long windows started from their labels (each moved to the
+    nearest speaker's centre, the normalised mean of its long windows; speakers left with fewer than
+    ``recluster_min_windows`` folded into their nearest; until nothing moves or ``recluster_refine_iterations``
+    rounds, monitor/speakers/recluster.py ``refine``), then every other window with an embedding given the nearest
+    centre; S1, S2, ... in order of appearance, "" without an embedding."""
+    o = options
+    long = [i for i, (v, d) in enumerate(zip(vectors, durations, strict=True))
+            if v is not None and d >= o.min_embed_s and labels[i]]
+    if not long:
+        return list(labels)
+    x = np.stack([np.asarray(vectors[i], dtype=np.float64) for i in long])
+    names = sorted({labels[i] for i in long})
+    group = refine(x, np.array([names.index(labels[i]) for i in long]), o.recluster_min_windows,
+                   o.recluster_refine_iterations)
+    cents = centres(x, group)
+    group_of = dict(zip(long, group.tolist(), strict=True))
+    order: dict[int, str] = {}
+    out = []
+    for i, v in enumerate(vectors):
+        if v is None:
+            out.append("")
+            continue
+        g = group_of.get(i)
+        if g is None:
+            g = int(np.argmax(cents @ np.asarray(v, dtype=np.float64)))
+        out.append(order.setdefault(g, f"S{len(order) + 1}"))
     return out
 
 
