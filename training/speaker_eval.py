@@ -42,6 +42,9 @@ whose centres lie within ``merge_threshold`` are joined (monitor/speakers/turns.
 bound is chosen (``RECLUSTER_MAX_GRID``, the best sum of the objectives over the short, the middle-length
 (``MID_TURNS``, ``--mid-per-kind``) and the long cross-fitted tuning conversations, averaged with the
 neighbours in the grid) and the middle and long held-out conversations are reported with it and without it.
+Either way a file's speakers are then refined by k-means over its long windows started from them
+(``recluster_refine_iterations``); the tuning objective of each set with and without it is printed and written
+(``files_refine_tuning_objective``), and the held-out tables are given without it too.
 ``--only long`` builds the middle and long conversations alone and prints their tables (a few minutes; writes
 nothing).
 Writes models/speakers_eval.json and models/speakers_eval.md (the tables); models/SPEAKERS.md is the report.
@@ -408,6 +411,7 @@ def length_tables(
     live = replace(shipped, recluster_threshold=0.0)
     online = replace(live, live_recluster_threshold=0.0)
     whole = replace(shipped, recluster_max_windows=0)
+    unrefined = replace(shipped, recluster_refine_iterations=0)
     out = {}
     for name, es in (("tuning (cross-fitted)", tune), ("held-out", held)):
         out[f"{name}, live"] = summarize([evaluate(e, live) for e in es])
@@ -415,6 +419,8 @@ def length_tables(
         out[f"{name}, files"] = summarize([evaluate(e, shipped, True) for e in es])
         out[f"{name}, files before (whole-file clustering at any length)"] = summarize(
             [evaluate(e, whole, True) for e in es])
+        out[f"{name}, files before the refinement (recluster_refine_iterations 0)"] = summarize(
+            [evaluate(e, unrefined, True) for e in es])
     return out
 
 
@@ -463,6 +469,12 @@ Before (the whole-file clustering at any length, recluster_max_windows 0):
 
 Before (recluster_min_windows 2, the rest the same):
 {held_files_previous}
+
+Before the refinement (recluster_refine_iterations 0: the labels of the whole-file clustering, or of the live pass
+and merges, kept as they are; shipped: k-means over the long windows started from them, at most
+{refine_iterations} rounds). Tuning objective (cross-fitted; two-speaker utterance accuracy + share of right
+counts) without / with it: {refine_objectives}.
+{held_files_unrefined}
 
 Chosen for files on {n_files_tune} cross-fitted tuning conversations (each projected by an LDA fitted without its
 voices): recluster_threshold {rchosen}, recluster_min_windows {rminchosen}; those conversations at that setting:
@@ -558,6 +570,13 @@ def main(argv: list[str] | None = None) -> int:
     previous = replace(shipped, recluster_min_windows=2)  # the second pass before recluster_min_windows (3)
     held_files_previous = summarize([evaluate(e, previous, whole_file=True) for e in held])
     held_files_whole = summarize([evaluate(e, replace(shipped, recluster_max_windows=0), True) for e in held])
+    unrefined = replace(shipped, recluster_refine_iterations=0)
+    held_files_unrefined = summarize([evaluate(e, unrefined, True) for e in held])
+    refine_objectives = {
+        name: [round(objective(summarize([evaluate(e, o, True) for e in es])), 4) for o in (unrefined, shipped)]
+        for name, es in (("short", files_tune), ("middle", mid_tune), ("long", long_tune))
+    }
+    print(f"files: tuning objective without / with the refinement: {refine_objectives}")
     sources = {
         "tuning (cross-fitted), files": error_sources(files_tune, shipped, True),
         "held-out, files": error_sources(held, shipped, True),
@@ -587,6 +606,7 @@ def main(argv: list[str] | None = None) -> int:
     print("held-out half, shipped defaults, files (second pass):\n" + table(held_files))
     print("held-out half, files, recluster_min_windows 2 (before):\n" + table(held_files_previous))
     print("held-out half, files, whole-file clustering at any length (before):\n" + table(held_files_whole))
+    print("held-out half, files, before the refinement:\n" + table(held_files_unrefined))
     for k, v in sources.items():
         print(f"two-speaker turns wrong, {k}: {v}")
     print(f"held-out windows given to the nearest true speaker mean (oracle clustering): {oracle:.1%}")
@@ -609,6 +629,9 @@ def main(argv: list[str] | None = None) -> int:
             "files_shipped_recluster_max_windows": shipped.recluster_max_windows,
             "files_max_windows_grid": max_grid,  # value: [summed objective, mean with the neighbours]
             "held_out_files_whole_file_any_length": held_files_whole,  # recluster_max_windows 0
+            "held_out_files_unrefined": held_files_unrefined,  # recluster_refine_iterations 0
+            "files_refine_tuning_objective": refine_objectives,  # set: [without, with the refinement]
+            "files_shipped_recluster_refine_iterations": shipped.recluster_refine_iterations,
             "conversations_live_online_only": [asdict(r) for r in online_results],
             "files_chosen_recluster_threshold": file_best.recluster_threshold,
             "files_chosen_recluster_min_windows": file_best.recluster_min_windows,
@@ -647,7 +670,9 @@ def main(argv: list[str] | None = None) -> int:
             mid_turns=f"{MID_TURNS[0]}-{MID_TURNS[1]}", n_mid_tune=len(mid_tune), n_mid_held=len(mid_held),
             rmax=shipped.recluster_max_windows, rmaxchosen=max_best.recluster_max_windows,
             max_grid=", ".join(f"{k}: {v[0]:.3f} ({v[1]:.3f})" for k, v in max_grid.items()),
-            held_files_whole=table(held_files_whole),
+            held_files_whole=table(held_files_whole), held_files_unrefined=table(held_files_unrefined),
+            refine_iterations=shipped.recluster_refine_iterations,
+            refine_objectives=", ".join(f"{k} {a:.3f} / {b:.3f}" for k, (a, b) in refine_objectives.items()),
         )
         (ROOT / "models" / "speakers_eval.md").write_text(tables, encoding="utf-8")
         print("wrote models/speakers_eval.json and models/speakers_eval.md")
