@@ -22,7 +22,7 @@ from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
 from monitor.speakers.live import LiveTracker
 from monitor.speakers.recluster import recluster
-from monitor.speakers.turns import SpeakerTurns, file_labels
+from monitor.speakers.turns import SpeakerTurns, file_labels, refine_labels
 from training.convert_speaker_encoder import REFERENCE_CLIPS
 
 SPEAKERS = DATA / "speakers"
@@ -278,9 +278,9 @@ def test_a_long_file_is_labelled_as_live_then_close_speakers_merge(encoder):
     assert file_labels(vectors, long, whole) == recluster(vectors, long, 0.95, 3) == truth
     assert file_labels(vectors, long, SpeakerOptions(recluster_max_windows=8)) == truth  # not above: the same
     # above: a live session whose online clustering hears every window as a new voice, and no second pass that
-    # could join them (live_recluster_threshold 0) ...
+    # could join them (live_recluster_threshold 0; nor the refinement, which would fold them: the next test) ...
     split = SpeakerOptions(threshold=0.001, merge_threshold=0.0, settle_windows=0, live_recluster_threshold=0.0,
-                           recluster_max_windows=4)
+                           recluster_max_windows=4, recluster_refine_iterations=0)
     assert file_labels(vectors, long, split) == [f"S{i}" for i in range(1, 9)]
     # ... is joined at the end: speakers whose centres lie within merge_threshold (closest first, so one voice's
     # windows join up before the two voices, whose centres lie about 1.0 apart, would)
@@ -289,6 +289,34 @@ def test_a_long_file_is_labelled_as_live_then_close_speakers_merge(encoder):
     assert file_labels([*vectors, b[0], None], [*long, 0.5, 3.0], replace(split, merge_threshold=0.6)) == [
         *truth, "S1", ""]  # a short window takes its nearest speaker; silence stays unlabelled
     assert file_labels([a[0], None], [0.5, 3.0], split) is None  # nothing long enough: the online labels stay
+
+
+def test_a_files_speakers_are_refined_by_k_means_over_its_long_windows(encoder):
+    """Issue 19: after the file's speakers are found (whole-file clustering, or the live pass and merges), each long
+    window goes to the speaker whose centre is nearest and speakers left with fewer than recluster_min_windows
+    long windows are folded into their nearest, until nothing moves (recluster_refine_iterations; 0: not)."""
+    a = [encoder.vector(load_clip(c)) for c in actor_clips(1)]  # a man
+    b = [encoder.vector(load_clip(c)) for c in actor_clips(4)]  # a woman
+    vectors = [b[0], a[0], b[1], a[1], b[2], a[2], b[3], a[3]]
+    long = [3.0] * len(vectors)
+    truth = ["S1", "S2"] * 4
+    # one of the man's windows given to the woman: moved back to the man's centre (neither speaker is small)
+    wrong = ["S1", "S2", "S1", "S2", "S1", "S1", "S1", "S2"]
+    assert refine_labels(vectors, long, wrong, SpeakerOptions()) == truth
+    assert refine_labels(vectors, long, wrong, SpeakerOptions(recluster_refine_iterations=0)) == wrong
+    # labels named by order of appearance; a short window takes the nearest centre, silence stays unlabelled
+    swapped = ["S2" if lab == "S1" else "S1" for lab in wrong]
+    assert refine_labels([*vectors, a[1], None], [*long, 0.5, 3.0], [*swapped, "", ""], SpeakerOptions()) == [
+        *truth, "S2", ""]
+    # in file_labels, after the live pass and merges: a session whose online clustering hears every window as a
+    # new voice, merged at 0.2, leaves the woman split (her windows lie 0.21-0.55 apart); refined, two voices
+    split = SpeakerOptions(threshold=0.001, merge_threshold=0.2, settle_windows=0, live_recluster_threshold=0.0,
+                           recluster_max_windows=4)
+    before = file_labels(vectors, long, replace(split, recluster_refine_iterations=0))
+    assert before is not None and len(set(before)) > 2
+    assert file_labels(vectors, long, split) == truth
+    # the whole-file clustering of a short file already gives these: unchanged
+    assert file_labels(vectors, long, SpeakerOptions()) == recluster(vectors, long, 0.95, 3) == truth
 
 
 def test_a_long_conversation_scored_as_a_file_keeps_its_two_speakers(tmp_path):
@@ -343,6 +371,7 @@ def test_speakers_off_keeps_the_old_columns(tmp_path, clips, model_path):
 
 @pytest.mark.parametrize(("key", "value"), [("threshold", "3.0"), ("recluster_threshold", "3.0"),
                                           ("recluster_min_windows", "0"), ("recluster_max_windows", "-1"),
+                                          ("recluster_refine_iterations", "-1"),
                                           ("live_recluster_threshold", "3.0"),
                                           ("live_min_windows", "0")])
 def test_bad_speakers_config_is_one_line(tmp_path, key, value):
