@@ -15,6 +15,8 @@ voice split into two small groups was the more frequent error).
 (monitor/speakers/turns.py, ``file_labels``): with more, a group's widest pair grows with its size and complete
 linkage splits one voice (on 80-turn conversations it never found the right number of speakers), so longer
 files are labelled by the live pass and joined with ``merge_close``.
+Either way the speakers found are then refined by ``refine`` (k-means started from them over the long windows,
+``[speakers] recluster_refine_iterations``; turns.py ``refine_labels``).
 
 Above ``MAX_WINDOWS`` long windows (hours of speech, with ``recluster_max_windows`` 0) the groups are found
 on evenly spaced ``MAX_WINDOWS`` of them and the others take the nearest group's centre, so time and memory
