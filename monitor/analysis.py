@@ -20,7 +20,7 @@ from monitor.inference.prosody import VoiceStats, fuse
 @dataclass(frozen=True)
 class Measure:
     """What a window's judgement is made from: the CNN's probabilities (normalised to its voice, before the run's
-    baseline) and the head's inputs (its functionals, and for a voice head its embedding's components; None
+    baseline) and the head's inputs (its functionals, and for a voice head its encoder states' components; None
     without a head)."""
 
     probabilities: tuple[float, ...]
@@ -39,8 +39,8 @@ class WindowAnalyzer:
     (``monitor.inference.prosody``), standardised by what the session's voices have sounded like so far, pulled
     towards the run's statistics when the baseline has them, else the training windows';
     ``functional_sum`` / ``functional_sq`` keep what a survey reads of them. ``embeddings``: each window comes
-    with its speaker embedding (speaker turns are on), so the model's voice head, if it has one, is fused instead
-    of the functionals head."""
+    with the speaker encoder's reading (speaker turns are on), so the model's voice head, if it has one, is fused
+    instead of the functionals head."""
 
     def __init__(self, classifier: EmotionClassifier, wall_origin: float = 0.0, normalise: bool = True,
                  voice: SessionNormaliser | None = None, baseline: Baseline | None = None,
@@ -76,11 +76,11 @@ class WindowAnalyzer:
             self.voices = self.normaliser.prosody if self.normaliser is not None else VoiceStats()
 
     def analyze(self, window: Window, cut_at: float | None = None, wall_start: float | None = None,
-                speaker: str = "", embedding: np.ndarray | None = None) -> Event:
+                speaker: str = "", states: np.ndarray | None = None) -> Event:
         """``cut_at``: time.monotonic() when the segmenter emitted the window (for the latency figure);
         ``wall_start``: the wall-clock time of its first sample, if the source knows it better; ``speaker``:
         the window's speaker label, if known (its own profile then counts as far as it has been heard);
-        ``embedding``: its speaker embedding (read by a voice head)."""
+        ``states``: the speaker encoder's states for it (``SpeakerEncoder.read``; what a voice head reads)."""
         feats = log_mel(window.audio, self.classifier.features)
         adapted = -1.0
         key = speaker if self.per_speaker else ""  # the window's voice (a voice group's files are one)
@@ -88,7 +88,7 @@ class WindowAnalyzer:
             feats = self.normaliser.normalise(feats, key)
             adapted = self.normaliser.adaptation(key)
         p = self.classifier.probabilities(feats)
-        f = None if self.head is None else self.head.inputs(functionals(window.audio), embedding)
+        f = None if self.head is None else self.head.inputs(functionals(window.audio), states)
         if self.measures is not None:
             self.measures.append(Measure(tuple(map(float, p)), None if f is None else tuple(map(float, f))))
         pred = self.judge(p, f, key)

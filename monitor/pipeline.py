@@ -264,7 +264,7 @@ class Pipeline:
         wall = self.source.clock.wall(window.start_sample)
         speaker = self.speakers.label(window.audio) if self.speakers is not None else ""
         event = self.analyzer.analyze(window, cut_at=cut_at, wall_start=wall, speaker=speaker,
-                                      embedding=self.speakers.embedding if self.speakers is not None else None)
+                                      states=self.speakers.states if self.speakers is not None else None)
         if self.speakers is not None:
             event = event.with_speaker(speaker)
             self.speaker_summary.add(event)

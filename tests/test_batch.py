@@ -485,7 +485,7 @@ def test_batch_windows_equal_streaming_segmenter(tmp_path: Path, classifier: Emo
     live = []
     for w in windows:
         speaker = turns.label(w.audio)
-        live.append(analyzer.analyze(w, speaker=speaker, embedding=turns.embedding))
+        live.append(analyzer.analyze(w, speaker=speaker, states=turns.states))
     assert len(live) >= 5 and len({e.utterance for e in live}) >= 3
 
     result = FileScorer(ScoreOptions(model_path=str(MODEL), segmenter=options), classifier).score(str(path))

@@ -16,6 +16,7 @@ from conftest import DATA, VOICE_MONITOR, load_clip
 from monitor.batch.score import FileScorer, ScoreOptions
 from monitor.dsp.segmenter import segment_audio
 from monitor.errors import MonitorError
+from monitor.inference.prosody import VOICE_DIMS
 from monitor.speakers import live as live_pass
 from monitor.speakers import recluster as second_pass
 from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
@@ -73,6 +74,52 @@ def test_numpy_encoder_matches_the_original_torch_model(encoder):
     # and the embeddings tell the clips apart: not one vector for everything
     sims = reference @ reference.T
     assert sims[np.triu_indices(len(reference), 1)].max() < 0.95
+
+
+def _plain_lstm_states(encoder: SpeakerEncoder, audio: np.ndarray) -> np.ndarray:
+    """The encoder's states written the plain way (one partial and one step at a time, the gates from the
+    weights as loaded): the reference ``read`` must match."""
+    from monitor.speakers import encoder as enc
+
+    x = enc.normalize_volume(audio.astype(np.float64) / 32768.0)
+    starts = enc.partial_starts(len(x))
+    x = np.pad(x, (0, max(0, (starts[-1] + enc.PARTIAL_FRAMES) * enc.HOP - len(x))))
+    mel = enc.mel_frames(x)
+    h_size = enc.HIDDEN
+    per_partial = []
+    for s in starts:
+        seq, stats = mel[s : s + enc.PARTIAL_FRAMES].astype(np.float64), []
+        for n, layer in enumerate(encoder.layers):
+            h, c, hs = np.zeros(h_size), np.zeros(h_size), []
+            for t in range(len(seq)):
+                z = np.tanh(seq[t] @ layer.w_ih + layer.bias + layer.w_hh_rows @ h)
+                i, f, o = ((z[k * h_size : (k + 1) * h_size] + 1) / 2 for k in range(3))  # halved sigmoid gates
+                c = f * c + i * z[3 * h_size :]
+                h = o * np.tanh(c)
+                hs.append(h)
+            seq = np.array(hs)
+            if n in enc.STATE_LAYERS:
+                stats.append((seq.mean(axis=0), seq.std(axis=0)))
+        per_partial.append(stats)
+    return np.concatenate([np.mean([p[k][j] for p in per_partial], axis=0)
+                           for k in range(len(enc.STATE_LAYERS)) for j in range(2)])
+
+
+def test_the_encoder_states_the_voice_head_reads(encoder):
+    """``read``: the embedding ``embed`` gives and, from the same pass, each unit's mean and spread over time in the
+    second and third LSTM layers (what the voice head reads, models/VOICE.md), as a plain LSTM gives them."""
+    from monitor.speakers.encoder import STATE_DIMS
+
+    assert STATE_DIMS == VOICE_DIMS, "the voice head's inputs are the encoder's states"
+    for name in REFERENCE_CLIPS[:2]:
+        audio = load_clip(DATA / name)
+        reading = encoder.read(audio)
+        assert reading is not None
+        emb, states = reading
+        assert np.array_equal(emb, encoder.embed(audio))
+        assert states.shape == (STATE_DIMS,) and states.dtype == np.float32
+        assert np.allclose(states, _plain_lstm_states(encoder, audio), atol=1e-5), name
+    assert encoder.read(np.zeros(48000, np.int16)) is None, "silence: nothing"
 
 
 SAME_GENDER_GAP = pytest.mark.xfail(

@@ -1,6 +1,6 @@
 """The voice head (``models/emotion.voice.json``, ``monitor.inference.prosody``): the prosody head that also reads
-each window's speaker embedding, fused instead of it when speaker turns are on (`score`, `live`). Real model,
-real speaker encoder, real RAVDESS clips from tests/data, the real CLI."""
+the speaker encoder's states for each window, fused instead of it when speaker turns are on (`score`, `live`).
+Real model, real speaker encoder, real RAVDESS clips from tests/data, the real CLI."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from monitor.dsp.functionals import NAMES, functionals
 from monitor.dsp.segmenter import segment_audio
 from monitor.errors import ModelError
 from monitor.inference.classifier import EmotionClassifier, voice_head_path
-from monitor.inference.prosody import EMBEDDING_DIMS, ProsodyHead, VoiceStats, fuse
+from monitor.inference.prosody import VOICE_DIMS, ProsodyHead, VoiceStats, fuse
 from monitor.pipeline import Pipeline
 from monitor.speakers.cluster import SpeakerOptions
 from monitor.speakers.encoder import SpeakerEncoder
@@ -43,7 +43,7 @@ def test_shipped_voice_head_loads(classifier: EmotionClassifier) -> None:
     k = head.voice_dims
     assert k > 0 and head.functional_dims == len(NAMES)
     assert head.names == NAMES + tuple(f"voice_{i + 1}" for i in range(k))
-    assert np.shape(head.embedding_projection) == (k, EMBEDDING_DIMS) and len(head.embedding_mean) == EMBEDDING_DIMS
+    assert np.shape(head.embedding_projection) == (k, VOICE_DIMS) and len(head.embedding_mean) == VOICE_DIMS
     assert 0 < head.weight_run < 1 and 0 < head.weight_alone < 1
     assert classifier.prosody is not None and classifier.prosody.voice_dims == 0
 
@@ -53,7 +53,7 @@ def test_inputs_are_the_functionals_and_the_projected_embedding(classifier: Emot
     assert head is not None
     rng = np.random.default_rng(0)
     f = rng.normal(size=len(NAMES))
-    e = rng.normal(size=EMBEDDING_DIMS)
+    e = rng.normal(size=VOICE_DIMS)
     x = head.inputs(f, e)
     expected = (e - np.asarray(head.embedding_mean)) @ np.asarray(head.embedding_projection).T
     assert np.allclose(x[: len(NAMES)], f) and np.allclose(x[len(NAMES) :], expected)
@@ -81,8 +81,10 @@ def test_analyzer_with_embeddings_fuses_the_voice_head(classifier: EmotionClassi
     apart = 0.0
     for clip in clips[:4]:  # one session: four clips of different actors
         for w in segment_audio(load_clip(clip)):
-            e = encoder.embed(w.audio)
-            p_voice = _probs(voice.analyze(w, embedding=e), classifier.labels)
+            reading = encoder.read(w.audio)
+            assert reading is not None
+            e = reading[1]
+            p_voice = _probs(voice.analyze(w, states=e), classifier.labels)
             p_plain = _probs(plain.analyze(w), classifier.labels)
             p_cnn = _probs(cnn.analyze(w), classifier.labels)
             f = functionals(w.audio)
@@ -93,7 +95,7 @@ def test_analyzer_with_embeddings_fuses_the_voice_head(classifier: EmotionClassi
             expected = fuse(p_cnn, head.log_probs(x, mean, std), head.weight_alone, head.temperature_alone)
             assert np.allclose(p_voice, expected, atol=1e-5)
             apart = max(apart, float(np.abs(p_voice - p_plain).max()))
-    assert apart > 0.02, "the embedding must change something on real speech"
+    assert apart > 0.02, "the encoder states must change something on real speech"
     assert voice.functional_sum is not None and len(voice.functional_sum) == len(NAMES)
     assert np.allclose(voice.functional_sum, np.sum(fs, axis=0), rtol=1e-5), "a survey reads the functionals"
 
@@ -123,7 +125,7 @@ def test_score_uses_the_voice_head_with_speaker_turns(tmp_path: Path, classifier
     assert len(windows) == len(on.events) >= 2
     for w, event in zip(windows, on.events, strict=True):
         speaker = turns.label(w.audio)
-        expected = analyzer.analyze(w, speaker=speaker, embedding=turns.embedding)
+        expected = analyzer.analyze(w, speaker=speaker, states=turns.states)
         assert np.allclose(_probs(event, classifier.labels), _probs(expected, classifier.labels), atol=1e-5)
     without = _model_copy(tmp_path / "m")  # the same model without its voice head
     other = FileScorer(ScoreOptions(model_path=without)).score(str(path))
@@ -148,7 +150,7 @@ def test_live_uses_the_voice_head_with_speaker_turns(tmp_path: Path, classifier:
     turns = SpeakerTurns(encoder, SpeakerOptions())
     for w, event in zip(segment_audio(audio), events, strict=True):
         speaker = turns.label(w.audio)
-        expected = analyzer.analyze(w, speaker=speaker, embedding=turns.embedding)
+        expected = analyzer.analyze(w, speaker=speaker, states=turns.states)
         assert np.allclose(_probs(event, classifier.labels), _probs(expected, classifier.labels), atol=1e-5)
     assert Pipeline(FileSource(path, realtime=False), classifier).analyzer.head is classifier.prosody
 
@@ -167,7 +169,7 @@ def _voice_head(change) -> str:
 
 @pytest.mark.parametrize(("where", "content", "message"), [
     ("voice", "plain", "not a voice head"),
-    ("voice", "short rows", "malformed embedding projection"),
+    ("voice", "short rows", "made for other inputs than this monitor's speaker encoder states"),
     ("voice", "not json", "unreadable voice head"),
     ("prosody", "voice", "a voice head"),
 ])
@@ -202,7 +204,7 @@ def test_training_fits_the_projection_on_the_training_windows(tmp_path: Path, cl
     rng = np.random.default_rng(3)
     n, k = 80, 5
     x = rng.normal(size=(n, len(NAMES)))
-    emb = rng.normal(size=(n, EMBEDDING_DIMS)) * np.linspace(3, 0.1, EMBEDDING_DIMS)
+    emb = rng.normal(size=(n, VOICE_DIMS)) * np.linspace(3, 0.1, VOICE_DIMS)
     keys = np.array([f"c:{i}" for i in range(n)])
     win = Windows(x, keys, np.full(n, "c"), rng.integers(0, 8, n), {"c": list(range(8))}, np.full(n, "c/1"), emb)
     train = np.arange(n) < 50
@@ -226,15 +228,16 @@ def test_training_fits_the_projection_on_the_training_windows(tmp_path: Path, cl
 
 
 def test_training_embeds_the_windows_the_functionals_are_read_from(encoder: SpeakerEncoder, clips) -> None:
-    """``training.voice_embeddings.clip_embeddings``: one raw embedding per window of the monitor's segmenter (the
-    windows ``training.prosody`` reads functionals from), as the monitor's encoder gives it."""
+    """``training.voice_embeddings.clip_embeddings``: the encoder's states for each window of the monitor's
+    segmenter (the windows ``training.prosody`` reads functionals from), as the monitor's encoder gives them."""
     from training.voice_embeddings import clip_embeddings
 
     e = clip_embeddings(str(clips[0]))
     windows = segment_audio(load_clip(clips[0]))
-    assert e.shape == (len(windows), EMBEDDING_DIMS) and len(windows) >= 1
+    assert e.shape == (len(windows), VOICE_DIMS) and len(windows) >= 1
     for row, w in zip(e, windows, strict=True):
-        assert np.allclose(row, encoder.embed(w.audio), atol=1e-6)
+        reading = encoder.read(w.audio)
+        assert reading is not None and np.allclose(row, reading[1], atol=1e-6)
 
 
 def test_two_voice_sessions_read_a_new_voice_against_the_session_or_the_prior() -> None:
@@ -282,4 +285,4 @@ def test_broken_voice_head_points_to_the_voice_heads_training(tmp_path: Path, co
     line = str(err.value)
     assert "emotion.voice.json" in line and "\n" not in line
     assert "training.prosody --voice" in line and "CNN alone" not in line, line
-    assert "speaker embedding" in line, line
+    assert "without the speaker encoder" in line, line

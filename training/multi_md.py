@@ -201,7 +201,8 @@ def prosody_note(out: Path) -> list[str]:
     voice = means("voice")
     if voice is not None:
         text += (" With speaker turns on (the default of `live` and `score`) it fuses the voice head instead, which "
-                 "also reads each window's speaker embedding (`models/emotion.voice.json`, [`VOICE.md`](VOICE.md), "
+                 "also reads the speaker encoder's states for each window (`models/emotion.voice.json`, "
+                 "[`VOICE.md`](VOICE.md), "
                  "`python -m training.prosody --voice K`): " + parts(*voice) + ".")
     return [text + "\n"]
 

@@ -25,10 +25,10 @@ What it does, in steps (each result is cached or written, so a step runs again i
 
 ``--voice K``: the same for the *voice head* (``models/emotion.voice.json``, ``models/results/voice.json``,
 ``models/VOICE.md``), which the monitor fuses instead when speaker turns are on: the head's inputs are the
-functionals and the first K principal components of each window's speaker embedding
+functionals and the first K principal components of the speaker encoder's states for each window
 (``training.voice_embeddings``; the components fitted on the training windows of each evaluation, standardised
 per voice like the functionals; in a `score` run their prior is the training windows', since the run's survey
-reads no embeddings).
+reads no encoder states).
 
     python -m training.prosody --data ../shared/data            # ~5 min the first time (2 cores), then seconds
     python -m training.prosody --data ../shared/data --voice 64 --hidden ""   # the shipped voice head; + ~6 min
@@ -92,7 +92,7 @@ class Windows:
     label: np.ndarray  # (n,) int
     corpus_labels: dict[str, list[int]]
     speaker: np.ndarray  # (n,) str, "corpus/speaker"
-    embedding: np.ndarray | None = None  # (n, 256) speaker embeddings (``--voice``; training.voice_embeddings)
+    embedding: np.ndarray | None = None  # (n, 1024) speaker encoder states (``--voice``; training.voice_embeddings)
 
 
 def head_inputs(win: Windows, train: np.ndarray, voice_dims: int = 0
@@ -447,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hidden-c", type=float, default=HIDDEN_C, help="inverse L2 strength of the hidden-layer "
                     f"heads (default {HIDDEN_C})")
     ap.add_argument("--voice", type=int, default=0, metavar="K", help="the voice head instead: the functionals and "
-                    "the first K principal components of the window's speaker embedding (models/emotion.voice.json, "
+                    "the first K principal components of the speaker encoder's states for the window "
+                    "(models/emotion.voice.json, "
                     "models/VOICE.md; the monitor fuses it when speaker turns are on)")
     a = ap.parse_args(argv)
     k = a.voice

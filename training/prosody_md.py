@@ -33,12 +33,13 @@ def write_markdown(path: Path, chosen: dict, head: str, calibration: dict, table
         f"# The voice head beside the CNN (written by `{command}`)",
         "",
         "The monitor fuses this head instead of the prosody head ([`PROSODY.md`](PROSODY.md)) when speaker turns "
-        "are on (the default of `live` and `score`), since it has each window's speaker embedding then. Its "
-        f"inputs: the 40 functionals and the first {voice_dims} principal components of the window's speaker "
-        "embedding (`monitor/speakers/encoder.py`, the GE2E encoder's 256 numbers before the LDA; the components "
-        "fitted on each evaluation's training windows), standardised per voice like the functionals (a voice's own "
-        "embedding taken out, what is left is how the voice moves); in a `score` run the survey's statistics are "
-        "the prior of the functionals only, the embedding's is the training windows'. How K and the head were "
+        "are on (the default of `live` and `score`), since the speaker encoder has heard each window then. Its "
+        f"inputs: the 40 functionals and the first {voice_dims} principal components of the speaker encoder's "
+        "states for the window (`monitor/speakers/encoder.py` `read`: each unit's mean and spread over time in the "
+        "GE2E encoder's second and third LSTM layers, 1024 numbers; the components fitted on each evaluation's "
+        "training windows), standardised per voice like the functionals (a voice's usual states taken out, what "
+        "is left is how the voice moves); in a `score` run the survey's statistics are the prior of the "
+        "functionals only, the states' is the training windows'. How K and the head were "
         "chosen, and what that choice saw: the voice head's paragraph in [`REPORT.md`](REPORT.md)'s findings. "
         "Everything else as for the prosody head:",
         "",

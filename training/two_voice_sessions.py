@@ -6,8 +6,9 @@ pulled towards the training windows' (``monitor.inference.prosody.VoiceStats``):
 read against the other voice's. This script pairs the held-out speakers of each corpus at random into sessions,
 hears each session's clips in a random order, keys every window by its true speaker (diarization assumed right),
 and scores the shipped recipes of both heads (the prosody head: 16 tanh units; the voice head: 64 components, a
-regression; both fused at w = 0.6) against the one-speaker sessions of the report. ``--embedding-prior``: also
-the variant in which a speaker's embedding inputs are pulled towards the training windows' rather than the
+regression on the encoder's states; each fused at its shipped weight for a session, ``weight_alone`` of
+models/emotion.{prosody,voice}.json) against the one-speaker sessions of the report. ``--embedding-prior``: also
+the variant in which a speaker's encoder-state inputs are pulled towards the training windows' rather than the
 session's.
 
     python -m training.two_voice_sessions --data ../shared/data     # a few minutes with the caches of --voice
@@ -39,7 +40,12 @@ from training.voice_embeddings import corpus_embeddings
 
 HEADS = {"prosody head (16 tanh)": (0, ("corpus", False, 16), HIDDEN_C), "voice head (64, regression)":
          (64, ("corpus", False, 0), 0.1)}
-WEIGHT = 0.6
+SHIPPED = {"prosody head (16 tanh)": "emotion.prosody.json", "voice head (64, regression)": "emotion.voice.json"}
+
+
+def weight(name: str, model_dir: Path = Path("models")) -> float:
+    """The shipped head's fusion weight for a session (``weight_alone``)."""
+    return float(json.loads((model_dir / SHIPPED[name]).read_text())["weight_alone"])
 
 
 def two_level(x: np.ndarray, speaker: np.ndarray, session: np.ndarray, order: np.ndarray, m0: np.ndarray,
@@ -91,10 +97,10 @@ def scores(win: Windows, path: Path, temperature: float, embedding_prior: bool) 
         settings = {"one voice": (one_mean, one_std),
                     "two voices": two_level(h.x, speaker, session, order, h.pop_mean, h.pop_std)}
         if embedding_prior and dims:
-            settings["two voices, embedding towards the training windows'"] = two_level(
+            settings["two voices, encoder states towards the training windows'"] = two_level(
                 h.x, speaker, session, order, h.pop_mean, h.pop_std, win.x.shape[1])
         for setting, (mean, std) in settings.items():
-            p = fuse(p_cnn, head.log_probs(h.x, mean, std), WEIGHT)
+            p = fuse(p_cnn, head.log_probs(h.x, mean, std), weight(name))
             for corpus in np.unique(h.runs):
                 m = h.runs == corpus
                 ids, pooled = pool(p[m], h.clip[m])

@@ -1,10 +1,11 @@
-"""Speaker embeddings of every window ``training.prosody`` reads, for the voice head (``--voice``).
+"""The speaker encoder's states for every window ``training.prosody`` reads, for the voice head (``--voice``).
 
 The same windows as ``training.prosody.corpus_windows`` (``clip_windows``: the monitor's segmenter over each
 clip; a clip without a window whole), each through the monitor's own speaker encoder
-(``monitor.speakers.encoder``, the raw 256-d embedding before the LDA). Cached per corpus under
-``~/.cache/voice-monitor/voice-<code>/`` (the code: the segmenter's, the encoder's and its weights'); about 6
-minutes for the five corpora on 2 cores.
+(``monitor.speakers.encoder`` ``read``: each unit's mean and spread over time in the GE2E encoder's second and
+third LSTM layers, 1024 numbers; the first voice head read the 256-d embedding instead, models/VOICE.md).
+Cached per corpus under ``~/.cache/voice-monitor/voice-<code>/`` (the code: the segmenter's, the encoder's and
+its weights'); about 6 minutes for the five corpora on 2 cores.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.inference.prosody import EMBEDDING_DIMS
+from monitor.inference.prosody import VOICE_DIMS
 from training.corpora import Corpus
 from training.dataset import DEFAULT_CACHE, cached_clips, framing_fingerprint, save_npz_atomic
 from training.prosody import clip_windows
@@ -32,24 +33,24 @@ def code_key() -> str:
 
 
 def clip_embeddings(path: str) -> np.ndarray:
-    """(windows, 256) float32: the embedding of each window of a clip (zeros for a silent one)."""
+    """(windows, VOICE_DIMS) float32: the encoder's states for each window of a clip (zeros for a silent one)."""
     global _encoder
     if _encoder is None:
         from monitor.speakers.encoder import SpeakerEncoder
 
         _encoder = SpeakerEncoder(lda=False)
     parts = clip_windows(path)
-    out = np.zeros((len(parts), EMBEDDING_DIMS), np.float32)
+    out = np.zeros((len(parts), VOICE_DIMS), np.float32)
     for i, a in enumerate(parts):
-        e = _encoder.embed(a)
-        if e is not None:
-            out[i] = e
+        reading = _encoder.read(a)
+        if reading is not None:
+            out[i] = reading[1]
     return out
 
 
 def corpus_embeddings(corpora: list[Corpus], windows: int, cache: Path | None = None, jobs: int = 2,
                       log=print) -> np.ndarray:
-    """The embeddings of ``training.prosody.corpus_windows(corpora)``'s ``windows`` rows, in its order."""
+    """The encoder states of ``training.prosody.corpus_windows(corpora)``'s ``windows`` rows, in its order."""
     cache = Path(cache or DEFAULT_CACHE).expanduser() / f"voice-{code_key()}"
     cache.mkdir(parents=True, exist_ok=True)
     out = []
@@ -59,20 +60,20 @@ def corpus_embeddings(corpora: list[Corpus], windows: int, cache: Path | None = 
         z = cached_clips(path, want)
         e = None if z is None else z["embedding"]
         if e is None:
-            log(f"voice: embeddings of the windows of {len(c.records)} clips of {c.name} ...")
+            log(f"voice: encoder states of the windows of {len(c.records)} clips of {c.name} ...")
             with ProcessPoolExecutor(jobs) as ex:
                 e = np.concatenate(list(ex.map(clip_embeddings, [str(r.path) for r in c.records], chunksize=16)))
             save_npz_atomic(path, {"embedding": e, "clips": np.array(want)})
         out.append(e)
     e = np.concatenate(out)
     if len(e) != windows:
-        raise RuntimeError(f"voice: {len(e)} embeddings for {windows} windows (the segmenter changed since the "
+        raise RuntimeError(f"voice: {len(e)} encoder states for {windows} windows (the segmenter changed since the "
                            "functionals were cached?)")
     return e.astype(np.float64)
 
 
 def principal_components(e: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(mean (256,), components (k, 256)) of embeddings ``e``; signs fixed (each component's largest entry > 0)."""
+    """(mean (d,), components (k, d)) of the rows of ``e``; signs fixed (each component's largest entry > 0)."""
     mean = e.mean(axis=0)
     _, _, vt = np.linalg.svd(e - mean, full_matrices=False)
     comp = vt[:k]

@@ -199,7 +199,7 @@ class FileScorer:
                 windows += seg.flush()
             for w in windows:
                 speaker = turns.label(w.audio) if turns is not None else ""
-                event = analyzer.analyze(w, speaker=speaker, embedding=turns.embedding if turns is not None else None)
+                event = analyzer.analyze(w, speaker=speaker, states=turns.states if turns is not None else None)
                 events.append(event if turns is None else event.with_speaker(speaker))
             if feeder is not None:
                 feeder.feed(seg.take_speech())

@@ -82,7 +82,7 @@ def voice_head_path(model_path: Path) -> Path:
 def load_prosody_head(model_path: Path, labels: tuple[str, ...], emotion_sha256: str,
                       voice: bool = False) -> ProsodyHead | None:
     """The model's prosody head (``monitor.inference.prosody``; ``voice``: its voice head, which also reads the
-    speaker embedding), or None when it has none. ``emotion_sha256``: the model's checksum from its metadata (a
+    speaker encoder's states), or None when it has none. ``emotion_sha256``: the model's checksum from its metadata (a
     head records the model it was calibrated on)."""
     path = voice_head_path(model_path) if voice else prosody_path(model_path)
     if not path.exists():
@@ -92,7 +92,7 @@ def load_prosody_head(model_path: Path, labels: tuple[str, ...], emotion_sha256:
     if head.emotion_sha256 and head.emotion_sha256 != emotion_sha256:
         raise ModelError(f"{path}: made for another emotion model than {model_path.name} (checksum differs); "
                          f"retrain it (python -m training.prosody{' --voice' if voice else ''}) or delete it to judge "
-                         f"without {'the speaker embedding' if voice else 'it'}")
+                         f"without {'the speaker encoder' if voice else 'it'}")
     return head
 
 

@@ -25,11 +25,13 @@ The head may carry one hidden layer (``hidden_coef``, ``hidden_intercept``, ``ac
 reads ``activation(hidden_coef @ x + hidden_intercept)`` instead of ``x``; a head without them is the regression.
 The head lives in ``models/emotion.prosody.json`` beside the emotion model; without it the CNN is used alone.
 
-A *voice head* (``models/emotion.voice.json``) is such a head that also reads the window's speaker embedding
-(``monitor.speakers.encoder``, computed anyway when speaker turns are on): ``embedding_projection`` (K x 256,
-principal components of the training windows' embeddings, ``embedding_mean`` taken out first) gives K more
-inputs after the functionals, standardised per voice like them (a voice's own embedding taken out: what is left is
-how the voice is moving). The run's survey reads no embeddings, so their prior is always the training windows'.
+A *voice head* (``models/emotion.voice.json``) is such a head that also reads the speaker encoder's states for
+the window (``monitor.speakers.encoder`` ``read``, computed anyway when speaker turns are on: each unit's mean and
+spread over time in the GE2E encoder's second and third LSTM layers, ``VOICE_DIMS`` numbers):
+``embedding_projection`` (K x ``VOICE_DIMS``, principal components of the training windows' states,
+``embedding_mean`` taken out first) gives K more inputs after the functionals, standardised per voice like them
+(a voice's usual states taken out: what is left is how the voice is moving). The run's survey reads no states,
+so their prior is always the training windows'.
 Numpy only.
 """
 
@@ -46,7 +48,7 @@ from monitor.errors import ModelError
 
 FLOOR = 1e-6
 PRIOR_WINDOWS = 4.0  # windows of a voice at which its own statistics count half (chosen on the CV)
-EMBEDDING_DIMS = 256  # a speaker embedding's length (monitor.speakers.encoder), a voice head's extra input
+VOICE_DIMS = 1024  # the speaker encoder's states a voice head reads (monitor.speakers.encoder.STATE_DIMS)
 ACTIVATIONS = {"tanh": np.tanh, "relu": lambda a: np.maximum(a, 0.0)}  # of an optional hidden layer
 
 
@@ -85,13 +87,14 @@ class ProsodyHead:
     hidden_coef: tuple[tuple[float, ...], ...] = ()  # (hidden, features)
     hidden_intercept: tuple[float, ...] = ()
     activation: str = ""
-    # a voice head: the speaker embedding's principal components as more inputs (none: functionals alone)
-    embedding_mean: tuple[float, ...] = ()  # (256,)
-    embedding_projection: tuple[tuple[float, ...], ...] = ()  # (K, 256)
+    # a voice head: the principal components of the speaker encoder's states as more inputs (none: functionals
+    # alone); the field names are the first voice head's, which read the embedding
+    embedding_mean: tuple[float, ...] = ()  # (VOICE_DIMS,)
+    embedding_projection: tuple[tuple[float, ...], ...] = ()  # (K, VOICE_DIMS)
 
     @property
     def voice_dims(self) -> int:
-        """How many of the inputs come from the speaker embedding (the last ones; 0: a functionals head)."""
+        """How many of the inputs come from the speaker encoder's states (the last ones; 0: a functionals head)."""
         return len(self.embedding_projection)
 
     @property
@@ -102,16 +105,16 @@ class ProsodyHead:
     def _projection(self) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(self.embedding_mean, dtype=np.float64), np.asarray(self.embedding_projection).T
 
-    def inputs(self, f: np.ndarray, embedding: np.ndarray | None = None) -> np.ndarray:
-        """A window's functionals (and, for a voice head, its speaker embedding) -> the head's inputs. A window
-        without an embedding takes the training windows' mean for those inputs."""
+    def inputs(self, f: np.ndarray, states: np.ndarray | None = None) -> np.ndarray:
+        """A window's functionals (and, for a voice head, the speaker encoder's states) -> the head's inputs. A
+        window without states (silence) takes the training windows' mean for those inputs."""
         f = np.asarray(f, dtype=np.float64)
         if not self.embedding_projection:
             return f
-        if embedding is None:
+        if states is None:
             return np.concatenate([f, self.mean[self.functional_dims :]])
         m, p = self._projection
-        return np.concatenate([f, (np.asarray(embedding, dtype=np.float64) - m) @ p])
+        return np.concatenate([f, (np.asarray(states, dtype=np.float64) - m) @ p])
 
     @property
     def population(self) -> FeatureStats:
@@ -152,8 +155,8 @@ class ProsodyHead:
     @classmethod
     def load(cls, path: Path, labels: tuple[str, ...], names: tuple[str, ...], voice: bool = False) -> ProsodyHead:
         """``names``: the functionals the monitor computes; ``voice``: the head must be a voice head (its inputs
-        then go on with ``voice_1`` ... ``voice_K``, the embedding's components), else it must not be one."""
-        without = "judge without the speaker embedding" if voice else "use the CNN alone"  # what deleting it does
+        then go on with ``voice_1`` ... ``voice_K``, the states' components), else it must not be one."""
+        without = "judge without the speaker encoder" if voice else "use the CNN alone"  # what deleting it does
         retrain = "python -m training.prosody" + (" --voice" if voice else "")  # what writes it again
         try:
             d = json.loads(Path(path).read_text())
@@ -171,15 +174,16 @@ class ProsodyHead:
         k = head.voice_dims
         if voice and not k:
             raise ModelError(f"{path}: not a voice head (it has no embedding_projection); retrain it (python -m "
-                             "training.prosody --voice) or delete it to judge without the speaker embedding")
+                             "training.prosody --voice) or delete it to judge without the speaker encoder")
         if k and not voice:
-            raise ModelError(f"{path}: a voice head (it reads speaker embeddings) where the functionals head "
+            raise ModelError(f"{path}: a voice head (it reads the speaker encoder) where the functionals head "
                              "belongs; restore it from the repository or delete it to use the CNN alone")
-        if k and (len(head.embedding_mean) != EMBEDDING_DIMS or {len(r) for r in head.embedding_projection}
-                  != {EMBEDDING_DIMS}):
-            raise ModelError(f"{path}: a malformed embedding projection (embedding_mean {EMBEDDING_DIMS} numbers, "
-                             f"embedding_projection rows of {EMBEDDING_DIMS}); retrain it (python -m training.prosody "
-                             "--voice) or delete it to judge without the speaker embedding")
+        if k and (len(head.embedding_mean) != VOICE_DIMS or {len(r) for r in head.embedding_projection}
+                  != {VOICE_DIMS}):
+            raise ModelError(f"{path}: made for other inputs than this monitor's speaker encoder states "
+                             f"(embedding_mean of {VOICE_DIMS} numbers, embedding_projection rows of {VOICE_DIMS}); "
+                             "retrain it (python -m training.prosody --voice) or delete it to judge without the "
+                             "speaker encoder")
         names = tuple(names) + tuple(f"voice_{i + 1}" for i in range(k))
         hidden = len(head.hidden_intercept)
         if (hidden > 0) != bool(head.hidden_coef) or (hidden > 0) != bool(head.activation) or (

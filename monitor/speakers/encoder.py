@@ -44,6 +44,8 @@ PARTIAL_RATE = 0.7  # partials per second of audio (Resemblyzer's default is 1.3
 MIN_COVERAGE = 0.75
 TARGET_DBFS = -30.0
 HIDDEN = 256
+STATE_LAYERS = (1, 2)  # the LSTM layers (0-based) whose states the voice head reads: the second and the third
+STATE_DIMS = 2 * HIDDEN * len(STATE_LAYERS)  # per layer: each unit's mean and spread over time (``read``)
 
 
 def normalize_volume(x: np.ndarray, target_dbfs: float = TARGET_DBFS) -> np.ndarray | None:
@@ -197,8 +199,12 @@ class SpeakerEncoder:
             self.linear_b = weights["linear_b"].astype(np.float32)
         self.meta = meta
 
-    def forward(self, mels: np.ndarray) -> np.ndarray:
+    def forward(self, mels: np.ndarray, states: list[np.ndarray] | None = None) -> np.ndarray:
         """(batch, frames, 40) mel power partials -> (batch, 256) L2-normalised embeddings.
+
+        ``states``: if given, for each layer of ``STATE_LAYERS`` two (256,) vectors are appended to it: each
+        unit's hidden state averaged over the steps and the partials, and its standard deviation over the steps
+        averaged over the partials (what ``read`` returns beside the embedding).
 
         The partials of an utterance run together (batch = partials: 160 sequential steps per layer, not 160
         per partial). The state is kept column-wise, (units, batch): a step is ``W_hh @ h`` with the (1024, 256)
@@ -232,6 +238,8 @@ class SpeakerEncoder:
                 tanh(c, out=tmp)
                 h = out[t]
                 multiply(o, tmp, out=h)
+            if states is not None and n in STATE_LAYERS:
+                states += [out.mean(axis=(0, 2)), out.std(axis=0).mean(axis=1)]
             if n < len(self.layers) - 1:
                 np.copyto(ws.seq, out.transpose(2, 0, 1))  # back to (partial, step) rows
                 seq = ws.seq.reshape(batch * steps, HIDDEN)
@@ -242,6 +250,18 @@ class SpeakerEncoder:
     def embed(self, audio: np.ndarray, rate: float = PARTIAL_RATE) -> np.ndarray | None:
         """16 kHz mono audio (int16 or float in [-1, 1]) -> unit 256-d embedding; None for silence.
         ``rate``: partials per second (Resemblyzer's ``embed_utterance`` argument)."""
+        return self._run(audio, rate, None)
+
+    def read(self, audio: np.ndarray, rate: float = PARTIAL_RATE) -> tuple[np.ndarray, np.ndarray] | None:
+        """``embed``'s embedding and the encoder's states (``STATE_DIMS`` float32: for the second and third LSTM
+        layers, each unit's mean and spread over time; ``forward``), from one pass; None for silence. The
+        states are what the voice head reads (models/VOICE.md): the embedding is trained to stay put while a
+        voice's emotion changes, the layers below it less so."""
+        states: list[np.ndarray] = []
+        emb = self._run(audio, rate, states)
+        return None if emb is None else (emb, np.concatenate(states).astype(np.float32))
+
+    def _run(self, audio: np.ndarray, rate: float, states: list[np.ndarray] | None) -> np.ndarray | None:
         a = np.asarray(audio).reshape(-1)
         x = a.astype(np.float64) / 32768.0 if a.dtype == np.int16 else a.astype(np.float64)
         x = normalize_volume(x)
@@ -253,7 +273,7 @@ class SpeakerEncoder:
             x = np.pad(x, (0, need - len(x)))
         mel = mel_frames(x)
         partials = np.stack([mel[s : s + PARTIAL_FRAMES] for s in starts])
-        mean = self.forward(partials).mean(axis=0)
+        mean = self.forward(partials, states).mean(axis=0)
         return (mean / np.linalg.norm(mean)).astype(np.float32)
 
     def project(self, emb: np.ndarray | None) -> np.ndarray | None:

@@ -124,12 +124,14 @@ class SpeakerTurns:
         self.vectors: list[np.ndarray | None] = []
         self.durations: list[float] = []
         self.final: list[str] | None = None  # the second pass's labels (whole file), once ``relabel`` ran
-        self.embedding: np.ndarray | None = None  # the last window's embedding (before the LDA), for the voice head
+        self.embedding: np.ndarray | None = None  # the last window's embedding (before the LDA)
+        self.states: np.ndarray | None = None  # and the encoder's states for it (``read``), for the voice head
 
     def label(self, audio: np.ndarray) -> str:
         """The speaker of one window's audio ("" for silence, or a short window before any speaker). Its
-        embedding stays in ``embedding`` until the next call."""
-        self.embedding = self.encoder.embed(audio)
+        embedding stays in ``embedding``, the encoder's states in ``states``, until the next call."""
+        reading = self.encoder.read(audio)
+        self.embedding, self.states = reading if reading is not None else (None, None)
         vector, duration = self.encoder.project(self.embedding), len(audio) / SAMPLE_RATE
         if self.keep:
             self.vectors.append(vector)
