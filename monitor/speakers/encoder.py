@@ -124,6 +124,20 @@ class _Workspace:
 _local = threading.local()
 
 
+def _time_mean_and_spread(out: np.ndarray) -> list[np.ndarray]:
+    """(steps, units, batch) hidden states -> [each unit's mean over steps and partials, its standard deviation over
+    the steps averaged over the partials]. Two passes (mean, then the centred squares), each a matrix-vector
+    product over the steps: ``out.std(axis=0)`` reduces along the slow axis and cost 0.8 ms per layer, this 0.1."""
+    steps = out.shape[0]
+    flat = out.reshape(steps, -1)  # (steps, units * batch), a view
+    weights = np.full(steps, 1.0 / steps, np.float32)
+    mean = weights @ flat
+    centred = flat - mean
+    centred *= centred
+    spread = np.sqrt(weights @ centred).reshape(out.shape[1:])
+    return [mean.reshape(out.shape[1:]).mean(axis=1), spread.mean(axis=1)]
+
+
 def _workspace(batch: int, steps: int) -> _Workspace:
     """This thread's buffers for the shape (one shape kept: a window is nearly always two partials)."""
     ws = getattr(_local, "workspace", None)
@@ -239,7 +253,7 @@ class SpeakerEncoder:
                 h = out[t]
                 multiply(o, tmp, out=h)
             if states is not None and n in STATE_LAYERS:
-                states += [out.mean(axis=(0, 2)), out.std(axis=0).mean(axis=1)]
+                states += _time_mean_and_spread(out)
             if n < len(self.layers) - 1:
                 np.copyto(ws.seq, out.transpose(2, 0, 1))  # back to (partial, step) rows
                 seq = ws.seq.reshape(batch * steps, HIDDEN)
