@@ -4,6 +4,8 @@ Real model, real speaker encoder, real RAVDESS clips from tests/data, the real C
 
 from __future__ import annotations
 
+import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -285,4 +287,49 @@ def test_broken_voice_head_points_to_the_voice_heads_training(tmp_path: Path, co
     line = str(err.value)
     assert "emotion.voice.json" in line and "\n" not in line
     assert "training.prosody --voice" in line and "CNN alone" not in line, line
-    assert "without the speaker encoder" in line, line
+    assert "with the prosody head instead" in line, line
+    assert _retrain_arguments(line).voice == 64
+
+
+def _retrain_arguments(line: str):
+    """The command a message tells to run (``retrain it (python -m training.prosody ...)``), parsed by
+    ``training.prosody``'s own command line."""
+    from training.prosody import parser
+
+    found = re.search(r"retrain it \((python -m training\.prosody[^)]*)\)", line)
+    assert found is not None, line
+    words = shlex.split(found.group(1))
+    assert words[:3] == ["python", "-m", "training.prosody"], line
+    return parser().parse_args(words[3:])
+
+
+def test_a_voice_head_of_the_speaker_embedding_says_so_and_how_to_write_it_again(
+        tmp_path: Path, classifier: EmotionClassifier, clips) -> None:
+    """Review 25: a voice head made before it read the encoder's states (a 64 x 256 projection of the speaker
+    embedding, as models/emotion.voice.json was until 88c28c5) stops `score` with one line that says what the file
+    has and what the monitor reads, and names a command that runs: ``training.prosody --voice`` alone is refused
+    by its argument parser (``--voice`` takes the number of components), so the shipped recipe is given."""
+    def embedding_head(d: dict) -> None:
+        d.update(embedding_mean=d["embedding_mean"][:256], embedding_projection=[r[:256] for r in
+                                                                                 d["embedding_projection"]])
+
+    model = _model_copy(tmp_path / "m", voice=_voice_head(embedding_head))
+    res = score(str(clips[0]), "-o", "x.csv", "--model", str(model), cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    no_traceback(res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "emotion.voice.json" in lines[0], res.stderr
+    line = lines[0]
+    assert "has 256 numbers" in line and "rows 256" in line and "speaker embedding" in line, line
+    assert f"the states are {VOICE_DIMS}" in line and "with the prosody head instead" in line, line
+    a = _retrain_arguments(line)
+    assert classifier.voice_head is not None and a.voice == classifier.voice_head.voice_dims == 64, line
+    assert a.hidden == "", "the shipped voice head is the regression"
+    # the prosody head's own messages name training.prosody without --voice, which writes the prosody head
+    import json
+
+    plain = json.loads(_plain_head())
+    plain["features"][-1] = "other"
+    with pytest.raises(ModelError) as err:
+        EmotionClassifier(_model_copy(tmp_path / "p", prosody=json.dumps(plain)))
+    assert _retrain_arguments(str(err.value)).voice == 0, str(err.value)

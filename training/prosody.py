@@ -432,7 +432,9 @@ def _mean(scores: list[tuple[str, dict]], metric: str, corpus: str | None = None
     return float(np.mean([s[metric] for c, s in scores if corpus is None or c == corpus]))
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``main`` (what the monitor's messages tell to run: ``monitor.inference.prosody``
+    ``RETRAIN_PROSODY``, ``RETRAIN_VOICE``)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--results", type=Path, default=Path("models/results/cnn2d-spknorm"))
@@ -450,7 +452,11 @@ def main(argv: list[str] | None = None) -> int:
                     "the first K principal components of the speaker encoder's states for the window "
                     "(models/emotion.voice.json, "
                     "models/VOICE.md; the monitor fuses it when speaker turns are on)")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
     k = a.voice
     name = "voice" if k else "prosody"  # what it writes: emotion.<name>.json, results/<name>.json
     mlp = MlpOptions(a.activation, a.seeds, a.hidden_c)

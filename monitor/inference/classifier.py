@@ -28,7 +28,7 @@ from monitor.dsp.features import FeatureParams, log_mel
 from monitor.dsp.functionals import NAMES as FUNCTIONAL_NAMES
 from monitor.errors import ModelError
 from monitor.inference.normalise import NormParams
-from monitor.inference.prosody import ProsodyHead
+from monitor.inference.prosody import RETRAIN_PROSODY, RETRAIN_VOICE, ProsodyHead
 from monitor.inference.runtime import load_interpreter
 from monitor.labels import LABELS
 from monitor.paths import FILE, MISSING, access_problem, path_kind
@@ -91,8 +91,8 @@ def load_prosody_head(model_path: Path, labels: tuple[str, ...], emotion_sha256:
     # its weights and temperatures were chosen on this emotion model's outputs: another model needs its own
     if head.emotion_sha256 and head.emotion_sha256 != emotion_sha256:
         raise ModelError(f"{path}: made for another emotion model than {model_path.name} (checksum differs); "
-                         f"retrain it (python -m training.prosody{' --voice' if voice else ''}) or delete it to judge "
-                         f"without {'the speaker encoder' if voice else 'it'}")
+                         f"retrain it ({RETRAIN_VOICE if voice else RETRAIN_PROSODY}) or delete it to judge "
+                         f"{'with the prosody head instead' if voice else 'without it'}")
     return head
 
 

@@ -49,6 +49,9 @@ from monitor.errors import ModelError
 FLOOR = 1e-6
 PRIOR_WINDOWS = 4.0  # windows of a voice at which its own statistics count half (chosen on the CV)
 VOICE_DIMS = 1024  # the speaker encoder's states a voice head reads (monitor.speakers.encoder.STATE_DIMS)
+# what writes each head again (the shipped recipes, runnable as printed: ``--voice`` takes the number of components)
+RETRAIN_PROSODY = "python -m training.prosody"
+RETRAIN_VOICE = 'python -m training.prosody --voice 64 --hidden ""'
 ACTIVATIONS = {"tanh": np.tanh, "relu": lambda a: np.maximum(a, 0.0)}  # of an optional hidden layer
 
 
@@ -156,8 +159,8 @@ class ProsodyHead:
     def load(cls, path: Path, labels: tuple[str, ...], names: tuple[str, ...], voice: bool = False) -> ProsodyHead:
         """``names``: the functionals the monitor computes; ``voice``: the head must be a voice head (its inputs
         then go on with ``voice_1`` ... ``voice_K``, the states' components), else it must not be one."""
-        without = "judge without the speaker encoder" if voice else "use the CNN alone"  # what deleting it does
-        retrain = "python -m training.prosody" + (" --voice" if voice else "")  # what writes it again
+        without = "judge with the prosody head instead" if voice else "use the CNN alone"  # what deleting it does
+        retrain = RETRAIN_VOICE if voice else RETRAIN_PROSODY  # what writes it again
         try:
             d = json.loads(Path(path).read_text())
             head = cls(tuple(d["features"]), tuple(map(float, d["mean"])), tuple(map(float, d["std"])),
@@ -173,17 +176,19 @@ class ProsodyHead:
                              f"repository or delete it to {without}") from None
         k = head.voice_dims
         if voice and not k:
-            raise ModelError(f"{path}: not a voice head (it has no embedding_projection); retrain it (python -m "
-                             "training.prosody --voice) or delete it to judge without the speaker encoder")
+            raise ModelError(f"{path}: not a voice head (it has no embedding_projection); retrain it ({retrain}) or "
+                             f"delete it to {without}")
         if k and not voice:
             raise ModelError(f"{path}: a voice head (it reads the speaker encoder) where the functionals head "
                              "belongs; restore it from the repository or delete it to use the CNN alone")
         if k and (len(head.embedding_mean) != VOICE_DIMS or {len(r) for r in head.embedding_projection}
                   != {VOICE_DIMS}):
-            raise ModelError(f"{path}: made for other inputs than this monitor's speaker encoder states "
-                             f"(embedding_mean of {VOICE_DIMS} numbers, embedding_projection rows of {VOICE_DIMS}); "
-                             "retrain it (python -m training.prosody --voice) or delete it to judge without the "
-                             "speaker encoder")
+            rows = sorted({len(r) for r in head.embedding_projection})
+            older = " (256: the first voice head's, which read the speaker embedding)" if rows == [256] else ""
+            raise ModelError(f"{path}: made for other inputs than this monitor's speaker encoder states (its "
+                             f"embedding_mean has {len(head.embedding_mean)} numbers, its embedding_projection rows "
+                             f"{'/'.join(map(str, rows))}{older}; the states are {VOICE_DIMS}); retrain it ({retrain}) "
+                             f"or delete it to {without}")
         names = tuple(names) + tuple(f"voice_{i + 1}" for i in range(k))
         hidden = len(head.hidden_intercept)
         if (hidden > 0) != bool(head.hidden_coef) or (hidden > 0) != bool(head.activation) or (
