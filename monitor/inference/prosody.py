@@ -135,7 +135,8 @@ class ProsodyHead:
 
     def shrunk(self, mean: np.ndarray, std: np.ndarray, files: int, prior_files: float) -> FeatureStats:
         """A run's statistics (of the functionals) pulled towards the training windows' by ``prior_files`` files of
-        evidence; a voice head's embedding inputs keep the training windows' (a survey reads no embeddings)."""
+        evidence; a voice head's inputs from the encoder's states keep the training windows' (a survey runs no
+        speaker encoder)."""
         k = self.functional_dims
         mean = np.concatenate([np.asarray(mean, dtype=np.float64)[:k], self.mean[k:]])
         std = np.concatenate([np.asarray(std, dtype=np.float64)[:k], self.std[k:]])
