@@ -72,7 +72,7 @@ def code_key() -> str:
 
 def clip_windows(path: str) -> list[np.ndarray]:
     """A clip's audio as the monitor's segmenter cuts it into windows (the clip whole when it gives none): what the
-    prosody head's functionals and the voice head's embeddings are read from."""
+    prosody head's functionals and the voice head's encoder states are read from."""
     audio, _ = read_audio(path)
     windows = segment_audio(audio)
     return [w.audio for w in windows] if windows else [audio]
@@ -102,7 +102,7 @@ def head_inputs(win: Windows, train: np.ndarray, voice_dims: int = 0
     if not voice_dims:
         return win.x, None
     if win.embedding is None:
-        raise ValueError("voice head without embeddings")
+        raise ValueError("voice head without the encoder states (win.embedding)")
     from training.voice_embeddings import principal_components
 
     mean, comp = principal_components(win.embedding[train], voice_dims)
@@ -269,7 +269,7 @@ def head_from(coef: np.ndarray | Mlp, intercept: np.ndarray | None, mean: np.nda
               weight_run: float = 0.75, weight_alone: float = 0.75, temperature_run: float = 1.0,
               temperature_alone: float = 1.0, projection: tuple[np.ndarray, np.ndarray] | None = None) -> ProsodyHead:
     """A ``ProsodyHead`` of a regression's (coef, intercept), or of an ``Mlp`` (``intercept`` None); with an
-    embedding ``projection`` (mean, components) a voice head."""
+    ``projection`` of the encoder states (mean, components) a voice head."""
     rows = lambda a: tuple(tuple(map(float, r)) for r in a)  # noqa: E731
     hidden: dict = {}
     if isinstance(coef, Mlp):
