@@ -127,6 +127,12 @@ def recluster(
         group_of = dict(zip(long, group.tolist(), strict=True))
     else:
         group_of = {long[s]: g for s, g in zip(sample.tolist(), group.tolist(), strict=True)}
+    return name_windows(vectors, group_of, cents)
+
+
+def name_windows(vectors: Sequence[np.ndarray | None], group_of: dict[int, int], cents: np.ndarray) -> list[str]:
+    """Every window's label: its group (``group_of``, by window index) or else the group whose centre is nearest;
+    S1, S2, ... in order of first appearance, "" without a vector."""
     names: dict[int, str] = {}
     labels = []
     for i, v in enumerate(vectors):
@@ -136,6 +142,5 @@ def recluster(
         g = group_of.get(i)
         if g is None:
             g = int(np.argmax(cents @ np.asarray(v, dtype=np.float64)))
-        names.setdefault(g, f"S{len(names) + 1}")
-        labels.append(names[g])
+        labels.append(names.setdefault(g, f"S{len(names) + 1}"))
     return labels

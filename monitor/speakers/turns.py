@@ -11,7 +11,7 @@ from monitor.events import Event
 from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
 from monitor.speakers.live import LiveTracker, replay
-from monitor.speakers.recluster import centres, merge_close, recluster, refine
+from monitor.speakers.recluster import centres, merge_close, name_windows, recluster, refine
 
 
 def file_labels(
@@ -89,19 +89,7 @@ def refine_labels(
     names = sorted({labels[i] for i in long})
     group = refine(x, np.array([names.index(labels[i]) for i in long]), o.recluster_min_windows,
                    o.recluster_refine_iterations)
-    cents = centres(x, group)
-    group_of = dict(zip(long, group.tolist(), strict=True))
-    order: dict[int, str] = {}
-    out = []
-    for i, v in enumerate(vectors):
-        if v is None:
-            out.append("")
-            continue
-        g = group_of.get(i)
-        if g is None:
-            g = int(np.argmax(cents @ np.asarray(v, dtype=np.float64)))
-        out.append(order.setdefault(g, f"S{len(order) + 1}"))
-    return out
+    return name_windows(vectors, dict(zip(long, group.tolist(), strict=True)), centres(x, group))
 
 
 class SpeakerTurns:
