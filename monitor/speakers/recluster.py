@@ -106,6 +106,11 @@ def refine(x: np.ndarray, group: np.ndarray, min_windows: int, iterations: int) 
     return group
 
 
+def long_windows(vectors: Sequence[np.ndarray | None], durations: Sequence[float], min_embed_s: float) -> list[int]:
+    """The indices of the windows with an embedding and at least ``min_embed_s`` of audio: those clustered."""
+    return [i for i, (v, d) in enumerate(zip(vectors, durations, strict=True)) if v is not None and d >= min_embed_s]
+
+
 def recluster(
     vectors: Sequence[np.ndarray | None],
     durations: Sequence[float],
@@ -115,7 +120,7 @@ def recluster(
 ) -> list[str] | None:
     """Labels ("S1", ...; "" without an embedding) for a whole file's windows; None when no window is long
     enough to cluster (the caller keeps the online labels)."""
-    long = [i for i, (v, d) in enumerate(zip(vectors, durations, strict=True)) if v is not None and d >= min_embed_s]
+    long = long_windows(vectors, durations, min_embed_s)
     if not long:
         return None
     x = np.stack([np.asarray(vectors[i], dtype=np.float64) for i in long])

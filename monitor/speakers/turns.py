@@ -11,7 +11,7 @@ from monitor.events import Event
 from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
 from monitor.speakers.live import LiveTracker, replay
-from monitor.speakers.recluster import centres, merge_close, name_windows, recluster, refine
+from monitor.speakers.recluster import centres, long_windows, merge_close, name_windows, recluster, refine
 
 
 def file_labels(
@@ -33,7 +33,7 @@ def file_labels(
     last 30 only, before the rest of the file is heard; the refinement gives each long window the speaker whose
     centre over the whole file is nearest."""
     o = options
-    long = [i for i, (v, d) in enumerate(zip(vectors, durations, strict=True)) if v is not None and d >= o.min_embed_s]
+    long = long_windows(vectors, durations, o.min_embed_s)
     if not long:
         return None
     if o.recluster_max_windows <= 0 or len(long) <= o.recluster_max_windows:
@@ -52,8 +52,7 @@ def live_and_merged(
     lie within ``merge_threshold`` joined (closest first); S1, S2, ... in order of appearance."""
     o = options
     labels = replay(vectors, durations, o)
-    named = [i for i, (v, d) in enumerate(zip(vectors, durations, strict=True))
-             if v is not None and d >= o.min_embed_s and labels[i]]
+    named = [i for i in long_windows(vectors, durations, o.min_embed_s) if labels[i]]
     names = sorted({labels[i] for i in named})
     same: dict[str, str] = {}  # label -> the first label of its merged group
     if named:
@@ -81,8 +80,7 @@ def refine_labels(
     rounds, monitor/speakers/recluster.py ``refine``), then every other window with an embedding given the nearest
     centre; S1, S2, ... in order of appearance, "" without an embedding."""
     o = options
-    long = [i for i, (v, d) in enumerate(zip(vectors, durations, strict=True))
-            if v is not None and d >= o.min_embed_s and labels[i]]
+    long = [i for i in long_windows(vectors, durations, o.min_embed_s) if labels[i]]
     if not long:
         return list(labels)
     x = np.stack([np.asarray(vectors[i], dtype=np.float64) for i in long])
