@@ -112,6 +112,7 @@ class SpeakersConfig:
     live_warm_windows: int = 6
     live_min_windows: int = 3
     live_settle_windows: int = 4
+    run_voices: bool = True
 
 
 @dataclass(frozen=True)

@@ -348,8 +348,9 @@ def test_survey_files_judged_again_equal_scoring_them_again(tmp_path: Path) -> N
 
 
 def test_a_run_the_survey_read_whole_is_not_scored_twice(tmp_path: Path) -> None:
-    """With speaker turns off, every file of a short-clip run is read once: no scoring worker is started after
-    the survey's (``-j 1``: one worker in all), and the rows are those of the files scored with the baseline."""
+    """Every file of a short-clip run is read once, with speaker turns on (the survey then reads with them) or
+    off: no scoring worker is started after the survey's (``-j 1``: one worker in all), and the rows are those of
+    the files scored with the baseline. Files of a voice group are read again."""
     folder, _ = run_folder(tmp_path)
     def run(name: str, *extra: str) -> tuple[str, set[int]]:
         """-> (stderr, every worker process seen while it ran)"""
@@ -369,7 +370,11 @@ def test_a_run_the_survey_read_whole_is_not_scored_twice(tmp_path: Path) -> None
     assert len(rows) >= 20 and f"baseline of {len(rows)} files taken out" in err, err
     assert len(workers) == 1, f"{len(workers)} workers for a run the survey read whole"
     assert [r["path"] for r in rows] == sorted(r["path"] for r in rows), "rows in the run's order"
-    err, workers = run("turns.csv")  # speaker turns on: the survey reads without them, so every file is read again
+    err, workers = run("turns.csv")  # speaker turns on (the default): the survey reads with them
+    rows = read_rows(tmp_path / "turns.csv")
+    assert len(workers) == 1, f"{len(workers)} workers for a run the survey read whole"
+    assert rows and all(r["speakers"] == "1" for r in rows if r["emotion"]), "each clip one speaker"
+    err, workers = run("grouped.csv", "--voice-group", "folder")  # one normaliser across files: read again
     assert len(workers) == 2, f"{len(workers)} workers: the survey's, then the scoring's"
 
 

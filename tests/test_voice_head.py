@@ -79,7 +79,7 @@ def test_analyzer_with_embeddings_fuses_the_voice_head(classifier: EmotionClassi
     plain, cnn = WindowAnalyzer(classifier), WindowAnalyzer(classifier, prosody=False)
     assert voice.head is head and plain.head is classifier.prosody
     voices = VoiceStats()
-    fs = []
+    fs, xs = [], []
     apart = 0.0
     for clip in clips[:4]:  # one session: four clips of different actors
         for w in segment_audio(load_clip(clip)):
@@ -92,14 +92,16 @@ def test_analyzer_with_embeddings_fuses_the_voice_head(classifier: EmotionClassi
             f = functionals(w.audio)
             fs.append(f)
             x = head.inputs(f, e)
+            xs.append(x)
             voices.add(x)
             mean, std = voices.standardiser("", head.population)
             expected = fuse(p_cnn, head.log_probs(x, mean, std), head.weight_alone, head.temperature_alone)
             assert np.allclose(p_voice, expected, atol=1e-5)
             apart = max(apart, float(np.abs(p_voice - p_plain).max()))
     assert apart > 0.02, "the encoder states must change something on real speech"
-    assert voice.functional_sum is not None and len(voice.functional_sum) == len(NAMES)
-    assert np.allclose(voice.functional_sum, np.sum(fs, axis=0), rtol=1e-5), "a survey reads the functionals"
+    assert voice.functional_sum is not None and len(voice.functional_sum) == len(head.names) > len(NAMES)
+    assert np.allclose(voice.functional_sum, np.sum(xs, axis=0), rtol=1e-5), "a survey reads the head's inputs"
+    assert np.allclose(voice.functional_sum[: len(NAMES)], np.sum(fs, axis=0), rtol=1e-5)
 
 
 def _model_copy(root: Path, voice: str | None = None, prosody: str | None = None) -> Path:
@@ -230,16 +232,23 @@ def test_training_fits_the_projection_on_the_training_windows(tmp_path: Path, cl
 
 
 def test_training_embeds_the_windows_the_functionals_are_read_from(encoder: SpeakerEncoder, clips) -> None:
-    """``training.voice_embeddings.clip_embeddings``: the encoder's states for each window of the monitor's
-    segmenter (the windows ``training.prosody`` reads functionals from), as the monitor's encoder gives them."""
-    from training.voice_embeddings import clip_embeddings
+    """``training.voice_embeddings.clip_embeddings``: the encoder's states and embedding for each window of the
+    monitor's segmenter (the windows ``training.prosody`` reads functionals from), as the monitor's encoder gives
+    them; ``training.prosody.speaker_vectors`` places the embeddings as the monitor's speaker turns do."""
+    from training.prosody import speaker_vectors
+    from training.voice_embeddings import EMBEDDING_DIMS, clip_embeddings
 
     e = clip_embeddings(str(clips[0]))
     windows = segment_audio(load_clip(clips[0]))
-    assert e.shape == (len(windows), VOICE_DIMS) and len(windows) >= 1
-    for row, w in zip(e, windows, strict=True):
+    assert e.shape == (len(windows), VOICE_DIMS + EMBEDDING_DIMS) and len(windows) >= 1
+    vectors = speaker_vectors(np.vstack([e[:, VOICE_DIMS:], np.zeros((1, EMBEDDING_DIMS))]))
+    assert not np.any(vectors[-1]), "a window without an embedding has no place"
+    lda = SpeakerEncoder()
+    for row, vector, w in zip(e, vectors[:-1], windows, strict=True):
         reading = encoder.read(w.audio)
-        assert reading is not None and np.allclose(row, reading[1], atol=1e-6)
+        assert reading is not None and np.allclose(row[:VOICE_DIMS], reading[1], atol=1e-6)
+        assert np.allclose(row[VOICE_DIMS:], reading[0], atol=1e-6)
+        assert np.allclose(vector, lda.project(reading[0]), atol=1e-5)
 
 
 def test_two_voice_sessions_read_a_new_voice_against_the_session_or_the_prior() -> None:

@@ -93,6 +93,20 @@ class Windows:
     corpus_labels: dict[str, list[int]]
     speaker: np.ndarray  # (n,) str, "corpus/speaker"
     embedding: np.ndarray | None = None  # (n, 1024) speaker encoder states (``--voice``; training.voice_embeddings)
+    vector: np.ndarray | None = None  # (n, dims) each window's unit vector in the speaker space (zeros: silent)
+
+
+def speaker_vectors(embeddings: np.ndarray) -> np.ndarray:
+    """Each window's embedding -> its unit vector in the monitor's speaker space (``SpeakerEncoder.project``);
+    zeros for a window without one (silence)."""
+    from monitor.speakers.encoder import SpeakerEncoder
+
+    encoder = SpeakerEncoder()
+    out = np.zeros((len(embeddings), encoder.lda[1].shape[1] if encoder.lda is not None else embeddings.shape[1]))
+    for i, e in enumerate(embeddings):
+        if np.any(e):
+            out[i] = encoder.project(e.astype(np.float32))
+    return out
 
 
 def head_inputs(win: Windows, train: np.ndarray, voice_dims: int = 0
@@ -332,11 +346,44 @@ class HeldOut:
     features: np.ndarray  # every window's head inputs (``head_inputs``: the projection fitted on ``train``)
 
 
-def held_out(win: Windows, path: Path, temperature: float, voice_dims: int = 0) -> HeldOut:
+def run_voice_priors(x: np.ndarray, clip: np.ndarray, vector: np.ndarray, surveyed: np.ndarray,
+                     run_mean: np.ndarray, run_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's prior in a `score` run with the run's voices (``monitor.inference.run_voices``, its own
+    arithmetic): the surveyed clips (``surveyed``, a mask over the windows) grouped by voice, and each window's
+    nearest group to its clip's vectors so far (itself included) pulled towards the run's (``run_mean``,
+    ``run_std``: the head inputs' statistics the run gives without the voices)."""
+    from monitor.inference.baseline import Moments
+    from monitor.inference.prosody import FeatureStats
+    from monitor.inference.run_voices import RunVoices
+
+    files = []
+    for j in np.unique(clip[surveyed]):
+        w = clip == j
+        v = vector[w].sum(axis=0)
+        files.append(Moments(int(w.sum()), tuple(x[w].sum(axis=0)), tuple((x[w] ** 2).sum(axis=0)),
+                             tuple(v) if np.any(v) else ()))
+    voices = RunVoices.from_survey(files)
+    prior_m, prior_s = np.tile(run_mean, (len(x), 1)), np.tile(run_std, (len(x), 1))
+    if voices is None:
+        return prior_m, prior_s
+    run = FeatureStats(tuple(run_mean), tuple(run_std))
+    so_far: dict[int, np.ndarray] = {}
+    for i in range(len(x)):
+        if np.any(vector[i]):
+            so_far[clip[i]] = so_far[clip[i]] + vector[i] if clip[i] in so_far else vector[i].copy()
+        prior = voices.prior(so_far.get(clip[i]), run)
+        prior_m[i], prior_s[i] = prior.mean, prior.std
+    return prior_m, prior_s
+
+
+def held_out(win: Windows, path: Path, temperature: float, voice_dims: int = 0,
+             run_voices: bool = True) -> HeldOut:
     """The held-out windows of a result file (``cv_*.npz``, ``loco_*.npz``) and, per setting, the CNN's
     probabilities and the mean and spread each window's head inputs are standardised by (``evaluate_file``).
     ``voice_dims``: the voice head's inputs (``head_inputs``); a run's survey gives the prior of the functionals
-    only, the embedding's take the training windows' (the monitor's survey reads no embeddings)."""
+    only, the states' take the training windows'; with ``run_voices`` (and ``win.vector``) a run's clips are
+    also grouped by voice and each window's prior is its group's (``run_voice_priors``), as `score` does with
+    speaker turns on."""
     with np.load(path) as z:
         keys = z["keys"]
         p_file = with_temperature(z["probs_file"].astype(np.float64), temperature)
@@ -373,13 +420,17 @@ def held_out(win: Windows, path: Path, temperature: float, voice_dims: int = 0) 
                 chosen = np.isin(inv, _survey_rows(len(ids), BaselineOptions().max_files))
                 prior_m[m, :nf], prior_s[m, :nf] = xi[m][chosen, :nf].mean(axis=0), xi[m][chosen, :nf].std(axis=0)
                 prior_m[m, nf:], prior_s[m, nf:] = pop_mean[nf:], pop_std[nf:]
+                if run_voices and voice_dims and win.vector is not None:  # the run's voices, as `score` finds them
+                    prior_m[m], prior_s[m] = run_voice_priors(xi[m], c[m], win.vector[rows][idx][m], chosen,
+                                                              prior_m[m[0]], prior_s[m[0]])
             mean, std = running_stats(xi, c, np.arange(len(idx)), prior_m, prior_s)
             inputs[setting] = (with_run_baseline(p_file[idx], c, r_), mean, std)
     return HeldOut(train, clip, runs, y_win, x, pop_mean, pop_std, subsets, inputs, features)
 
 
 def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tuple[str, bool, int], ...] = HEADS,
-                  reg: float = C, mlp: MlpOptions = MlpOptions(), voice_dims: int = 0) -> dict:
+                  reg: float = C, mlp: MlpOptions = MlpOptions(), voice_dims: int = 0, run_voices: bool = True
+                  ) -> dict:
     """Scores of one result file's held-out windows, as the monitor judges them, for every setting, head and
     weight: ``{setting: {head: {weight: ({corpus: corpus_scores}, window probabilities)}}}``, and each
     setting's windows' labels under ``("y", setting)``. Settings (each window standardised by ``VoiceStats``'s
@@ -392,8 +443,9 @@ def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tup
       over the training windows';
     - run60 / session60: the same in runs / sessions in which neutral (TurEV: calm) is 60 % of the clips.
 
-    ``voice_dims``: the voice head's (``head_inputs``)."""
-    h = held_out(win, path, temperature, voice_dims)
+    ``voice_dims``: the voice head's (``head_inputs``); ``run_voices``: runs group their clips by voice
+    (``held_out``)."""
+    h = held_out(win, path, temperature, voice_dims, run_voices)
     train, clip, runs, y_win, x, subsets, inputs = h.train, h.clip, h.runs, h.y, h.x, h.subsets, h.inputs
     pop_mean, pop_std = h.pop_mean, h.pop_std
     out: dict = {s: {} for s in subsets}
@@ -448,6 +500,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--seeds", type=int, default=1, help="hidden-layer nets from that many starts, averaged")
     ap.add_argument("--hidden-c", type=float, default=HIDDEN_C, help="inverse L2 strength of the hidden-layer "
                     f"heads (default {HIDDEN_C})")
+    ap.add_argument("--run-voices", choices=("on", "off"), default="on", help="with --voice: `score` runs group "
+                    "their files by voice (monitor.inference.run_voices, [speakers] run_voices), measured so")
     ap.add_argument("--voice", type=int, default=0, metavar="K", help="the voice head instead: the functionals and "
                     "the first K principal components of the speaker encoder's states for the window "
                     "(models/emotion.voice.json, "
@@ -466,9 +520,11 @@ def main(argv: list[str] | None = None) -> int:
     corpora = load_corpora(a.data, KNOWN_CORPORA)
     win = corpus_windows(corpora, jobs=a.jobs)
     if k:
-        from training.voice_embeddings import corpus_embeddings
+        from training.voice_embeddings import corpus_readings
 
-        win.embedding = corpus_embeddings(corpora, len(win.x), jobs=a.jobs)
+        win.embedding, speaker_embedding = corpus_readings(corpora, len(win.x), jobs=a.jobs)
+        win.vector = speaker_vectors(speaker_embedding)
+    run_voices = bool(k) and a.run_voices == "on"
     print(f"prosody: {len(win.x)} windows of {len(corpora)} corpora" + (f", voice head (K = {k})" if k else ""))
     hk = {h: f"{h[0]}/{'masked' if h[1] else 'all labels'}" + (f"/{h[2]} {mlp.activation}" if h[2] else "")
           for h in heads}  # printable head names
@@ -476,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     cv_p: dict = {s: {h: {w: [] for w in WEIGHTS} for h in heads} for s in SETTINGS}
     cv_y: dict = {s: [] for s in SETTINGS}
     for fold in sorted(a.results.glob("cv_*.npz")):
-        res = evaluate_file(win, fold, temperature, heads, a.c, mlp, k)
+        res = evaluate_file(win, fold, temperature, heads, a.c, mlp, k, run_voices)
         for s in SETTINGS:
             cv_y[s].append(res[("y", s)])
             for h in heads:
@@ -486,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {fold.name} done")
     loco: dict = {s: {h: {w: {} for w in WEIGHTS} for h in heads} for s in SETTINGS}
     for c in KNOWN_CORPORA:
-        res = evaluate_file(win, a.results / f"loco_{c}.npz", temperature, heads, a.c, mlp, k)
+        res = evaluate_file(win, a.results / f"loco_{c}.npz", temperature, heads, a.c, mlp, k, run_voices)
         for s in SETTINGS:
             for h in heads:
                 for w in WEIGHTS:
@@ -541,20 +597,22 @@ def main(argv: list[str] | None = None) -> int:
                      calibration["run"]["temperature"], calibration["alone"]["temperature"], projection)
     command = ("python -m training.prosody --data ../shared/data" + (f" --voice {k}" if k else "")
                + (f" --hidden {a.hidden} --activation {mlp.activation} --seeds {mlp.seeds} --hidden-c {mlp.c}"
-                  if hidden else (' --hidden ""' if k and not a.hidden.strip() else "")))
+                  if hidden else (' --hidden ""' if k and not a.hidden.strip() else ""))
+               + (" --run-voices off" if k and not run_voices else ""))
     head.save(a.model_dir / f"emotion.{name}.json",
               {"emotion_sha256": meta["tflite_sha256"], "trained_on": list(KNOWN_CORPORA),
                "windows": int(len(win.x)), "c": a.c, "masked_loss": mask,
-               "standardised_by": by, "command": command,
+               "standardised_by": by, "command": command, **({"run_voices": run_voices} if k else {}),
                **({"hidden": hidden, "seeds": mlp.seeds, "hidden_c": mlp.c} if hidden else {})})
     (a.model_dir / "results").mkdir(exist_ok=True)
     summary = {"chosen": chosen, "head": hk[head_choice], "masked_loss": mask, "standardised_by": by,
+               **({"run_voices": run_voices} if k else {}),
                "calibration": calibration, "table": table}
     (a.model_dir / "results" / f"{name}.json").write_text(json.dumps(summary, indent=1))
     from training.prosody_md import write_markdown
 
     md = a.model_dir / f"{name.upper()}.md"
-    write_markdown(md, chosen, hk[head_choice], calibration, table, len(win.x), k, command)
+    write_markdown(md, chosen, hk[head_choice], calibration, table, len(win.x), k, command, run_voices)
     print(f"prosody: weights chosen on the CV: run {chosen['run']}, alone {chosen['alone']}; wrote "
           f"{a.model_dir / f'emotion.{name}.json'} and {md}")
     return 0

@@ -27,8 +27,9 @@ def _row(w: str, head: str, row: dict, mark: str) -> str:
 
 
 def write_markdown(path: Path, chosen: dict, head: str, calibration: dict, table: dict, windows: int,
-                   voice_dims: int = 0, command: str = "") -> None:
-    """``voice_dims``: the tables are the voice head's (``training.prosody --voice``, ``command``)."""
+                   voice_dims: int = 0, command: str = "", run_voices: bool = False) -> None:
+    """``voice_dims``: the tables are the voice head's (``training.prosody --voice``, ``command``); ``run_voices``:
+    its `score` runs grouped their clips by voice."""
     voice = [
         f"# The voice head beside the CNN (written by `{command}`)",
         "",
@@ -39,7 +40,12 @@ def write_markdown(path: Path, chosen: dict, head: str, calibration: dict, table
         "GE2E encoder's second and third LSTM layers, 1024 numbers; the components fitted on each evaluation's "
         "training windows), standardised per voice like the functionals (a voice's usual states taken out, what "
         "is left is how the voice moves); in a `score` run the survey's statistics are the prior of the "
-        "functionals only, the states' is the training windows'. How K and the head were "
+        "functionals, the training windows' of the states, and "
+        + ("the run's voices (`monitor/inference/run_voices.py`, `[speakers] run_voices`, on by default): the "
+           "surveyed clips grouped by voice in the speaker space, each clip's prior its nearest group's statistics "
+           "of every input, pulled towards those by `n / (n + 4)` of the group's clips; the `score` rows below "
+           "measure that. " if run_voices else "the run's voices are off (`--run-voices off`). ")
+        + "How K and the head were "
         "chosen, and what that choice saw: the voice head's paragraph in [`REPORT.md`](REPORT.md)'s findings. "
         "Everything else as for the prosody head:",
         "",

@@ -52,6 +52,7 @@ from monitor.batch.score import (
 from monitor.batch.voices import parse_voice_group, voice_units
 from monitor.errors import CommandParser, ConfigError, ModelError, MonitorError, error_line
 from monitor.inference.baseline import MODES, Baseline, BaselineOptions, Moments, pooled_stats, survey_sample
+from monitor.inference.run_voices import RunVoices
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # One BLAS thread per worker: the workers are the parallelism. A threaded OpenBLAS makes the mel filterbank
@@ -93,6 +94,7 @@ class RunSummary:
     wall_s: float = 0.0
     interrupted: bool = False
     baseline_files: int = 0  # files the run's baseline was measured on (0: none taken out)
+    baseline_voices: int = 0  # voices its files were grouped into (monitor.inference.run_voices; 0: not grouped)
     worker_peak_rss: dict[int, int] = field(default_factory=dict)  # pid -> bytes
 
     @property
@@ -538,6 +540,7 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
                     # (default action) would end the run with 143 instead of 130
                     pool.use(replace(score, baseline=base))
             summary.baseline_files = base.files if base else 0
+            summary.baseline_voices = len(base.voices.voices) if base and base.voices else 0
             if isinstance(pool, _LocalExecutor):  # no more scoring workers than files left (e.g. --resume)
                 pool.pool.jobs = max(1, min(opts.jobs, len(todo)))
             # rates and ETA from here (emit reads this one): the survey's time is not the scoring's
@@ -566,19 +569,19 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
 
 def survey_baseline(executor: Executor, score: ScoreOptions, files: list[str], stop: _StopFlag,
                     stream: object | None, keep: bool = False) -> tuple[Baseline | None, list[FileResult]]:
-    """The run's baseline (``monitor.inference.baseline``) from a survey of its files by ``executor``: emotion
-    alone (no words, no speaker turns, the first ``max_windows`` windows), each file or voice group as the scoring
-    will judge it, before anything is written. The whole run's files are surveyed (or the same fixed sample of
-    them), also on --resume: a resumed run takes out the same baseline as the run it continues. None for fewer
-    than two files with speech. ``stream``: where to say that the survey runs (None: nowhere). ``keep``: also
-    return the surveyed files read whole, with what each window's judgement is made from (``rejudged``), when
-    the scoring would read them as the survey does."""
+    """The run's baseline (``monitor.inference.baseline``) from a survey of its files by ``executor``: no words,
+    the first ``max_windows`` windows, each file or voice group as the scoring will judge it (with speaker turns
+    when the scoring has them: then, with ``[speakers] run_voices``, the files are also grouped by voice,
+    ``monitor.inference.run_voices``), before anything is written. The whole run's files are surveyed (or the
+    same fixed sample of them), also on --resume: a resumed run takes out the same baseline as the run it
+    continues. None for fewer than two files with speech. ``stream``: where to say that the survey runs (None:
+    nowhere). ``keep``: also return the surveyed files read whole, with what each window's judgement is made from
+    (``rejudged``), when the scoring would read them as the survey does."""
     options = BaselineOptions()
     sample = survey_sample(files, options.max_files)
     if len(sample) < 2:
         return None, []
-    plain = replace(score, transcriber="none", speakers=replace(score.speakers, enabled=False), baseline=None,
-                    max_windows=options.max_windows)
+    plain = replace(score, transcriber="none", baseline=None, max_windows=options.max_windows)
     plain = replace(plain, keep_measures=keep and reusable(plain, score))
     if stream is not None:
         print(f"surveying {len(sample)} files for the run's baseline (--baseline off skips this)", file=stream,
@@ -596,7 +599,13 @@ def survey_baseline(executor: Executor, score: ScoreOptions, files: list[str], s
     executor.use(plain, "surveying")
     executor.run(sample, collect, stop)
     base = Baseline.from_file_means(means, options)
-    return (None if base is None else replace(base, stats=pooled_stats(moments))), read
+    if base is None:
+        return None, read
+    stats = pooled_stats(moments)
+    voices = None
+    if stats is not None and score.speakers.enabled and score.speakers.run_voices:
+        voices = RunVoices.from_survey(moments)
+    return replace(base, stats=stats, voices=voices), read
 
 
 def rejudged(read: list[FileResult], todo: list[str], score: ScoreOptions, base: Baseline | None) -> list[FileResult]:
@@ -715,6 +724,8 @@ def _format_summary(s: RunSummary) -> str:
         line += f"; {s.audio_s:.1f} s of audio in {s.wall_s:.2f} s ({rate:.0f}x real time)"
     if s.baseline_files:
         line += f"; baseline of {s.baseline_files} files taken out"
+        if s.baseline_voices:
+            line += f", files judged against {s.baseline_voices} voice group{'s' * (s.baseline_voices != 1)}"
     if s.worker_peak_rss:
         peak = max(s.worker_peak_rss.values()) / 2**20
         n = len(s.worker_peak_rss)

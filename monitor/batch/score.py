@@ -199,7 +199,8 @@ class FileScorer:
                 windows += seg.flush()
             for w in windows:
                 speaker = turns.label(w.audio) if turns is not None else ""
-                event = analyzer.analyze(w, speaker=speaker, states=turns.states if turns is not None else None)
+                event = analyzer.analyze(w, speaker=speaker, states=None if turns is None else turns.states,
+                                         vector=None if turns is None else turns.vector)
                 events.append(event if turns is None else event.with_speaker(speaker))
             if feeder is not None:
                 feeder.feed(seg.take_speech())
@@ -230,8 +231,9 @@ class FileScorer:
         if analyzer.windows:
             log_mean = tuple(float(v) for v in analyzer.log_sum / analyzer.windows)
             if analyzer.functional_sum is not None and analyzer.functional_sq is not None:
+                voice = () if analyzer.voice_sum is None else tuple(map(float, analyzer.voice_sum))
                 moments = Moments(analyzer.windows, tuple(map(float, analyzer.functional_sum)),
-                                  tuple(map(float, analyzer.functional_sq)))
+                                  tuple(map(float, analyzer.functional_sq)), voice)
         measures = tuple(analyzer.measures) if analyzer.measures is not None and whole else None
         if turns is None:
             return Analysis(events, speech_s, text, log_mean=log_mean, dropped_short=seg.dropped_short,
@@ -302,8 +304,8 @@ def summarize(path: str, duration_s: float, analysis: Analysis, labels: tuple[st
 def reusable(surveyed: ScoreOptions, scoring: ScoreOptions) -> bool:
     """Whether a file the survey read whole (``surveyed``: its options) is judged by ``scoring`` from the same
     windows and CNN outputs, so that ``rejudge`` gives what scoring it again would: the same options but for the
-    baseline and the window limit (the survey reads emotion alone, so no words, no speaker turns), each file its
-    own voice."""
+    baseline and the window limit (the survey reads no words, so a run with words reads its files again), each
+    file its own voice."""
     return (
         not parse_voice_group(scoring.voice_group).shared
         and replace(surveyed, baseline=None, max_windows=0, keep_measures=False)
@@ -317,7 +319,7 @@ def rejudge(result: FileResult, classifier: EmotionClassifier, options: ScoreOpt
     if result.measures is None:
         raise ValueError(f"{result.path}: no measures to judge again")
     analyzer = WindowAnalyzer(classifier, normalise=options.normalise, baseline=options.baseline,
-                              prosody=options.prosody)
+                              prosody=options.prosody, embeddings=options.speakers.enabled)
     events = [analyzer.rejudge(e, m) for e, m in zip(result.events, result.measures, strict=True)]
     analysis = Analysis(events, result.speech_s, result.text, result.speakers, result.log_mean, 0, result.moments)
     out = summarize(result.path, result.duration_s or 0.0, analysis, classifier.labels)

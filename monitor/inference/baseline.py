@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from monitor.inference.prosody import FeatureStats
+from monitor.inference.run_voices import RunVoices
 
 FLOOR = 1e-6  # probabilities below this count as this (an int8 output of 0)
 MODES = ("run", "off")
@@ -57,15 +58,18 @@ def survey_sample(paths: Sequence[str], max_files: int) -> list[str]:
 
 @dataclass(frozen=True)
 class Moments:
-    """A file's windows' functionals (``monitor.dsp.functionals``), summed: count, sum, sum of squares."""
+    """A file's windows' head inputs (``monitor.dsp.functionals``, and a voice head's states components), summed:
+    count, sum, sum of squares; with speaker turns, ``voice``: the sum of its windows' unit vectors in the speaker
+    space (``monitor.inference.run_voices``; empty without)."""
 
     windows: int
     total: tuple[float, ...]
     squares: tuple[float, ...]
+    voice: tuple[float, ...] = ()
 
 
 def pooled_stats(moments: Sequence[Moments | None]) -> FeatureStats | None:
-    """The mean and spread of the functionals over all the surveyed files' windows (None without any)."""
+    """The mean and spread of the head inputs over all the surveyed files' windows (None without any)."""
     rows = [m for m in moments if m is not None and m.windows > 0]
     if len(rows) < 2:
         return None
@@ -78,12 +82,14 @@ def pooled_stats(moments: Sequence[Moments | None]) -> FeatureStats | None:
 
 @dataclass(frozen=True)
 class Baseline:
-    """The offset subtracted from every window's log-probabilities, and the run's functional statistics (None
-    without a prosody head). Picklable and hashable (it travels with the scoring options to the workers)."""
+    """The offset subtracted from every window's log-probabilities, the run's functional statistics (None
+    without a prosody head) and its voices (None without speaker turns). Picklable and hashable (it travels with
+    the scoring options to the workers)."""
 
     offset: tuple[float, ...]
     files: int = 0  # surveyed files with speech
     stats: FeatureStats | None = None  # the surveyed windows' functionals (monitor.inference.prosody)
+    voices: RunVoices | None = None  # the surveyed files grouped by voice (monitor.inference.run_voices)
 
     @classmethod
     def from_file_means(cls, means: Sequence[np.ndarray | None], options: BaselineOptions) -> Baseline | None:

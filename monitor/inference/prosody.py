@@ -30,8 +30,9 @@ the window (``monitor.speakers.encoder`` ``read``, computed anyway when speaker 
 spread over time in the GE2E encoder's second and third LSTM layers, ``VOICE_DIMS`` numbers):
 ``embedding_projection`` (K x ``VOICE_DIMS``, principal components of the training windows' states,
 ``embedding_mean`` taken out first) gives K more inputs after the functionals, standardised per voice like them
-(a voice's usual states taken out: what is left is how the voice is moving). The run's survey reads no states,
-so their prior is always the training windows'.
+(a voice's usual states taken out: what is left is how the voice is moving). Their prior is the training
+windows', or in a ``score`` run with speaker turns the run's voice group nearest to the voice
+(``monitor.inference.run_voices``: a group's statistics of every input, pulled towards the run's).
 Numpy only.
 """
 
@@ -135,8 +136,8 @@ class ProsodyHead:
 
     def shrunk(self, mean: np.ndarray, std: np.ndarray, files: int, prior_files: float) -> FeatureStats:
         """A run's statistics (of the functionals) pulled towards the training windows' by ``prior_files`` files of
-        evidence; a voice head's inputs from the encoder's states keep the training windows' (a survey runs no
-        speaker encoder)."""
+        evidence; a voice head's inputs from the encoder's states keep the training windows' (measured so: the
+        run's voice groups give theirs, ``monitor.inference.run_voices``)."""
         k = self.functional_dims
         mean = np.concatenate([np.asarray(mean, dtype=np.float64)[:k], self.mean[k:]])
         std = np.concatenate([np.asarray(std, dtype=np.float64)[:k], self.std[k:]])

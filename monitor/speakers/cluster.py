@@ -55,6 +55,7 @@ class SpeakerOptions:
     live_warm_windows: int = 6  # live: the first long windows are named by the online clustering
     live_min_windows: int = 3  # live: a group with fewer windows joins its nearest, once it is no longer young:
     live_settle_windows: int = 4  # its first window more than this many long windows ago
+    run_voices: bool = True  # score: the survey's files grouped by voice (monitor.inference.run_voices)
 
     def validate(self) -> None:
         if not 0 < self.threshold < 2:

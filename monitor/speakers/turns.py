@@ -112,13 +112,16 @@ class SpeakerTurns:
         self.final: list[str] | None = None  # the second pass's labels (whole file), once ``relabel`` ran
         self.embedding: np.ndarray | None = None  # the last window's embedding (before the LDA)
         self.states: np.ndarray | None = None  # and the encoder's states for it (``read``), for the voice head
+        self.vector: np.ndarray | None = None  # and its place in the speaker space (``project``)
 
     def label(self, audio: np.ndarray) -> str:
         """The speaker of one window's audio ("" for silence, or a short window before any speaker). Its
-        embedding stays in ``embedding``, the encoder's states in ``states``, until the next call."""
+        embedding stays in ``embedding``, the encoder's states in ``states`` and its vector in ``vector``, until
+        the next call."""
         reading = self.encoder.read(audio)
         self.embedding, self.states = reading if reading is not None else (None, None)
         vector, duration = self.encoder.project(self.embedding), len(audio) / SAMPLE_RATE
+        self.vector = vector
         if self.keep:
             self.vectors.append(vector)
             self.durations.append(duration)

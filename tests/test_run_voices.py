@@ -1,0 +1,131 @@
+"""The run's voices (``monitor.inference.run_voices``): a `score` run's surveyed files grouped by voice, each file
+judged against its own group. Real clips (tests/data: RAVDESS actors, odd numbers men, even women), the real
+speaker encoder and model, the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.inference.baseline import Baseline, BaselineOptions, pooled_stats
+from monitor.inference.prosody import FeatureStats, shrink
+from monitor.inference.run_voices import PRIOR_FILES, RunVoices
+from tests.test_batch import MODEL_ARGS, SCRIPT, no_traceback, read_rows
+
+DATA = Path(__file__).resolve().parent / "data"
+FILES = sorted((DATA / "speakers").glob("*.flac")) + sorted(DATA.glob("*.flac"))
+
+
+def actor(path: Path) -> int:
+    return int(path.stem.rsplit("-", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def read() -> list:
+    """Every test clip scored as a file of a `score` run with speaker turns (the default)."""
+    from monitor.batch.score import FileScorer, ScoreOptions
+
+    scorer = FileScorer(ScoreOptions(model_path=os.environ.get("VOICE_MONITOR_TEST_MODEL")))
+    return [scorer.score(str(f)) for f in FILES]
+
+
+def test_a_runs_files_are_grouped_by_voice(read) -> None:
+    """Men and women do not share a group; one actress's twelve clips (every emotion) fall into one group."""
+    moments = [r.moments for r in read]
+    assert all(m is not None and len(m.voice) == 48 for m in moments), "each file placed in the speaker space"
+    voices = RunVoices.from_survey(moments)
+    assert voices is not None and len(voices.voices) >= 2
+    assert sum(v.files for v in voices.voices) == len(FILES)
+    nearest = [voices.voices.index(voices.nearest(np.asarray(m.voice))) for m in moments]
+    men = {g for f, g in zip(FILES, nearest, strict=True) if actor(f) % 2}
+    women = {g for f, g in zip(FILES, nearest, strict=True) if not actor(f) % 2}
+    assert men and women and not men & women, (men, women)
+    assert len({g for f, g in zip(FILES, nearest, strict=True) if actor(f) == 2}) == 1
+    one = RunVoices.from_survey([m for f, m in zip(FILES, moments, strict=True) if actor(f) == 2])
+    assert one is not None and len(one.voices) == 1, "a run of one voice is one group"
+    assert RunVoices.from_survey(moments[:1]) is None, "one file: nothing to group"
+
+
+def test_a_files_prior_is_its_groups_pulled_towards_the_runs(read) -> None:
+    moments = [r.moments for r in read]
+    voices = RunVoices.from_survey(moments)
+    run = pooled_stats(moments)
+    assert voices is not None and run is not None
+    m = moments[0]
+    group = voices.nearest(np.asarray(m.voice))
+    prior = voices.prior(np.asarray(m.voice), run)
+    mean, std = shrink(np.asarray(group.mean), np.asarray(group.std) ** 2, group.files, PRIOR_FILES, run)
+    assert np.allclose(prior.mean, mean) and np.allclose(prior.std, std)
+    assert not np.allclose(prior.mean, run.mean, atol=1e-3), "the group moves the prior"
+    assert voices.prior(None, run) == run, "a window without a vector: the run's"
+    # a run's statistics of the functionals only (an older survey): the rest keep the run's
+    short = FeatureStats(run.mean[:40], run.std[:40])
+    longer = FeatureStats((*run.mean[:40], 7.0), (*run.std[:40], 2.0))
+    narrow = replace(voices, voices=tuple(replace(v, mean=v.mean[:40], std=v.std[:40]) for v in voices.voices))
+    got = narrow.prior(np.asarray(m.voice), longer)
+    assert got.mean[40] == 7.0 and got.std[40] == 2.0
+    assert np.allclose(got.mean[:40], narrow.prior(np.asarray(m.voice), short).mean)
+
+
+def test_scoring_with_the_runs_voices_equals_judging_the_survey_again(read) -> None:
+    """With speaker turns on, the survey reads as the scoring does: a file it read whole, judged again with the
+    run's baseline and voices (``rejudge``), gives what scoring it again gives; and the voices change judgements."""
+    from monitor.batch.score import FileScorer, ScoreOptions, rejudge, reusable
+    from monitor.inference.classifier import EmotionClassifier
+
+    model = os.environ.get("VOICE_MONITOR_TEST_MODEL")
+    scoring = ScoreOptions(model_path=model)
+    survey = replace(scoring, max_windows=20, keep_measures=True)
+    assert reusable(survey, scoring)
+    surveyed = FileScorer(survey)
+    files = FILES[::2]
+    first = [surveyed.score(str(f)) for f in files]
+    base = Baseline.from_file_means([np.asarray(r.log_mean) for r in first], BaselineOptions())
+    assert base is not None
+    moments = [r.moments for r in first]
+    base = replace(base, stats=pooled_stats(moments), voices=RunVoices.from_survey(moments))
+    assert base.voices is not None and len(base.voices.voices) >= 2
+    with_voices = replace(scoring, baseline=base)
+    without = replace(scoring, baseline=replace(base, voices=None))
+    again, plain = FileScorer(with_voices), FileScorer(without)
+    classifier = EmotionClassifier(model)
+    moved = 0
+    for r in first:
+        judged, scored = rejudge(r, classifier, with_voices), again.score(r.path)
+        assert [e.probabilities for e in judged.events] == [e.probabilities for e in scored.events]
+        assert [e.speaker for e in judged.events] == [e.speaker for e in scored.events]
+        assert (judged.emotion, judged.arousal) == (scored.emotion, scored.arousal)
+        moved += scored.probabilities != plain.score(r.path).probabilities
+    assert moved > len(files) // 2, "the run's voices change how most files are judged"
+
+
+def test_the_cli_groups_a_runs_voices_and_the_setting_turns_it_off(tmp_path: Path) -> None:
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for f in FILES:
+        (folder / f.name).write_bytes(f.read_bytes())
+    off = tmp_path / "off.toml"
+    off.write_text("[speakers]\nrun_voices = false\n")
+
+    def score(out: str, *extra: str) -> tuple[list[dict[str, str]], str]:
+        cmd = [sys.executable, str(SCRIPT), str(folder), "-o", out, *extra, *MODEL_ARGS, "--progress", "none"]
+        proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        no_traceback(proc.stderr)
+        return read_rows(tmp_path / out), proc.stderr
+
+    grouped, err = score("grouped.csv")
+    assert "voice groups" in err, err
+    alone, err_off = score("alone.csv", "--config", str(off))
+    assert "voice group" not in err_off and "baseline of" in err_off, err_off
+    assert [r["path"] for r in grouped] == [r["path"] for r in alone]
+    differ = sum(a["confidence"] != b["confidence"] for a, b in zip(grouped, alone, strict=True))
+    assert differ > len(FILES) // 2, differ
+    speakers_off, err = score("noturns.csv", "--speakers", "off")
+    assert "voice group" not in err, "without speaker turns no voices are placed"
