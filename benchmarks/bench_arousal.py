@@ -3,10 +3,10 @@
     nice .venv/bin/python benchmarks/bench_arousal.py                       # the shipped model, 100 clips each
     nice .venv/bin/python benchmarks/bench_arousal.py --model models/other.tflite --per-corpus 200
 
-Each clip is scored as ``voice-monitor score`` scores a file (``FileScorer``: every default, no speaker
-statistics), alone (``--baseline off``) and with the baseline of the corpus's drawn clips taken out (what ``score
-FOLDER`` does by default, the clips one run); its ``arousal`` (mean over its windows, ``monitor.affect``) above 0
-calls it high. Truth: high for
+Each clip is scored as ``voice-monitor score`` scores a file (``FileScorer``: every default), alone (``--baseline
+off``) and with the baseline of the corpus's drawn clips taken out, their statistics and voices the heads' prior
+(what ``score FOLDER`` does by default, the clips one run: ``Baseline.from_survey``); its ``arousal`` (mean over
+its windows, ``monitor.affect``) above 0 calls it high. Truth: high for
 angry, happy, fearful, surprised; low for neutral, calm, sad (disgust clips are left out). Per corpus: balanced
 accuracy (mean of the high and low recalls), clips, and clips without windows (left out of the figure). Clips are
 drawn with a fixed seed among those with a high or low label; RAVDESS actors 01-20 were all in the shipped
@@ -77,9 +77,11 @@ def main() -> None:
         emotions = [e for _, e in clips]
         first = [alone.score(str(path)) for path, _ in clips]
         empty = sum(r.arousal is None for r in first)
-        # as `score FOLDER` runs by default: the clips are one run, whose baseline is taken out of every window
-        # (the survey reads the first 20 windows of each file; these clips have one or two)
-        base = Baseline.from_file_means([r.log_mean for r in first], BaselineOptions())
+        # as `score FOLDER` runs by default: the clips are one run, whose baseline is taken out of every window,
+        # its statistics and voices the prior of the heads' inputs (the survey reads the first 20 windows of each
+        # file; these clips have one or two)
+        base = Baseline.from_survey([r.log_mean for r in first], [r.moments for r in first], BaselineOptions(),
+                                    voices=options.speakers.enabled and options.speakers.run_voices)
         with_base = FileScorer(replace(options, baseline=base))
         second = [with_base.score(str(path)) for path, _ in clips]
         for label, results in (("alone", first), ("baseline", second)):

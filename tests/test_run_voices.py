@@ -86,11 +86,11 @@ def test_scoring_with_the_runs_voices_equals_judging_the_survey_again(read) -> N
     surveyed = FileScorer(survey)
     files = FILES[::2]
     first = [surveyed.score(str(f)) for f in files]
-    base = Baseline.from_file_means([np.asarray(r.log_mean) for r in first], BaselineOptions())
-    assert base is not None
-    moments = [r.moments for r in first]
-    base = replace(base, stats=pooled_stats(moments), voices=RunVoices.from_survey(moments))
-    assert base.voices is not None and len(base.voices.voices) >= 2
+    base = Baseline.from_survey([r.log_mean for r in first], [r.moments for r in first], BaselineOptions(),
+                                voices=True)
+    assert base is not None and base.stats is not None and base.voices is not None and len(base.voices.voices) >= 2
+    assert Baseline.from_survey([r.log_mean for r in first], [r.moments for r in first], BaselineOptions()) == replace(
+        base, voices=None), "without voices: the baseline and the run's statistics alone"
     with_voices = replace(scoring, baseline=base)
     without = replace(scoring, baseline=replace(base, voices=None))
     again, plain = FileScorer(with_voices), FileScorer(without)

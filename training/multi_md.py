@@ -203,7 +203,10 @@ def prosody_note(out: Path) -> list[str]:
         text += (" With speaker turns on (the default of `live` and `score`) it fuses the voice head instead, which "
                  "also reads the speaker encoder's states for each window (`models/emotion.voice.json`, "
                  "[`VOICE.md`](VOICE.md), "
-                 "`python -m training.prosody --voice K`): " + parts(*voice) + ".")
+                 "`python -m training.prosody --voice K`): " + parts(*voice) + "."
+                 + (" Its `score` runs also group their files by voice and judge each against its own group "
+                    "(`monitor/inference/run_voices.py`, `[speakers] run_voices`)." if voice[0].get("run_voices")
+                    else ""))
     return [text + "\n"]
 
 

@@ -51,8 +51,7 @@ from monitor.batch.score import (
 )
 from monitor.batch.voices import parse_voice_group, voice_units
 from monitor.errors import CommandParser, ConfigError, ModelError, MonitorError, error_line
-from monitor.inference.baseline import MODES, Baseline, BaselineOptions, Moments, pooled_stats, survey_sample
-from monitor.inference.run_voices import RunVoices
+from monitor.inference.baseline import MODES, Baseline, BaselineOptions, Moments, survey_sample
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # One BLAS thread per worker: the workers are the parallelism. A threaded OpenBLAS makes the mel filterbank
@@ -598,14 +597,8 @@ def survey_baseline(executor: Executor, score: ScoreOptions, files: list[str], s
 
     executor.use(plain, "surveying")
     executor.run(sample, collect, stop)
-    base = Baseline.from_file_means(means, options)
-    if base is None:
-        return None, read
-    stats = pooled_stats(moments)
-    voices = None
-    if stats is not None and score.speakers.enabled and score.speakers.run_voices:
-        voices = RunVoices.from_survey(moments)
-    return replace(base, stats=stats, voices=voices), read
+    voices = score.speakers.enabled and score.speakers.run_voices
+    return Baseline.from_survey(means, moments, options, voices), read
 
 
 def rejudged(read: list[FileResult], todo: list[str], score: ScoreOptions, base: Baseline | None) -> list[FileResult]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -102,6 +102,19 @@ class Baseline:
         lean = lean - lean.mean()  # a constant shift changes nothing after the softmax; keep the numbers small
         weight = options.strength * len(rows) / (len(rows) + options.prior_files)
         return cls(tuple(round(float(v), 6) for v in weight * lean), len(rows))
+
+    @classmethod
+    def from_survey(cls, means: Sequence[np.ndarray | None], moments: Sequence[Moments | None],
+                    options: BaselineOptions, voices: bool = False) -> Baseline | None:
+        """The baseline of a run from what its survey read of each file: mean window ``log_probs`` and
+        ``Moments`` (None: a file without speech); with ``voices`` (speaker turns on, ``[speakers] run_voices``)
+        also the run's voices (``RunVoices``). None when fewer than two files have speech."""
+        base = cls.from_file_means(means, options)
+        if base is None:
+            return None
+        stats = pooled_stats(moments)
+        grouped = RunVoices.from_survey(moments) if voices and stats is not None else None
+        return replace(base, stats=stats, voices=grouped)
 
     def apply(self, p: np.ndarray) -> np.ndarray:
         """Probabilities (..., labels) -> the same with the run's lean taken out (sums to 1)."""
