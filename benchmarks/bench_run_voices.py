@@ -8,7 +8,7 @@ clips with the defaults (speaker turns and the run's voices), with ``[speakers] 
 With the run's voices the survey reads each surveyed file with speaker turns (the speaker encoder, ~17 ms per
 window), as the scoring does; a file it read whole is then judged again, not read again (before, the survey read
 without speaker turns, so every file was read twice when speaker turns were on). Wall time from launch to exit,
-``--jobs 1``, every process pinned to one CPU; CPU seconds of the process tree.
+``--jobs 1``, every process pinned to one CPU.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -26,21 +25,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run(repo: Path, folder: Path, out: Path, extra: list[str]) -> tuple[float, float]:
-    """(wall s, CPU s of the children) of one whole command, run from the checkout ``repo``."""
+def run(repo: Path, folder: Path, out: Path, extra: list[str]) -> float:
+    """Wall seconds of one whole command, run from the checkout ``repo``."""
     cmd = ["taskset", "-c", "0", sys.executable, "-m", "monitor.cli", "score", str(folder), "-o", str(out),
            "--jobs", "1", "--progress", "none", "--force", *extra]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True,
                           env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                                "PYTHONPATH": str(repo)})
     wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)
     print("   ", proc.stderr.strip().splitlines()[-1])
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,11 +60,11 @@ def main(argv: list[str] | None = None) -> int:
             os.symlink(c, folder / c.name)
         off = Path(tmp) / "off.toml"
         off.write_text("[speakers]\nrun_voices = false\n")
-        variants = {"the defaults (speaker turns, run's voices)": [],
+        variants = {"the defaults": [],
                     "[speakers] run_voices = false": ["--config", str(off)], "--speakers off": ["--speakers", "off"]}
         if not (a.repo / "monitor" / "inference" / "run_voices.py").exists():  # an earlier checkout
             del variants["[speakers] run_voices = false"]
-        times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+        times: dict[str, list[float]] = {name: [] for name in variants}
         for i in range(a.repeat):
             for name in variants if i % 2 == 0 else reversed(variants):
                 print(f"run {i + 1}: {name}")
@@ -76,9 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{a.repo}: {len(chosen)} files, {audio:.0f} s of audio, whole command --jobs 1 pinned to one CPU, "
           f"median of {a.repeat}:")
     for name, rows in times.items():
-        wall = sorted(w for w, _ in rows)[len(rows) // 2]
-        cpu = sorted(c for _, c in rows)[len(rows) // 2]
-        print(f"  {name:44s} {wall:6.1f} s wall ({audio / wall:5.0f}x real time), {cpu:6.1f} CPU s")
+        wall = sorted(rows)[len(rows) // 2]
+        print(f"  {name:32s} {wall:6.1f} s wall ({audio / wall:5.0f}x real time)")
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     return 0
 
