@@ -8,7 +8,9 @@ With speaker turns on, the survey also places each surveyed file in the speaker 
 its windows' vectors, ``monitor.speakers``) and groups the files by voice as a file's windows are grouped into
 speakers (``monitor.speakers.recluster``: complete linkage at ``THRESHOLD``, groups of fewer than ``MIN_FILES``
 files folded into the nearest: the defaults of ``recluster_threshold`` and ``recluster_min_windows``). Each
-group keeps the statistics of its files' windows (``[speakers] run_voices = false``: the run's alone).
+group keeps the statistics of its files' windows (``[speakers] run_voices = false``: the run's alone). The
+linkage was chosen for the survey's at most 100 files, where one voice stays one group; over a few hundred files
+complete linkage splits one voice by emotion (``models/results/FINDINGS.md``).
 A window is then standardised against its voice as far as heard (``VoiceStats``), pulled towards the statistics
 of the group nearest to that voice, themselves pulled towards the run's by ``n / (n + prior_files)`` of the
 group's files. A run of one voice is one group (the run's statistics, as before); the groups are found once,
