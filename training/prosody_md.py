@@ -42,9 +42,9 @@ def write_markdown(path: Path, chosen: dict, head: str, calibration: dict, table
         "is left is how the voice moves); in a `score` run the survey's statistics are the prior of the "
         "functionals, the training windows' of the states, and "
         + ("the run's voices (`monitor/inference/run_voices.py`, `[speakers] run_voices`, on by default): the "
-           "surveyed clips grouped by voice in the speaker space, each clip's prior its nearest group's statistics "
-           "of every input, pulled towards those by `n / (n + 4)` of the group's clips; the `score` rows below "
-           "measure that. " if run_voices else "the run's voices are off (`--run-voices off`). ")
+           "surveyed clips grouped by voice in the speaker space, each clip's prior the statistics of every input "
+           "of its nearest group (weight `n / (n + 4)` for a group of n clips, the run's for the rest); the `score` "
+           "rows below measure that. " if run_voices else "the run's voices are off (`--run-voices off`). ")
         + "How K and the head were "
         "chosen, and what that choice saw: the voice head's paragraph in [`REPORT.md`](REPORT.md)'s findings. "
         "Everything else as for the prosody head:",
