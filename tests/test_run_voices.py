@@ -129,3 +129,33 @@ def test_the_cli_groups_a_runs_voices_and_the_setting_turns_it_off(tmp_path: Pat
     assert differ > len(FILES) // 2, differ
     speakers_off, err = score("noturns.csv", "--speakers", "off")
     assert "voice group" not in err, "without speaker turns no voices are placed"
+
+
+def test_the_survey_gives_one_baseline_whatever_order_its_files_come_back_in(read) -> None:
+    """The workers (local, or a Dask cluster) finish the surveyed files in any order: the run's baseline, its
+    statistics and its voices (their groups, ties and order) are the same, so a resumed run, or one with another
+    --jobs, takes out the same baseline."""
+    from monitor.batch.cli import _StopFlag, survey_baseline
+    from monitor.batch.score import ScoreOptions
+
+    class Replay:  # an executor that hands back the files already read, in a given order
+        def __init__(self, order: list[int]) -> None:
+            self.order = order
+
+        def use(self, options: object, verb: str = "scoring") -> None:
+            pass
+
+        def run(self, todo: list[str], emit, stop) -> None:
+            assert todo == [str(f) for f in FILES]
+            for i in self.order:
+                emit(read[i])
+
+    options = ScoreOptions(model_path=os.environ.get("VOICE_MONITOR_TEST_MODEL"))
+    paths = [str(f) for f in FILES]
+    first, _ = survey_baseline(Replay(list(range(len(FILES)))), options, paths, _StopFlag(), None)
+    assert first is not None and first.voices is not None and len(first.voices.voices) >= 2
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        again, _ = survey_baseline(Replay(list(rng.permutation(len(FILES)))), options, paths, _StopFlag(), None)
+        assert again == first and hash(again) == hash(first)
+
