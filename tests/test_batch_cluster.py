@@ -97,8 +97,8 @@ def test_cluster_rows_equal_local_rows(cluster: DaskProcesses, tmp_path: Path) -
     key = lambda r: (r["path"], float(r["start_s"]))  # noqa: E731
     assert sorted(read_rows(tmp_path / "dist_w.csv"), key=key) == sorted(read_rows(tmp_path / "local_w.csv"), key=key)
 
-    # the pipeline was built once per worker and options, not per file: the baseline's survey (emotion alone) and
-    # the scoring (with the baseline) are two
+    # the pipeline was built once per worker and options, not per file: the baseline's survey (no words, the
+    # scoring's speaker turns) and the scoring (with the baseline) share one, at most two
     from distributed import Client
 
     from monitor.batch.cluster_task import pipeline_loads
@@ -339,8 +339,9 @@ def test_a_long_lived_worker_keeps_one_pipeline_whatever_each_runs_baseline(tmp_
             loads = client.run(pipeline_loads)
     finally:
         procs.close()
-    # one for the survey (emotion alone), one for the scoring, for the first run and every run after it
-    assert list(loads.values()) == [2], loads
+    # the survey reads as the scoring does (speaker turns, no words: `score` transcribes only when asked), so one
+    # pipeline serves both, for the first run and every run after it
+    assert list(loads.values()) == [1], loads
     for name in runs:  # and the baseline each task carried is the one taken out: the local run's rows
         local = run_score(name, "-o", f"{name}-local.csv", "-j", "2", "--progress", "none", cwd=tmp_path)
         assert local.returncode == 0, local.stderr

@@ -129,3 +129,82 @@ def test_the_cli_groups_a_runs_voices_and_the_setting_turns_it_off(tmp_path: Pat
     assert differ > len(FILES) // 2, differ
     speakers_off, err = score("noturns.csv", "--speakers", "off")
     assert "voice group" not in err, "without speaker turns no voices are placed"
+
+
+def test_the_survey_gives_one_baseline_whatever_order_its_files_come_back_in(read) -> None:
+    """The workers (local, or a Dask cluster) finish the surveyed files in any order: the run's baseline, its
+    statistics and its voices (their groups, ties and order) are the same, so a resumed run, or one with another
+    --jobs, takes out the same baseline."""
+    from monitor.batch.cli import _StopFlag, survey_baseline
+    from monitor.batch.score import ScoreOptions
+
+    class Replay:  # an executor that hands back the files already read, in a given order
+        def __init__(self, order: list[int]) -> None:
+            self.order = order
+
+        def use(self, options: object, verb: str = "scoring") -> None:
+            pass
+
+        def run(self, todo: list[str], emit, stop) -> None:
+            assert todo == [str(f) for f in FILES]
+            for i in self.order:
+                emit(read[i])
+
+    options = ScoreOptions(model_path=os.environ.get("VOICE_MONITOR_TEST_MODEL"))
+    paths = [str(f) for f in FILES]
+    first, _ = survey_baseline(Replay(list(range(len(FILES)))), options, paths, _StopFlag(), None)
+    assert first is not None and first.voices is not None and len(first.voices.voices) >= 2
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        again, _ = survey_baseline(Replay(list(rng.permutation(len(FILES)))), options, paths, _StopFlag(), None)
+        assert again == first and hash(again) == hash(first)
+
+
+def test_training_measures_the_run_with_the_monitors_arithmetic(monkeypatch) -> None:
+    """``training.prosody``'s `score` setting (``run_prior``, ``run_voice_priors``, ``voice_stats``) gives each
+    window the mean and spread the monitor standardises its head inputs by: the run's statistics pulled towards
+    the training windows' (``ProsodyHead.shrunk``), the nearest voice group's towards those, and (speaker turns
+    on: each window keyed by its speaker) the speaker's own statistics towards the file's, the file's towards
+    that prior."""
+    from monitor.batch.score import FileScorer, ScoreOptions
+    from monitor.inference import prosody
+    from training.prosody import run_prior, run_voice_priors, voice_stats
+
+    options = ScoreOptions(model_path=os.environ.get("VOICE_MONITOR_TEST_MODEL"), keep_measures=True)
+    surveyed = FileScorer(replace(options, max_windows=20))
+    first = [surveyed.score(str(f)) for f in FILES]
+    assert all(r.measures is not None for r in first), "short clips: read whole"
+    base = Baseline.from_survey([r.log_mean for r in first], [r.moments for r in first], BaselineOptions(), True)
+    assert base is not None and base.stats is not None and base.voices is not None
+    seen: list[tuple[str, np.ndarray, np.ndarray]] = []
+    depth = [0]
+    standardiser = prosody.VoiceStats.standardiser
+
+    def spy(self, key, prior):  # the outer call: the window's own (it calls itself for the session)
+        depth[0] += 1
+        try:
+            mean, std = standardiser(self, key, prior)
+        finally:
+            depth[0] -= 1
+        if not depth[0]:
+            seen.append((key, np.asarray(mean), np.asarray(std)))
+        return mean, std
+
+    monkeypatch.setattr(prosody.VoiceStats, "standardiser", spy)
+    scorer = FileScorer(replace(options, baseline=base), classifier=surveyed.classifier)
+    for f in FILES:
+        scorer.score(str(f))
+    measures = [m for r in first for m in r.measures]
+    assert len(seen) == len(measures) and all(k for k, _, _ in seen), "every window keyed by its speaker"
+    x = np.array([m.functionals for m in measures])
+    vectors = np.array([m.vector if m.vector is not None else np.zeros(48) for m in measures])
+    clip = np.array([i for i, r in enumerate(first) for _ in r.measures])
+    head = surveyed.classifier.voice_head
+    prior = run_prior(x, base.stats.files, np.asarray(head.mean), np.asarray(head.std), head.functional_dims)
+    prior = run_voice_priors(x, clip, vectors, np.ones(len(x), dtype=bool), *prior)
+    mean, std = voice_stats(x, clip, np.arange(len(x)), *prior, levels=2)
+    got_mean, got_std = np.array([m for _, m, _ in seen]), np.array([s for _, _, s in seen])
+    assert (np.abs(mean - got_mean) / got_std).max() < 1e-3
+    assert np.abs(np.log(std / got_std)).max() < 1e-3
+    one = voice_stats(x, clip, np.arange(len(x)), *prior, levels=1)[0]
+    assert (np.abs(one - got_mean) / got_std).max() > 0.01, "one level would not be the monitor's"

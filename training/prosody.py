@@ -168,6 +168,17 @@ def running_stats(x: np.ndarray, groups: np.ndarray, order: np.ndarray, prior_me
     return mean, std
 
 
+def voice_stats(x: np.ndarray, groups: np.ndarray, order: np.ndarray, prior_mean: np.ndarray, prior_std: np.ndarray,
+                levels: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``running_stats`` as ``VoiceStats.standardiser`` gives it for a window keyed by its speaker (``levels`` 2:
+    the speaker's own statistics pulled towards the session's, those towards the prior; each group one voice, so
+    the speaker's windows are the session's) or keyed "" (``levels`` 1: speaker turns off)."""
+    mean, std = running_stats(x, groups, order, prior_mean, prior_std)
+    for _ in range(levels - 1):
+        mean, std = running_stats(x, groups, order, mean, std)
+    return mean, std
+
+
 def standardise_per(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
     out = np.zeros_like(x)
     for g in np.unique(groups):
@@ -346,6 +357,18 @@ class HeldOut:
     features: np.ndarray  # every window's head inputs (``head_inputs``: the projection fitted on ``train``)
 
 
+def run_prior(surveyed: np.ndarray, files: int, pop_mean: np.ndarray, pop_std: np.ndarray, nf: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The prior a `score` run gives every window (``ProsodyHead.shrunk`` of the survey's ``pooled_stats``): the
+    surveyed windows' statistics of the functionals (the first ``nf`` inputs) pulled towards the training
+    windows' by ``BaselineOptions().prior_files`` of the ``files`` surveyed; the training windows' for the rest."""
+    lam = files / (files + BaselineOptions().prior_files)
+    mean, std = np.array(pop_mean, dtype=np.float64), np.array(pop_std, dtype=np.float64)
+    mean[:nf] = lam * surveyed[:, :nf].mean(axis=0) + (1 - lam) * pop_mean[:nf]
+    std[:nf] = np.sqrt(lam * surveyed[:, :nf].var(axis=0) + (1 - lam) * pop_std[:nf] ** 2)
+    return mean, std
+
+
 def run_voice_priors(x: np.ndarray, clip: np.ndarray, vector: np.ndarray, surveyed: np.ndarray,
                      run_mean: np.ndarray, run_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each window's prior in a `score` run with the run's voices (``monitor.inference.run_voices``, its own
@@ -404,13 +427,17 @@ def held_out(win: Windows, path: Path, temperature: float, voice_dims: int = 0,
                "run60": np.flatnonzero(skewed_subset(y_win, clip, runs, 0.6)),
                "session60": np.flatnonzero(skewed_subset(y_win, clip, spk, 0.6))}
     inputs = {}  # setting -> (CNN probabilities, mean, spread) of its windows
+    # with speaker turns (the voice head) the monitor keys each window by its speaker label: VoiceStats then pulls
+    # the speaker's statistics towards the session's (here the same windows), those towards the prior
+    levels = 2 if voice_dims else 1
     for setting, idx in subsets.items():
         c, r_, xi = clip[idx], runs[idx], x[idx]
         if setting.startswith("session"):
-            mean, std = running_stats(xi, spk[idx], np.argsort(heard_at[idx], kind="stable"), pop_mean, pop_std)
+            mean, std = voice_stats(xi, spk[idx], np.argsort(heard_at[idx], kind="stable"), pop_mean, pop_std,
+                                    levels)
             inputs[setting] = (p_live[idx], mean, std)
         elif setting == "alone":
-            mean, std = running_stats(xi, c, np.arange(len(idx)), pop_mean, pop_std)
+            mean, std = voice_stats(xi, c, np.arange(len(idx)), pop_mean, pop_std, levels)
             inputs[setting] = (p_file[idx].astype(np.float32), mean, std)
         else:
             prior_m, prior_s = np.zeros_like(xi), np.zeros_like(xi)
@@ -418,12 +445,12 @@ def held_out(win: Windows, path: Path, temperature: float, voice_dims: int = 0,
                 m = np.flatnonzero(r_ == r)
                 ids, inv = np.unique(c[m], return_inverse=True)
                 chosen = np.isin(inv, _survey_rows(len(ids), BaselineOptions().max_files))
-                prior_m[m, :nf], prior_s[m, :nf] = xi[m][chosen, :nf].mean(axis=0), xi[m][chosen, :nf].std(axis=0)
-                prior_m[m, nf:], prior_s[m, nf:] = pop_mean[nf:], pop_std[nf:]
+                prior_m[m], prior_s[m] = run_prior(xi[m][chosen], len(np.unique(inv[chosen])), pop_mean, pop_std,
+                                                   nf)
                 if run_voices and voice_dims and win.vector is not None:  # the run's voices, as `score` finds them
                     prior_m[m], prior_s[m] = run_voice_priors(xi[m], c[m], win.vector[rows][idx][m], chosen,
                                                               prior_m[m[0]], prior_s[m[0]])
-            mean, std = running_stats(xi, c, np.arange(len(idx)), prior_m, prior_s)
+            mean, std = voice_stats(xi, c, np.arange(len(idx)), prior_m, prior_s, levels)
             inputs[setting] = (with_run_baseline(p_file[idx], c, r_), mean, std)
     return HeldOut(train, clip, runs, y_win, x, pop_mean, pop_std, subsets, inputs, features)
 
@@ -434,7 +461,7 @@ def evaluate_file(win: Windows, path: Path, temperature: float, heads: tuple[tup
     """Scores of one result file's held-out windows, as the monitor judges them, for every setting, head and
     weight: ``{setting: {head: {weight: ({corpus: corpus_scores}, window probabilities)}}}``, and each
     setting's windows' labels under ``("y", setting)``. Settings (each window standardised by ``VoiceStats``'s
-    arithmetic, ``running_stats``):
+    arithmetic, ``voice_stats``: with the voice head, speaker turns on, two levels):
 
     - run: each clip a file of a `score` run (each held-out corpus one run): the CNN with the run's baseline,
       the file's voice over the run's statistics (a survey of at most 100 files);

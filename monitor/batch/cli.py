@@ -585,18 +585,23 @@ def survey_baseline(executor: Executor, score: ScoreOptions, files: list[str], s
     if stream is not None:
         print(f"surveying {len(sample)} files for the run's baseline (--baseline off skips this)", file=stream,
               flush=True)  # type: ignore[call-overload]
-    means: list[np.ndarray | None] = []
-    moments: list[Moments | None] = []
+    # each file's measure in the sample's order, not in the order the workers finish them: the grouping of the
+    # run's voices (its ties, the order of its groups) and the sums must not depend on which worker was faster
+    # (the same baseline on --resume, on a cluster, with any --jobs)
+    order = {path: i for i, path in enumerate(sample)}
+    got: dict[int, tuple[np.ndarray | None, Moments | None]] = {}
     read: list[FileResult] = []
 
     def collect(res: FileResult) -> None:
-        means.append(None if res.log_mean is None else np.asarray(res.log_mean))
-        moments.append(res.moments)
+        got[order.get(res.path, len(order) + len(got))] = (
+            None if res.log_mean is None else np.asarray(res.log_mean), res.moments)
         if res.measures is not None and not res.failed:
             read.append(res)
 
     executor.use(plain, "surveying")
     executor.run(sample, collect, stop)
+    means = [got[i][0] for i in sorted(got)]
+    moments = [got[i][1] for i in sorted(got)]
     voices = score.speakers.enabled and score.speakers.run_voices
     return Baseline.from_survey(means, moments, options, voices), read
 
