@@ -61,8 +61,10 @@ def write_markdown(path: Path, chosen: dict, head: str, calibration: dict, table
         "the prior's for the rest. Four heads are measured: trained on functionals standardised per corpus or "
         "per speaker, with a loss over all eight labels or over each corpus's own; beside them heads with one "
         "hidden layer (`--hidden`, tanh units, standardised per corpus, loss over all labels), shipped only if the "
-        "CV sum (run + alone + session at their weights) beats the regression's by 0.015. The head, and the weight of "
-        "each prior, are chosen on the cross-validation (mean 8-way UAR over folds and corpora), then read on the "
+        "CV sum (run + alone + session at their weights) beats the regression's by 0.015. The head (the one "
+        "standardised per corpus with its loss over all labels unless another beats its CV sum by 0.015 too), and "
+        "the weight of each prior, are chosen on the cross-validation (mean 8-way UAR over folds and corpora), then "
+        "read on the "
         f"corpora never heard (the head trained on the other four). Shipped head: **{head}**. Clip level: a "
         "clip's windows' fused probabilities averaged.",
         "",
