@@ -82,13 +82,13 @@ def pooled_stats(moments: Sequence[Moments | None]) -> FeatureStats | None:
 
 @dataclass(frozen=True)
 class Baseline:
-    """The offset subtracted from every window's log-probabilities, the run's functional statistics (None
-    without a prosody head) and its voices (None without speaker turns). Picklable and hashable (it travels with
+    """The offset subtracted from every window's log-probabilities, the run's statistics of the head inputs
+    (None without a prosody head) and its voices (None without speaker turns). Picklable and hashable (it travels with
     the scoring options to the workers)."""
 
     offset: tuple[float, ...]
     files: int = 0  # surveyed files with speech
-    stats: FeatureStats | None = None  # the surveyed windows' functionals (monitor.inference.prosody)
+    stats: FeatureStats | None = None  # the surveyed windows' head inputs (monitor.inference.prosody)
     voices: RunVoices | None = None  # the surveyed files grouped by voice (monitor.inference.run_voices)
 
     @classmethod
