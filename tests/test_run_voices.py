@@ -208,3 +208,35 @@ def test_training_measures_the_run_with_the_monitors_arithmetic(monkeypatch) -> 
     assert np.abs(np.log(std / got_std)).max() < 1e-3
     one = voice_stats(x, clip, np.arange(len(x)), *prior, levels=1)[0]
     assert (np.abs(one - got_mean) / got_std).max() > 0.01, "one level would not be the monitor's"
+
+
+def test_the_survey_reads_speaker_turns_only_when_something_uses_them() -> None:
+    """The survey runs the speaker encoder for the run's voices (in the speaker space: not with ``lda = false``)
+    or for files the scoring will judge again from what the survey read (``keep``); otherwise it reads without
+    speaker turns, as it did before the run's voices, and the baseline has no voices."""
+    from monitor.batch.cli import _StopFlag, survey_baseline
+    from monitor.batch.score import FileScorer, ScoreOptions
+
+    class Recording:  # a real local executor that keeps the options it was given
+        def __init__(self) -> None:
+            self.used: list[ScoreOptions] = []
+
+        def use(self, options: ScoreOptions, verb: str = "scoring") -> None:
+            self.used.append(options)
+
+        def run(self, todo: list[str], emit, stop) -> None:
+            scorer = FileScorer(self.used[-1])
+            for path in todo:
+                emit(scorer.score(path))
+
+    options = ScoreOptions(model_path=os.environ.get("VOICE_MONITOR_TEST_MODEL"))
+    no_voices = replace(options, speakers=replace(options.speakers, run_voices=False))
+    no_lda = replace(options, speakers=replace(options.speakers, lda=False))
+    paths = [str(f) for f in FILES[::3]]
+    for scoring, keep, turns, grouped in ((options, False, True, True), (no_voices, False, False, False),
+                                          (no_voices, True, True, False), (no_lda, False, False, False)):
+        executor = Recording()
+        base, _ = survey_baseline(executor, scoring, paths, _StopFlag(), None, keep)
+        assert base is not None and base.stats is not None
+        assert executor.used[-1].speakers.enabled is turns, (scoring.speakers, keep)
+        assert (base.voices is not None) is grouped, (scoring.speakers, keep)

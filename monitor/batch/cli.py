@@ -568,20 +568,26 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
 
 def survey_baseline(executor: Executor, score: ScoreOptions, files: list[str], stop: _StopFlag,
                     stream: object | None, keep: bool = False) -> tuple[Baseline | None, list[FileResult]]:
-    """The run's baseline (``monitor.inference.baseline``) from a survey of its files by ``executor``: no words,
-    the first ``max_windows`` windows, each file or voice group as the scoring will judge it (with speaker turns
-    when the scoring has them: then, with ``[speakers] run_voices``, the files are also grouped by voice,
-    ``monitor.inference.run_voices``), before anything is written. The whole run's files are surveyed (or the
-    same fixed sample of them), also on --resume: a resumed run takes out the same baseline as the run it
-    continues. None for fewer than two files with speech. ``stream``: where to say that the survey runs (None:
-    nowhere). ``keep``: also return the surveyed files read whole, with what each window's judgement is made from
-    (``rejudged``), when the scoring would read them as the survey does."""
+    """The run's baseline (``monitor.inference.baseline``) from a survey of its files by ``executor``, before
+    anything is written: no words, the first ``max_windows`` windows, each file or voice group as the scoring
+    will judge it. With speaker turns when the scoring has them and something reads them: the run's voices
+    (``[speakers] run_voices`` in the speaker space, ``lda``: the files grouped by voice,
+    ``monitor.inference.run_voices``), or the scoring judging the files the survey read whole again; otherwise
+    without. The whole run's files are surveyed (or the same fixed sample of them), also on --resume: a resumed
+    run takes out the same baseline as the run it continues. None for fewer than two files with speech.
+    ``stream``: where to say that the survey runs (None: nowhere). ``keep``: also return the surveyed files read
+    whole, with what each window's judgement is made from (``rejudged``), when the scoring would read them as the
+    survey does."""
     options = BaselineOptions()
     sample = survey_sample(files, options.max_files)
     if len(sample) < 2:
         return None, []
     plain = replace(score, transcriber="none", baseline=None, max_windows=options.max_windows)
-    plain = replace(plain, keep_measures=keep and reusable(plain, score))
+    voices = score.speakers.enabled and score.speakers.run_voices and score.speakers.lda
+    reuse = keep and reusable(plain, score)
+    if score.speakers.enabled and not (voices or reuse):  # nothing would read what the speaker encoder gives
+        plain = replace(plain, speakers=replace(score.speakers, enabled=False))
+    plain = replace(plain, keep_measures=reuse)
     if stream is not None:
         print(f"surveying {len(sample)} files for the run's baseline (--baseline off skips this)", file=stream,
               flush=True)  # type: ignore[call-overload]
@@ -602,7 +608,6 @@ def survey_baseline(executor: Executor, score: ScoreOptions, files: list[str], s
     executor.run(sample, collect, stop)
     means = [got[i][0] for i in sorted(got)]
     moments = [got[i][1] for i in sorted(got)]
-    voices = score.speakers.enabled and score.speakers.run_voices
     return Baseline.from_survey(means, moments, options, voices), read
 
 
