@@ -64,8 +64,7 @@ class WindowAnalyzer:
         self.head = head if prosody else None
         self.functional_sum: np.ndarray | None = None
         self.functional_sq: np.ndarray | None = None
-        self.voice_sum: np.ndarray | None = None  # the windows' vectors in the speaker space, summed
-        self._voice_of: dict[str, np.ndarray] = {}  # the same per voice (speaker key)
+        self._voice_of: dict[str, np.ndarray] = {}  # the windows' vectors in the speaker space, summed per voice
         if self.head is not None:
             run = baseline.stats if baseline is not None else None
             if run is not None:
@@ -116,6 +115,11 @@ class WindowAnalyzer:
             adapted=adapted,
         )
 
+    @property
+    def voice_sum(self) -> np.ndarray | None:
+        """The vectors in the speaker space of the windows given one, summed (None without any)."""
+        return sum(self._voice_of.values()) if self._voice_of else None
+
     def judge(self, p: np.ndarray, f: np.ndarray | None, key: str = "", vector: np.ndarray | None = None
               ) -> Prediction:
         """The CNN's probabilities of a window (and the head's inputs, with a head: ``ProsodyHead.inputs``; its
@@ -126,7 +130,6 @@ class WindowAnalyzer:
         self.windows += 1
         if vector is not None:
             v = np.asarray(vector, dtype=np.float64)
-            self.voice_sum = v.copy() if self.voice_sum is None else self.voice_sum + v
             self._voice_of[key] = self._voice_of[key] + v if key in self._voice_of else v.copy()
         if self.baseline is not None:
             p = self.baseline.apply(p)

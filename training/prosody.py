@@ -27,8 +27,8 @@ What it does, in steps (each result is cached or written, so a step runs again i
 ``models/VOICE.md``), which the monitor fuses instead when speaker turns are on: the head's inputs are the
 functionals and the first K principal components of the speaker encoder's states for each window
 (``training.voice_embeddings``; the components fitted on the training windows of each evaluation, standardised
-per voice like the functionals; in a `score` run their prior is the training windows', since the run's survey
-reads no encoder states).
+per voice like the functionals; in a `score` run their prior is the training windows', and with the run's voices,
+``--run-voices``, the nearest group of the run's surveyed clips).
 
     python -m training.prosody --data ../shared/data            # ~5 min the first time (2 cores), then seconds
     python -m training.prosody --data ../shared/data --voice 64 --hidden ""   # the shipped voice head; + ~6 min
@@ -50,7 +50,7 @@ from monitor.audio.convert import read_audio
 from monitor.dsp.functionals import NAMES, functionals
 from monitor.dsp.segmenter import segment_audio
 from monitor.inference.baseline import BaselineOptions
-from monitor.inference.prosody import PRIOR_WINDOWS, ProsodyHead, fuse
+from monitor.inference.prosody import PRIOR_WINDOWS, FeatureStats, ProsodyHead, fuse, shrink
 from monitor.labels import LABELS
 from training.corpora import KNOWN_CORPORA, Corpus, load_corpora
 from training.dataset import DEFAULT_CACHE, cached_clips, framing_fingerprint, save_npz_atomic
@@ -366,10 +366,9 @@ def run_prior(surveyed: np.ndarray, files: int, pop_mean: np.ndarray, pop_std: n
     """The prior a `score` run gives every window (``ProsodyHead.shrunk`` of the survey's ``pooled_stats``): the
     surveyed windows' statistics of the functionals (the first ``nf`` inputs) pulled towards the training
     windows' by ``BaselineOptions().prior_files`` of the ``files`` surveyed; the training windows' for the rest."""
-    lam = files / (files + BaselineOptions().prior_files)
     mean, std = np.array(pop_mean, dtype=np.float64), np.array(pop_std, dtype=np.float64)
-    mean[:nf] = lam * surveyed[:, :nf].mean(axis=0) + (1 - lam) * pop_mean[:nf]
-    std[:nf] = np.sqrt(lam * surveyed[:, :nf].var(axis=0) + (1 - lam) * pop_std[:nf] ** 2)
+    mean[:nf], std[:nf] = shrink(surveyed[:, :nf].mean(axis=0), surveyed[:, :nf].var(axis=0), files,
+                                 BaselineOptions().prior_files, FeatureStats(tuple(pop_mean[:nf]), tuple(pop_std[:nf])))
     return mean, std
 
 
@@ -380,7 +379,6 @@ def run_voice_priors(x: np.ndarray, clip: np.ndarray, vector: np.ndarray, survey
     nearest group to its clip's vectors so far (itself included) pulled towards the run's (``run_mean``,
     ``run_std``: the head inputs' statistics the run gives without the voices)."""
     from monitor.inference.baseline import Moments
-    from monitor.inference.prosody import FeatureStats
     from monitor.inference.run_voices import RunVoices
 
     files = []
