@@ -406,11 +406,17 @@ class _Pool:
         ex, self.executor = self.executor, None
         if ex is None:
             return
+        manager = getattr(ex, "_executor_manager_thread", None)
         if kill:
             for proc in list(getattr(ex, "_processes", {}).values()):
                 with contextlib.suppress(Exception):
                     proc.terminate()
         ex.shutdown(wait=not kill, cancel_futures=True)
+        if kill and manager is not None:
+            # Python 3.11's exit hook wakes the pool's manager thread without its lock; if that thread is still
+            # closing its wake-up pipe at that moment, the hook prints an OSError traceback (Bad file descriptor).
+            # The workers are terminated, so the thread ends at once: wait for it here, before the exit.
+            manager.join(timeout=10)
 
 
 def check_writable(target: str, flag: str, fmt: str = "csv") -> None:
