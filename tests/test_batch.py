@@ -450,6 +450,23 @@ def test_interrupt_leaves_only_whole_rows_and_resume_finishes(tmp_path: Path, la
     assert len(wrows) == sum(int(r["windows"]) for r in rows), "window rows of unfinished files were dropped"
 
 
+def test_a_killed_pool_is_gone_before_the_interpreter_exits() -> None:
+    """An interrupted run terminates its workers and waits for the pool's manager thread: at exit Python 3.11
+    wakes that thread without its lock, and a thread still closing its pipe then printed an OSError traceback
+    (seen once in CI after an interrupt)."""
+    from monitor.batch.cli import _Pool
+
+    pool = _Pool(2, ScoreOptions(transcriber="none"))
+    ex = pool.get()
+    manager = ex._executor_manager_thread
+    workers = list(ex._processes.values())
+    assert manager is not None and manager.is_alive() and workers
+    pool.discard(kill=True)
+    assert not manager.is_alive(), "the manager thread must have ended when discard returns"
+    assert all(not w.is_alive() for w in workers)
+    assert pool.executor is None
+
+
 # --- the same implementation as the live monitor ----------------------------------------------------------
 def long_recording(path: Path) -> None:
     """Four clips with quiet gaps, two of them back to back (a long utterance with several windows)."""
