@@ -26,6 +26,7 @@ import json
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,6 +36,9 @@ from monitor.dsp.segmenter import segment_audio
 from training.augment import version_clip
 from training.corpora import KNOWN_CORPORA, Corpus, load_corpora
 from training.dataset import DEFAULT_CACHE, cached_clips, save_npz_atomic
+
+if TYPE_CHECKING:
+    from training.prosody import Windows
 
 KINDS = ("room", "noise", "channel")
 SETTINGS = ("run", "alone", "session")
@@ -75,10 +79,17 @@ def degraded_rows(path: str, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return np.stack(f), np.stack(states), np.stack(emb), kind
 
 
+def code_key() -> str:
+    """What the degraded windows depend on: the framing and functionals, the encoder, the degradations."""
+    from training import prosody, voice_embeddings
+
+    h = hashlib.sha1(f"{prosody.code_key()}-{voice_embeddings.code_key()}".encode())
+    h.update((Path(__file__).resolve().parent / "augment.py").read_bytes())
+    return h.hexdigest()[:12]
+
+
 def degraded_corpora(corpora: list[Corpus], cache: Path, jobs: int = 2) -> dict[str, np.ndarray]:
     """The degraded windows of every corpus, rows in ``training.prosody.corpus_windows``' order (cached per corpus)."""
-    from training.prosody import code_key
-
     cache.mkdir(parents=True, exist_ok=True)
     everyone = [r for c in corpora for r in c.records]
     babble = [str(everyone[i].path) for i in np.random.default_rng(1).choice(len(everyone), 40, replace=False)]
@@ -99,7 +110,7 @@ def degraded_corpora(corpora: list[Corpus], cache: Path, jobs: int = 2) -> dict[
     return {k: np.concatenate([p[k] for p in parts]) for k in ("x", "embedding", "speaker_embedding", "kind")}
 
 
-def variant(win, deg, held: set[str], test_degraded: bool, with_versions: bool):
+def variant(win: Windows, deg: Windows, held: set[str], test_degraded: bool, with_versions: bool) -> Windows:
     """The windows one evaluation sees: held-out windows clean or degraded; with ``with_versions`` a degraded copy
     of every training clip's windows added as training windows (keys ``<key>#version``)."""
     from training.prosody import Windows
