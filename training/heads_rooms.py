@@ -32,10 +32,11 @@ import numpy as np
 
 from monitor.audio.convert import read_audio
 from monitor.dsp.functionals import functionals
-from monitor.dsp.segmenter import segment_audio
 from training.augment import version_clip
 from training.corpora import KNOWN_CORPORA, Corpus, load_corpora
 from training.dataset import DEFAULT_CACHE, cached_clips, save_npz_atomic
+from training.evaluate import clip_windows
+from training.voice_embeddings import VOICE_DIMS, window_readings
 
 if TYPE_CHECKING:
     from training.prosody import Windows
@@ -47,36 +48,27 @@ VARIANTS = (("clean", False, False), ("degraded", True, False), ("trained with v
 VOICE_DIMS_K = 64
 SHIPPED_WEIGHT = 0.6
 
-_encoder = None
 _babble: list[np.ndarray] = []
 
 
 def _init(babble_paths: list[str]) -> None:
-    global _encoder, _babble
-    from monitor.speakers.encoder import SpeakerEncoder
-
-    _encoder = SpeakerEncoder(lda=False)
+    global _babble
     _babble = [read_audio(p)[0].astype(np.float32) / 32768.0 for p in babble_paths]
 
 
 def degraded_rows(path: str, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """A clip's degraded version cut at the clean clip's windows (``training.prosody.clip_windows``' bounds): each
+    """A clip's degraded version cut at the clean clip's windows (``training.evaluate.clip_windows``): each
     window's functionals, encoder states and embedding (zeros where the encoder hears nothing), and the kind."""
     audio, _ = read_audio(path)
-    bounds = [(w.start_sample, w.end_sample) for w in segment_audio(audio)] or [(0, len(audio))]
     seed = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
     rng = np.random.default_rng(seed)
     kind = KINDS[seed % len(KINDS)]
     others = [_babble[i] for i in rng.choice(len(_babble), size=int(rng.integers(3, 6)), replace=False)]
     y = version_clip(audio.astype(np.float32) / 32768.0, kind, rng, others)
     y16 = np.clip(np.round(y * 32768.0), -32768, 32767).astype(np.int16)
-    f, states, emb = [], [], []
-    for s, e in bounds:
-        reading = _encoder.read(y16[s:e])
-        f.append(functionals(y16[s:e]))
-        states.append(np.zeros(1024, np.float32) if reading is None else reading[1])
-        emb.append(np.zeros(256, np.float32) if reading is None else reading[0])
-    return np.stack(f), np.stack(states), np.stack(emb), kind
+    parts = [y16[s:e] for s, e in clip_windows(audio)]
+    readings = window_readings(parts)
+    return np.stack([functionals(a) for a in parts]), readings[:, :VOICE_DIMS], readings[:, VOICE_DIMS:], kind
 
 
 def code_key() -> str:

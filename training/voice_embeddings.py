@@ -39,12 +39,17 @@ EMBEDDING_DIMS = 256  # the encoder's embedding (what the speaker space projects
 def clip_embeddings(path: str) -> np.ndarray:
     """(windows, VOICE_DIMS + EMBEDDING_DIMS) float32: the encoder's states for each window of a clip, then its
     embedding (zeros for a silent one)."""
+    return window_readings(clip_windows(path))
+
+
+def window_readings(parts: list[np.ndarray]) -> np.ndarray:
+    """(windows, VOICE_DIMS + EMBEDDING_DIMS) float32: the encoder's states for each window's audio (int16), then
+    its embedding (zeros for a silent one)."""
     global _encoder
     if _encoder is None:
         from monitor.speakers.encoder import SpeakerEncoder
 
         _encoder = SpeakerEncoder(lda=False)
-    parts = clip_windows(path)
     out = np.zeros((len(parts), VOICE_DIMS + EMBEDDING_DIMS), np.float32)
     for i, a in enumerate(parts):
         reading = _encoder.read(a)
