@@ -28,7 +28,8 @@ from monitor.analysis import Measure, WindowAnalyzer
 from monitor.batch.lifeline import ParentToken, die_with
 from monitor.batch.reader import AudioBlocks
 from monitor.batch.voices import parse_voice_group
-from monitor.dsp.segmenter import Segmenter, SegmenterOptions
+from monitor.dsp.functionals import voicing
+from monitor.dsp.segmenter import Segmenter, SegmenterOptions, Window
 from monitor.dsp.vad import SAMPLE_RATE
 from monitor.errors import ConfigError, MonitorError
 from monitor.events import Event, Word
@@ -41,9 +42,18 @@ from monitor.speakers.turns import SpeakerTurns
 
 TRANSCRIBERS = ("none", "auto", "vosk", "pocketsphinx")
 # A file whose every utterance is shorter than min_speech_s (a single word: TurEV's clips, a "yes" exported from a
-# call) is read again with this minimum, so that it is judged on what it has rather than given no emotion.
+# call) is read again with this minimum, so that it is judged on what it has rather than given no emotion (its
+# voiced windows only, below).
 SHORT_FILE_MIN_SPEECH_S = 0.25
 SHORT_FILE_MAX_S = 10.0  # only files this short: a long recording of coughs and door knocks stays without speech
+# A short file that still gave no window is read a last time with the noise-floor margin lowered to this: a clip
+# that is speech from its first to its last sample, in a room or in noise, has no quiet frame, and its floor (its
+# quietest frame) is speech under the noise, often less than the 9 dB below its syllables. Only windows with a
+# voiced stretch (``monitor.dsp.functionals.voicing``: VOICED_RUN_S of voiced frames in a row, their mean
+# harmonics-to-noise ratio VOICED_HNR_DB or more) are kept, since noise that passes the lower margin is not voiced.
+NOISY_FILE_MARGIN_DB = 3.0
+VOICED_RUN_S = 0.12  # three 40 ms frames
+VOICED_HNR_DB = 2.5
 
 
 @dataclass(frozen=True)
@@ -175,11 +185,12 @@ class FileScorer:
         return self.analyze_blocks(audio[i : i + block] for i in range(0, len(audio) + 1, block))
 
     def analyze_blocks(self, blocks: Iterable[np.ndarray], voice: SessionNormaliser | None = None,
-                       segmenter: SegmenterOptions | None = None) -> Analysis:
+                       segmenter: SegmenterOptions | None = None, voiced_only: bool = False) -> Analysis:
         """16 kHz mono int16 blocks of any size, as they are read -> events. Nothing but the segmenter's own
         (trimmed) buffer is kept, so memory does not grow with the length of the stream. ``voice``: the
         normaliser of a voice group this file belongs to (``score_group``); None: the file is its own session.
-        ``segmenter``: other segmenter options than the run's (the second reading of a file of short words)."""
+        ``segmenter``: other segmenter options than the run's (the later readings of a short file without
+        windows, ``readings_again``); ``voiced_only``: judge only the windows with a voiced stretch."""
         seg = Segmenter(segmenter or self.options.segmenter, speech_chunks=self.transcriber is not None)
         feeder = None
         if self.transcriber is not None:
@@ -197,6 +208,8 @@ class FileScorer:
             windows = seg.feed(block)
             if last:
                 windows += seg.flush()
+            if voiced_only:
+                windows = [w for w in windows if is_voiced(w)]
             for w in windows:
                 speaker = turns.label(w.audio) if turns is not None else ""
                 event = analyzer.analyze(w, speaker=speaker, states=None if turns is None else turns.states,
@@ -258,10 +271,12 @@ class FileScorer:
         try:
             reader = AudioBlocks(path, self.options.block_s)
             analysis = self.analyze_blocks(reader.blocks(), voice)
-            short = self.short_words(analysis) if reader.duration_s <= SHORT_FILE_MAX_S else None
-            if short is not None:  # only words shorter than min_speech_s: judged on them (read again)
+            again = self.readings_again(analysis) if reader.duration_s <= SHORT_FILE_MAX_S else []
+            for segmenter, voiced_only in again:  # a short file without windows: read again until one is found
                 reader = AudioBlocks(path, self.options.block_s)
-                analysis = self.analyze_blocks(reader.blocks(), voice, short)
+                analysis = self.analyze_blocks(reader.blocks(), voice, segmenter, voiced_only)
+                if analysis.events:
+                    break
             result = self.summarize(path, reader.duration_s, analysis)
         except MonitorError as exc:
             result = FileResult.failure(path, one_line(exc))
@@ -274,6 +289,25 @@ class FileScorer:
         result.worker_peak_rss = peak_rss_bytes()
         return result
 
+    def readings_again(self, analysis: Analysis) -> list[tuple[SegmenterOptions, bool]]:
+        """How to read a short file again that gave no window, in order (segmenter options, voiced windows only):
+        its words shorter than ``min_speech_s`` (``short_words``), then with the noise-floor margin lowered to
+        ``NOISY_FILE_MARGIN_DB`` and the short minimum (speech in noise or a room, from its first sample). Both
+        keep voiced windows only: a door, a cough or a swell of noise of a word's length is not voiced. Empty for
+        a file with windows."""
+        if analysis.events:
+            return []
+        seg = self.options.segmenter
+        again = []
+        short = self.short_words(analysis)
+        if short is not None:
+            again.append((short, True))
+        if seg.vad.margin_db > NOISY_FILE_MARGIN_DB:
+            noisy = replace(seg, vad=replace(seg.vad, margin_db=NOISY_FILE_MARGIN_DB),
+                            min_speech_s=min(seg.min_speech_s, SHORT_FILE_MIN_SPEECH_S))
+            again.append((noisy, True))
+        return again
+
     def short_words(self, analysis: Analysis) -> SegmenterOptions | None:
         """The segmenter options for reading a file again when it gave no window but dropped utterances as too
         short (None otherwise, or when the run's minimum is already as low)."""
@@ -284,6 +318,12 @@ class FileScorer:
 
     def summarize(self, path: str, duration_s: float, analysis: Analysis) -> FileResult:
         return summarize(path, duration_s, analysis, self.labels)
+
+
+def is_voiced(window: Window) -> bool:
+    """Does a window hold a voiced stretch (``VOICED_RUN_S`` in a row, ``VOICED_HNR_DB`` or clearer)?"""
+    run_s, hnr_db = voicing(window.audio)
+    return run_s >= VOICED_RUN_S and hnr_db >= VOICED_HNR_DB
 
 
 def summarize(path: str, duration_s: float, analysis: Analysis, labels: tuple[str, ...]) -> FileResult:

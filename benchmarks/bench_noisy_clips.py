@@ -1,0 +1,154 @@
+"""Short clips cut to their speech, in rooms and noise: how many ``score`` leaves without an emotion (prints only).
+
+    nice .venv/bin/python benchmarks/bench_noisy_clips.py                  # 40 clips per corpus, seed 0
+    nice .venv/bin/python benchmarks/bench_noisy_clips.py --per-corpus 100 --data ../shared/data
+
+Natural speech comes as short clips cut to the speech (a talk show, a call-centre export), recorded in a room with
+something behind it. Such a clip has no quiet frame, so the segmenter's noise floor (its quietest frame) is
+speech under the noise. For the four sentence corpora of the shared data (TurEV's single words are
+``bench_speech_clips.py``'s) it draws ``--per-corpus`` clips (seeded), cuts each to its speech
+(``bench_speech_clips.cut_to_speech``) and writes versions of it: as it is, in a room (RT60 0.3-0.9 s), in white,
+pink or brown noise at 20, 10 and 5 dB SNR, in babble of other speakers at 10 dB, through a telephone band; each
+at a random peak of -30 to -3 dBFS (``training.augment``). Each is scored as ``voice-monitor score`` scores a file
+(``FileScorer``; speaker turns off, which do not decide windows). Cells: files without an emotion, before (the
+short file's readings without the noisy one: ``NOISY_FILE_MARGIN_DB`` out of reach) / now.
+
+Then non-speech of 1-10 s (white, pink, brown noise, hum, a low fan with a slow swell, band noise swelling by
++-5 dB like traffic; three levels): files given an emotion, before / now (both should be 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_speech_clips import corpus_files, cut_to_speech  # noqa: E402
+
+import monitor.batch.score as score_module  # noqa: E402
+from monitor.audio.convert import read_audio  # noqa: E402
+from monitor.batch.score import FileScorer, ScoreOptions  # noqa: E402
+from monitor.speakers.cluster import SpeakerOptions  # noqa: E402
+from training import augment  # noqa: E402
+
+SR = 16000
+SENTENCES = ("ravdess16k", "nemo", "ased", "esd0020")
+CONDITIONS = ("clean", "room", "noise 20 dB", "noise 10 dB", "noise 5 dB", "babble 10 dB", "telephone")
+
+
+def version(x: np.ndarray, condition: str, rng: np.random.Generator, babble: list[np.ndarray]) -> np.ndarray:
+    if condition == "room":
+        x = augment.reverberate(x, float(rng.uniform(0.3, 0.9)), rng)
+    elif condition.startswith("noise"):
+        colour = ("white", "pink", "brown")[int(rng.integers(0, 3))]
+        x = augment.add_noise(x, float(condition.split()[1]), rng, colour)
+    elif condition.startswith("babble"):
+        x = augment.add_babble(x, babble, float(condition.split()[1]), rng)
+    elif condition == "telephone":
+        x = augment.telephone(x)
+    return augment.set_peak(x, float(rng.uniform(-30.0, -3.0)))
+
+
+def non_speech(seconds: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    from scipy.signal import butter, lfilter
+
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    brown = np.cumsum(rng.standard_normal(n))
+    low_b, low_a = butter(2, 400 / (SR / 2))
+    band_b, band_a = butter(2, [300 / (SR / 2), 3000 / (SR / 2)], "band")
+    return {
+        "white": rng.standard_normal(n),
+        "pink": augment.coloured_noise(n, "pink", rng),
+        "brown": brown - np.convolve(brown, np.ones(801) / 801, mode="same"),
+        "hum": np.sin(2 * np.pi * 50 * t) + 0.5 * np.sin(2 * np.pi * 150 * t),
+        "fan": lfilter(low_b, low_a, rng.standard_normal(n)) * (1 + 0.3 * np.sin(2 * np.pi * 0.7 * t)),
+        "traffic": lfilter(band_b, band_a, rng.standard_normal(n)) * np.exp(0.6 * np.sin(2 * np.pi * 0.25 * t)),
+    }
+
+
+def no_emotion(scorer: FileScorer, path: Path) -> tuple[bool, bool]:
+    """(no emotion before the noisy reading, no emotion now) for one file."""
+    now = not scorer.score(str(path)).emotion
+    if now:
+        return True, True
+    kept = score_module.NOISY_FILE_MARGIN_DB
+    score_module.NOISY_FILE_MARGIN_DB = float("inf")  # the readings before this one
+    try:
+        before = not scorer.score(str(path)).emotion
+    finally:
+        score_module.NOISY_FILE_MARGIN_DB = kept
+    return before, now
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    ap.add_argument("--per-corpus", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    scorer = FileScorer(ScoreOptions(speakers=SpeakerOptions(enabled=False)))
+    data = Path(args.data)
+    babble = []
+    for name in SENTENCES:
+        if (data / name).is_dir():
+            for p in random.Random(args.seed + 1).sample(corpus_files(data / name), 5):
+                babble.append(read_audio(p)[0].astype(np.float32) / 32768)
+    totals = {c: [0, 0, 0] for c in CONDITIONS}
+    print(f"{'files without an emotion (before / now)':<44}" + "".join(f"{c:>16}" for c in CONDITIONS))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "clip.flac"
+        for name in SENTENCES:
+            root = data / name
+            if not root.is_dir():
+                print(f"{name:<44}(missing: {root})")
+                continue
+            files = random.Random(args.seed).sample(corpus_files(root), min(args.per_corpus, len(corpus_files(root))))
+            counts = {c: [0, 0, 0] for c in CONDITIONS}
+            for path in files:
+                clip = cut_to_speech(read_audio(path)[0]).astype(np.float32) / 32768
+                rng = np.random.default_rng(zlib.crc32(str(path.relative_to(data)).encode()) + args.seed)
+                for condition in CONDITIONS:
+                    y = version(clip, condition, rng, babble)
+                    sf.write(out, np.clip(np.round(y * 32767), -32768, 32767).astype(np.int16), SR, subtype="PCM_16")
+                    before, now = no_emotion(scorer, out)
+                    for c in (counts[condition], totals[condition]):
+                        c[0] += before
+                        c[1] += now
+                        c[2] += 1
+            print(f"{name:<44}" + "".join(f"{_cell(*counts[c]):>16}" for c in CONDITIONS))
+        print(f"{'all':<44}" + "".join(f"{_cell(*totals[c]):>16}" for c in CONDITIONS))
+        rng = np.random.default_rng(args.seed)
+        false = {}
+        n = 0
+        for seconds in (1.0, 2.0, 3.0, 5.0, 10.0):
+            for _ in range(2):
+                for kind, x in non_speech(seconds, rng).items():
+                    for level_dbfs in (-50.0, -30.0, -10.0):
+                        y = x / np.abs(x).max() * 10 ** (level_dbfs / 20)
+                        sf.write(out, np.round(y * 32767).astype(np.int16), SR, subtype="PCM_16")
+                        before, now = no_emotion(scorer, out)
+                        f = false.setdefault(kind, [0, 0, 0])
+                        f[0] += not before
+                        f[1] += not now
+                        f[2] += 1
+                        n += 1
+    print("non-speech files given an emotion (before / now): "
+          + ", ".join(f"{k} {b}/{a} of {m}" for k, (b, a, m) in false.items()))
+
+
+def _cell(before: int, now: int, n: int) -> str:
+    return f"{before / max(n, 1):.0%} / {now / max(n, 1):.0%}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""A short clip that is speech from its first to its last sample, in noise, gets an emotion from ``score``; noise
+of the same length, steady or swelling, still gets none.
+
+Such a clip has no quiet frame: its noise floor (its quietest frame) is speech under the noise, and too few of its
+frames stand the VAD's 9 dB above it. ``score`` reads a short file without windows again with the margin lowered
+(``NOISY_FILE_MARGIN_DB``) and keeps the windows with a voiced stretch (``monitor.dsp.functionals.voicing``).
+Real RAVDESS speech from tests/data cut to its speech, the real segmenter, webrtcvad, model and CLI.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from conftest import load_clip
+from test_cli import run
+from test_speech_clips import cut_to_speech
+
+from monitor.batch.score import VOICED_HNR_DB, VOICED_RUN_S, FileScorer, ScoreOptions
+from monitor.dsp.functionals import voicing
+from monitor.dsp.segmenter import segment_audio
+
+SR = 16000
+
+
+def in_noise(audio: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
+    """White noise at ``snr_db`` below the clip's mean power, over the whole clip."""
+    x = audio.astype(np.float64)
+    noise = np.random.default_rng(seed).standard_normal(len(x)) * np.sqrt(np.mean(x**2) / 10 ** (snr_db / 10))
+    return np.clip(np.round(x + noise), -32768, 32767).astype(np.int16)
+
+
+def swelling_noise(seconds: float, seed: int) -> dict[str, np.ndarray]:
+    """Noise a VAD calls speech and a lower margin lets through: low rumble and band noise whose level swells."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / SR)
+    rumble = np.fft.irfft(spec / (1 + (f / 300) ** 4), n) * (1 + 0.3 * np.sin(2 * np.pi * 0.7 * t))
+    band = np.fft.irfft(spec * ((f > 300) & (f < 3000)), n) * np.exp(0.6 * np.sin(2 * np.pi * 0.25 * t))
+    white = rng.standard_normal(n)
+    out = {}
+    for name, x in (("rumble", rumble), ("band", band), ("white", white)):
+        out[name] = np.round(x / np.abs(x).max() * 0.3 * 32767).astype(np.int16)
+    return out
+
+
+def test_speech_cut_and_in_noise_gets_an_emotion(tmp_path, clips, model_path) -> None:
+    noisy = {p.stem: in_noise(cut_to_speech(load_clip(p)), 6.0, seed=i) for i, p in enumerate(clips)}
+    unread = [name for name, audio in noisy.items() if not segment_audio(audio)]
+    assert len(unread) >= len(noisy) // 2, "the first reading already finds these: the test no longer covers it"
+    folder = tmp_path / "noisy"
+    folder.mkdir()
+    for name, audio in noisy.items():
+        sf.write(folder / f"{name}.flac", audio, SR, subtype="PCM_16")
+    out = tmp_path / "out.csv"
+    proc = run(["score", str(folder), "--out", str(out), "--transcriber", "none", "--model", str(model_path),
+                "--progress", "none"])
+    assert proc.returncode == 0, proc.stderr.decode()
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(noisy)
+    without = [Path(r["path"]).stem for r in rows if not r["emotion"] or int(r["windows"]) < 1]
+    # Measured on the shared corpora (benchmarks/bench_noisy_clips.py) about 9 in 10 of such clips are read; here
+    # one of the eight (the loudest, angry one) keeps no window.
+    assert len(without) <= 1, f"no emotion for {without} (the first reading missed {unread})"
+    assert set(without) <= set(unread), "a file the first reading found lost its emotion"
+
+
+def test_noise_of_a_clip_s_length_gets_no_emotion(tmp_path) -> None:
+    scorer = FileScorer(ScoreOptions())
+    for seconds in (1.0, 2.0, 3.0):
+        for name, audio in swelling_noise(seconds, seed=int(seconds * 10)).items():
+            path = tmp_path / f"{name}-{seconds}.flac"
+            sf.write(path, audio, SR, subtype="PCM_16")
+            result = scorer.score(str(path))
+            assert not result.failed
+            assert result.emotion == "" and result.events == [], f"{name} of {seconds} s: {result.emotion}"
+
+
+def test_voicing_tells_speech_from_noise(clips) -> None:
+    for path in clips:
+        run_s, hnr_db = voicing(cut_to_speech(load_clip(path)))
+        assert run_s >= VOICED_RUN_S and hnr_db >= VOICED_HNR_DB, path.name
+    for name, audio in swelling_noise(2.0, seed=3).items():
+        run_s, hnr_db = voicing(audio)
+        assert run_s < VOICED_RUN_S or hnr_db < VOICED_HNR_DB, name
+    assert voicing(np.zeros(SR, np.int16)) == (0.0, 0.0)
