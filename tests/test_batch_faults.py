@@ -436,3 +436,35 @@ def test_silent_and_odd_files_still_get_rows(tmp_path: Path) -> None:
     assert rows[odd]["error"] == "" and rows[odd]["emotion"]
     proc = score(*args, "-o", "out.csv", "--resume", cwd=tmp_path)
     assert proc.returncode == 0 and "3 already done" in proc.stderr, proc.stderr
+
+
+def _mp4_bytes() -> bytes:
+    """The start of an MP4/M4A container (an ``ftyp`` box and an empty ``mdat``): what a phone's voice memo begins
+    with, in a format libsndfile does not decode."""
+    return (b"\x00\x00\x00\x18ftypM4A \x00\x00\x02\x00isomM4A " + b"\x00\x00\x00\x08mdat") * 4
+
+
+def test_recordings_in_formats_it_cannot_decode_are_named_with_what_to_do(tmp_path: Path) -> None:
+    memos = tmp_path / "memos"
+    memos.mkdir()
+    shutil.copy(clips()[0], memos / "clip.flac")
+    for name in ("a.m4a", "b.M4A", "call.webm"):
+        (memos / name).write_bytes(_mp4_bytes())
+    (memos / "notes.txt").write_text("not audio")
+    proc = score(str(memos), "-o", "out.csv", "-j", "1", "--transcriber", "none", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [Path(r["path"]).name for r in rows_of(tmp_path / "out.csv")] == ["clip.flac"]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "2 .m4a files and 1 .webm file in the folders were not read" in last, last
+    assert "convert to WAV or FLAC" in last and ".txt" not in last, last
+    # A folder of them only: the usual "no audio files found", with the reason and what to do.
+    (memos / "clip.flac").unlink()
+    proc = score(str(memos), "-o", "out2.csv", "-j", "1", "--transcriber", "none", cwd=tmp_path)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("no audio files found") and "2 .m4a files" in last and "ffmpeg -i" in last, last
+    # Named on the command line, it is tried and its row says what to do.
+    proc = score(str(memos / "a.m4a"), "-o", "out3.csv", "-j", "1", "--transcriber", "none", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    (row,) = rows_of(tmp_path / "out3.csv")
+    assert row["error"].startswith(f"{memos / 'a.m4a'}: not a readable audio file"), row["error"]
+    assert "convert it to WAV or FLAC" in row["error"] and "\n" not in row["error"], row["error"]

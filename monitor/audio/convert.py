@@ -55,6 +55,17 @@ class StreamConverter:
         return float_to_int16(x)
 
 
+# libsndfile reads WAV, FLAC, Ogg/Opus, MP3, AIFF and more, not the AAC/MP4 family (m4a, a phone's voice memo),
+# WebM or WMA: what a file it cannot decode names as the way out.
+CONVERT_HINT = ("if it is audio in another format (m4a, aac, mp4, webm, wma ...), convert it to WAV or FLAC, "
+                "for example: ffmpeg -i IN -ac 1 -ar 16000 OUT.wav")
+
+
+def unreadable(path: str | Path, reason: str) -> AudioError:
+    """The one-line error for a file libsndfile cannot decode: what it said, and what to do."""
+    return AudioError(f"{path}: not a readable audio file ({reason}); {CONVERT_HINT}")
+
+
 def decode_problem(exc: Exception) -> str:
     """libsndfile's own reason ("Format not recognised."), without soundfile's "Error opening <file object>: "
     around it (the file is opened by object, so that prefix would quote a Python object in the message)."""
@@ -82,7 +93,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, float]:
     except OSError as exc:
         raise AudioError(f"{p}: cannot read ({exc.strerror or exc})") from None
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"{p}: not a readable audio file ({decode_problem(exc)})") from None
+        raise unreadable(p, decode_problem(exc)) from None
     if data.shape[0] == 0:
         raise AudioError(f"{p}: the file holds no audio samples")
     duration = data.shape[0] / rate

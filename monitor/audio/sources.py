@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from monitor.audio.convert import float_to_int16
+from monitor.audio.convert import decode_problem, float_to_int16, unreadable
 from monitor.audio.ringbuffer import RingBuffer
 from monitor.errors import AudioError
 from monitor.events import AudioGap
@@ -396,8 +396,7 @@ class FileSource(ThreadedSource):
             with sf.SoundFile(str(self.path)) as f:
                 self.rate, self.channels, frames = int(f.samplerate), int(f.channels), f.frames
         except Exception as exc:
-            reason = str(exc).split("\n")[0]
-            raise AudioError(f"{self.path}: not a readable audio file ({reason})") from None
+            raise unreadable(self.path, decode_problem(exc)) from None
         if frames == 0:
             raise AudioError(f"{self.path}: the file holds no audio samples")
         self.block = max(1, int(self.rate * block_ms / 1000))

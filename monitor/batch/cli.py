@@ -94,6 +94,7 @@ class RunSummary:
     interrupted: bool = False
     baseline_files: int = 0  # files the run's baseline was measured on (0: none taken out)
     baseline_voices: int = 0  # voices its files were grouped into (monitor.inference.run_voices; 0: not grouped)
+    other_media: str = ""  # files in the folders of formats it cannot decode (Discovery.other_media_note)
     worker_peak_rss: dict[int, int] = field(default_factory=dict)  # pid -> bytes
 
     @property
@@ -486,7 +487,7 @@ def run(opts: RunOptions, err: object = None) -> RunSummary:
     fcols, wcols = file_columns(labels, on), window_columns(labels, on)
 
     found = discover(opts.paths)
-    summary = RunSummary(files=len(found.files) + len(found.missing))
+    summary = RunSummary(files=len(found.files) + len(found.missing), other_media=found.other_media_note())
     done: set[str] = set()
     if opts.resume:
         done = done_paths(opts.out, opts.fmt, fcols, retry_failed=opts.retry_failed)
@@ -741,6 +742,8 @@ def _format_summary(s: RunSummary) -> str:
         line += f"; peak worker memory {peak:.0f} MB ({n} worker{'s' if n != 1 else ''})"
     if s.files == 0:
         line = "no audio files found in the given paths (folders are searched for audio file extensions)"
+    if s.other_media:
+        line += f"; {s.other_media}"
     if s.interrupted and not s.scored and not s.skipped:
         # e.g. during the survey: an --out left by an earlier run is untouched, and --resume would keep its rows
         line = "interrupted before any row was written: run the same command again"

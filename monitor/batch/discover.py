@@ -33,6 +33,13 @@ AUDIO_EXTENSIONS: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
+# Audio and video formats libsndfile does not read: a folder's files of these kinds are counted, not scored, so that
+# a folder of phone recordings is not just "no audio files found".
+OTHER_MEDIA_EXTENSIONS: frozenset[str] = frozenset(
+    {".m4a", ".aac", ".mp4", ".m4v", ".m4b", ".3gp", ".amr", ".webm", ".mkv", ".mka", ".mov", ".avi", ".wma", ".wmv",
+     ".ac3", ".ape", ".wv", ".alac", ".dts", ".flv"}
+)  # fmt: skip
+
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -48,6 +55,17 @@ class Missing:
 class Discovery:
     files: list[str] = field(default_factory=list)
     missing: list[Missing] = field(default_factory=list)
+    other_media: dict[str, int] = field(default_factory=dict)  # extension -> files in folders not read (a format
+    # libsndfile does not decode)
+
+    def other_media_note(self) -> str:
+        """'3 .m4a files and 1 .webm file in folders were not read (...)', or '' when there were none."""
+        if not self.other_media:
+            return ""
+        kinds = " and ".join(f"{n} {ext} file{'s' * (n != 1)}" for ext, n in sorted(self.other_media.items()))
+        return (f"{kinds} in the folders {'were' if sum(self.other_media.values()) != 1 else 'was'} not read (a "
+                "format this tool cannot decode): convert to WAV or FLAC, for example: ffmpeg -i IN -ac 1 "
+                "-ar 16000 OUT.wav")
 
 
 def is_audio_name(name: str) -> bool:
@@ -58,25 +76,29 @@ def _cannot(exc: OSError) -> str:
     return f"cannot access it: {access_problem(exc)}"
 
 
-def walk_folder(folder: str, errors: list[Missing] | None = None) -> Iterable[str]:
+def walk_folder(folder: str, errors: list[Missing] | None = None,
+                other_media: dict[str, int] | None = None) -> Iterable[str]:
     """Audio files under ``folder``, recursively, sorted (a folder's files, then its subfolders), hidden entries
     skipped, symbolic links to files and to folders followed.
 
     What is skipped for another reason goes to ``errors``: a folder that cannot be read, an audio-named entry
     that cannot be inspected or is not a regular file, a broken symbolic link (whatever its name: it may have
     pointed to a folder), and a link back to a folder above it (a loop, not followed). A folder reached a
-    second time through another link is not walked again (its files are already listed)."""
+    second time through another link is not walked again (its files are already listed). Files of audio or video
+    formats libsndfile does not read are counted by extension in ``other_media``."""
     sink: list[Missing] = errors if errors is not None else []
+    media: dict[str, int] = other_media if other_media is not None else {}
     try:
         st = os.stat(folder)
     except OSError as exc:
         sink.append(Missing(folder, _cannot(exc)))
         return
-    yield from _walk(folder, ((st.st_dev, st.st_ino),), {(st.st_dev, st.st_ino)}, sink)
+    yield from _walk(folder, ((st.st_dev, st.st_ino),), {(st.st_dev, st.st_ino)}, sink, media)
 
 
 def _walk(
-    folder: str, ancestors: tuple[tuple[int, int], ...], seen: set[tuple[int, int]], errors: list[Missing]
+    folder: str, ancestors: tuple[tuple[int, int], ...], seen: set[tuple[int, int]], errors: list[Missing],
+    media: dict[str, int],
 ) -> Iterator[str]:
     try:
         with os.scandir(folder) as it:
@@ -91,6 +113,9 @@ def _walk(
         try:
             link = entry.is_symlink()
             if not (audio or link or entry.is_dir(follow_symlinks=False)):
+                ext = os.path.splitext(entry.name)[1].lower()
+                if ext in OTHER_MEDIA_EXTENSIONS:
+                    media[ext] = media.get(ext, 0) + 1
                 continue  # a file of another kind: no stat for it (the entry's type is known from the listing)
             st = os.stat(path)
         except FileNotFoundError:  # listed a moment ago: a symbolic link to nothing
@@ -114,7 +139,7 @@ def _walk(
         elif audio:  # a FIFO named x.wav would make the reader wait for a writer forever
             errors.append(Missing(path, "not a regular file"))
     for path, key in subfolders:
-        yield from _walk(path, (*ancestors, key), seen, errors)
+        yield from _walk(path, (*ancestors, key), seen, errors, media)
 
 
 def _split_pattern(pattern: str) -> tuple[str, list[str]] | None:
@@ -170,7 +195,7 @@ def discover(args: Sequence[str]) -> Discovery:
             out.missing.append(Missing(arg, _cannot(exc)))
             continue
         if kind == FOLDER:
-            for f in walk_folder(arg, out.missing):
+            for f in walk_folder(arg, out.missing, out.other_media):
                 add(f)
         elif kind == FILE:
             add(arg)

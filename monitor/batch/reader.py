@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.audio.convert import StreamConverter, decode_problem
+from monitor.audio.convert import StreamConverter, decode_problem, unreadable
 from monitor.errors import AudioError
 from monitor.paths import FOLDER, MISSING, access_problem, path_kind
 
@@ -82,4 +82,4 @@ class AudioBlocks:
         except OSError as exc:
             raise AudioError(f"{p}: cannot read it: {access_problem(exc)}") from None
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-            raise AudioError(f"{p}: not a readable audio file ({decode_problem(exc)})") from None
+            raise unreadable(p, decode_problem(exc)) from None
