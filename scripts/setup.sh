@@ -40,9 +40,9 @@ fi
 pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${pip[@]}" --upgrade pip
 if [ "$dev" = 1 ]; then
-  "${pip[@]}" -e ".[web,train,test,cluster]"
+  "${pip[@]}" -e ".[web,formats,train,test,cluster]"
 else
-  "${pip[@]}" -e ".[web]"
+  "${pip[@]}" -e ".[web,formats]"
 fi
 .venv/bin/python -c "import monitor.cli" || { echo "setup: the install failed" >&2; exit 1; }
 echo "setup: done. Next: .venv/bin/voice-monitor --help (the commands), .venv/bin/voice-monitor demo (no microphone" \

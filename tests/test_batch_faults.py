@@ -438,33 +438,99 @@ def test_silent_and_odd_files_still_get_rows(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "3 already done" in proc.stderr, proc.stderr
 
 
+
 def _mp4_bytes() -> bytes:
-    """The start of an MP4/M4A container (an ``ftyp`` box and an empty ``mdat``): what a phone's voice memo begins
-    with, in a format libsndfile does not decode."""
+    """The start of an MP4/M4A container (an ``ftyp`` box and an empty ``mdat``) and nothing decodable after it:
+    a damaged voice memo."""
     return (b"\x00\x00\x00\x18ftypM4A \x00\x00\x02\x00isomM4A " + b"\x00\x00\x00\x08mdat") * 4
 
 
-def test_recordings_in_formats_it_cannot_decode_are_named_with_what_to_do(tmp_path: Path) -> None:
+def _encode(src: Path, out: Path, codec: str) -> None:
+    """``src`` (a real clip) encoded by PyAV (FFmpeg's encoders) as ``codec`` in the container ``out`` names."""
+    import av
+
+    audio, rate = sf.read(src, dtype="int16")
+    with av.open(str(out), "w") as container:
+        stream = container.add_stream(codec, rate=48000 if codec == "libopus" else rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(audio.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = rate
+        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=stream.rate)
+        for piece in resampler.resample(frame) + resampler.resample(None):
+            for packet in stream.encode(piece):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def _score_without_pyav(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``voice-monitor score`` as on a machine without PyAV: in every process of the run (its workers too) a
+    ``sitecustomize`` makes the import system answer that ``av`` is absent."""
+    hide = cwd / "no-pyav"
+    hide.mkdir(exist_ok=True)
+    (hide / "sitecustomize.py").write_text("import sys\nsys.modules['av'] = None\n")
+    e = env()
+    e["PYTHONPATH"] = str(hide) + os.pathsep + e["PYTHONPATH"]
+    return subprocess.run(score_cmd(*args), cwd=cwd, capture_output=True, text=True, timeout=120, env=e)
+
+
+def test_m4a_and_webm_recordings_are_scored_like_the_flac_they_were_made_from(tmp_path: Path) -> None:
+    pytest.importorskip("av", reason="PyAV is the formats extra: scripts/setup.sh --dev installs it")
+    memos = tmp_path / "memos"
+    memos.mkdir()
+    clip = clips()[4]
+    shutil.copy(clip, memos / "clip.flac")
+    _encode(clip, memos / "memo.m4a", "aac")
+    _encode(clip, memos / "call.webm", "libopus")
+    (memos / "damaged.m4a").write_bytes(_mp4_bytes())
+    proc = score(str(memos), "-o", "out.csv", "-j", "1", "--transcriber", "none", "--speakers", "off", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr  # the damaged one
+    rows = {Path(r["path"]).name: r for r in rows_of(tmp_path / "out.csv")}
+    assert sorted(rows) == ["call.webm", "clip.flac", "damaged.m4a", "memo.m4a"]
+    flac = rows["clip.flac"]
+    for name in ("memo.m4a", "call.webm"):
+        row = rows[name]
+        assert row["error"] == "" and row["emotion"] == flac["emotion"], (name, row)
+        assert abs(float(row["duration_s"]) - float(flac["duration_s"])) < 0.1, row["duration_s"]
+        # A lossy codec and its encoder delay (AAC starts 1024 samples late) move the windows and the features a
+        # little: the same judgement, not the same numbers.
+        for label in LABELS:
+            assert abs(float(row[f"p_{label}"]) - float(flac[f"p_{label}"])) < 0.15, (name, label)
+    err = rows["damaged.m4a"]["error"]
+    assert err.startswith(f"{memos / 'damaged.m4a'}: not a readable audio file"), err
+    assert "convert it to WAV or FLAC" in err and "install PyAV" not in err, err
+    # The live monitor reads them too.
+    out = tmp_path / "timeline.csv"
+    live = subprocess.run([sys.executable, "-m", "monitor.cli", "--file", str(memos / "memo.m4a"), "--no-dashboard",
+                           "--transcriber", "none", "--csv", str(out), "--model", str(MODEL)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env=env())
+    assert live.returncode == 0, live.stderr
+    assert [r["emotion"] for r in rows_of(out)][:1] == [flac["emotion"]]
+
+
+def test_without_pyav_such_recordings_are_named_with_what_to_do(tmp_path: Path) -> None:
     memos = tmp_path / "memos"
     memos.mkdir()
     shutil.copy(clips()[0], memos / "clip.flac")
     for name in ("a.m4a", "b.M4A", "call.webm"):
         (memos / name).write_bytes(_mp4_bytes())
     (memos / "notes.txt").write_text("not audio")
-    proc = score(str(memos), "-o", "out.csv", "-j", "1", "--transcriber", "none", cwd=tmp_path)
+    proc = _score_without_pyav(str(memos), "-o", "out.csv", "-j", "1", "--transcriber", "none", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert [Path(r["path"]).name for r in rows_of(tmp_path / "out.csv")] == ["clip.flac"]
     last = proc.stderr.strip().splitlines()[-1]
     assert "2 .m4a files and 1 .webm file in the folders were not read" in last, last
-    assert "convert to WAV or FLAC" in last and ".txt" not in last, last
+    assert "pip install av" in last and "convert to WAV or FLAC" in last and ".txt" not in last, last
     # A folder of them only: the usual "no audio files found", with the reason and what to do.
     (memos / "clip.flac").unlink()
-    proc = score(str(memos), "-o", "out2.csv", "-j", "1", "--transcriber", "none", cwd=tmp_path)
+    proc = _score_without_pyav(str(memos), "-o", "out2.csv", "-j", "1", "--transcriber", "none", cwd=tmp_path)
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("no audio files found") and "2 .m4a files" in last and "ffmpeg -i" in last, last
     # Named on the command line, it is tried and its row says what to do.
-    proc = score(str(memos / "a.m4a"), "-o", "out3.csv", "-j", "1", "--transcriber", "none", cwd=tmp_path)
+    proc = _score_without_pyav(str(memos / "a.m4a"), "-o", "out3.csv", "-j", "1", "--transcriber", "none",
+                               cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     (row,) = rows_of(tmp_path / "out3.csv")
     assert row["error"].startswith(f"{memos / 'a.m4a'}: not a readable audio file"), row["error"]
-    assert "convert it to WAV or FLAC" in row["error"] and "\n" not in row["error"], row["error"]
+    assert "install PyAV (pip install av) or convert it to WAV or FLAC" in row["error"], row["error"]
+    assert "\n" not in row["error"]

@@ -56,14 +56,17 @@ class StreamConverter:
 
 
 # libsndfile reads WAV, FLAC, Ogg/Opus, MP3, AIFF and more, not the AAC/MP4 family (m4a, a phone's voice memo),
-# WebM or WMA: what a file it cannot decode names as the way out.
-CONVERT_HINT = ("if it is audio in another format (m4a, aac, mp4, webm, wma ...), convert it to WAV or FLAC, "
-                "for example: ffmpeg -i IN -ac 1 -ar 16000 OUT.wav")
+# WebM or WMA; PyAV decodes those when installed (monitor.audio.media). A file neither reads names the way out.
+CONVERT_HINT = "convert it to WAV or FLAC, for example: ffmpeg -i IN -ac 1 -ar 16000 OUT.wav"
 
 
 def unreadable(path: str | Path, reason: str) -> AudioError:
-    """The one-line error for a file libsndfile cannot decode: what it said, and what to do."""
-    return AudioError(f"{path}: not a readable audio file ({reason}); {CONVERT_HINT}")
+    """The one-line error for a file that cannot be decoded: libsndfile's reason, and what to do."""
+    from monitor.audio import media
+
+    way = CONVERT_HINT if media.available() else f"install PyAV (pip install av) or {CONVERT_HINT}"
+    return AudioError(f"{path}: not a readable audio file ({reason}); if it is audio in another format (m4a, aac, "
+                      f"mp4, webm, wma ...), {way}")
 
 
 def decode_problem(exc: Exception) -> str:
@@ -73,8 +76,25 @@ def decode_problem(exc: Exception) -> str:
     return re.sub(r"^Error opening <[^>]*>: ", "", str(reason)).strip()
 
 
+def _read_media(p: Path, refused: str) -> tuple[np.ndarray, int]:
+    """A file libsndfile refused (``refused``: its reason), decoded by PyAV if it is installed and can
+    (``monitor.audio.media``) -> (float32 (frames, channels), rate); else the one-line error with what to do."""
+    from monitor.audio import media
+
+    if not media.available():
+        raise unreadable(p, refused)
+    try:
+        source = media.MediaFile(p)
+    except AudioError:
+        raise unreadable(p, refused) from None
+    parts = list(source.blocks())
+    data = np.concatenate(parts) if parts else np.zeros((0, source.channels), np.float32)
+    return data, source.rate
+
+
 def read_audio(path: str | Path) -> tuple[np.ndarray, float]:
-    """Read any file libsndfile can read -> (16 kHz mono int16, duration in seconds of the original).
+    """Read any file libsndfile can read (or PyAV, for m4a/AAC, WebM ...: ``monitor.audio.media``) -> (16 kHz
+    mono int16, duration in seconds of the original).
 
     Raises AudioError with a one-line reason for missing, unreadable, corrupt or empty files.
     """
@@ -85,15 +105,24 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, float]:
         raise AudioError(f"{p}: no such file")
     if p.is_dir():
         raise AudioError(f"{p}: is a folder, not an audio file")
+    refused = None  # libsndfile's reason for not opening the file (then PyAV may: monitor.audio.media)
     try:
         with open(p, "rb") as f:  # a file object: any file name, and a clear permission error
-            data, rate = sf.read(f, dtype="float32", always_2d=True)
+            try:
+                sound = sf.SoundFile(f)
+            except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+                refused = decode_problem(exc)
+            else:
+                with sound:
+                    data, rate = sound.read(dtype="float32", always_2d=True), sound.samplerate
     except PermissionError:
         raise AudioError(f"{p}: permission denied") from None
     except OSError as exc:
         raise AudioError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:  # opened, then corrupt part-way
         raise unreadable(p, decode_problem(exc)) from None
+    if refused is not None:
+        data, rate = _read_media(p, refused)
     if data.shape[0] == 0:
         raise AudioError(f"{p}: the file holds no audio samples")
     duration = data.shape[0] / rate

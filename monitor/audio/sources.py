@@ -14,12 +14,14 @@ import stat
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from monitor.audio import media
 from monitor.audio.convert import decode_problem, float_to_int16, unreadable
 from monitor.audio.ringbuffer import RingBuffer
 from monitor.errors import AudioError
@@ -392,39 +394,55 @@ class FileSource(ThreadedSource):
                 pass
         except OSError as exc:
             raise AudioError(f"{self.path}: cannot read it: {access_problem(exc)}") from None
+        self.media = False  # decoded by PyAV (monitor.audio.media): a format libsndfile does not read
         try:
             with sf.SoundFile(str(self.path)) as f:
                 self.rate, self.channels, frames = int(f.samplerate), int(f.channels), f.frames
         except Exception as exc:
-            raise unreadable(self.path, decode_problem(exc)) from None
+            refused = decode_problem(exc)
+            if not media.available():
+                raise unreadable(self.path, refused) from None
+            try:
+                probe = media.MediaFile(self.path)
+            except AudioError:
+                raise unreadable(self.path, refused) from None
+            probe.close()
+            self.rate, self.channels, frames, self.media = probe.rate, probe.channels, -1, True
         if frames == 0:
             raise AudioError(f"{self.path}: the file holds no audio samples")
         self.block = max(1, int(self.rate * block_ms / 1000))
         self.description = f"file {self.path.name} ({self.rate} Hz, {self.channels} ch)"
 
-    def _run(self) -> None:
+    def _float_blocks(self) -> Iterator[np.ndarray]:
+        """One pass over the file as float32 (frames, channels) blocks: libsndfile does not scale float or double
+        files to int16, so they are read as float and scaled; PyAV's samples are float already."""
+        if self.media:
+            yield from media.MediaFile(self.path).blocks()
+            return
         import soundfile as sf
 
+        with sf.SoundFile(str(self.path)) as f:
+            yield from f.blocks(blocksize=self.block, dtype="float32", always_2d=True)
+
+    def _run(self) -> None:
         assert self.ring is not None
         try:
             t0 = time.monotonic()
             self._anchor_now()
             written = 0
             while not self._stop.is_set():
-                with sf.SoundFile(str(self.path)) as f:
-                    # Read as float and scale: libsndfile does not scale float or double files to int16.
-                    for samples in f.blocks(blocksize=self.block, dtype="float32", always_2d=True):
-                        if self._stop.is_set():
-                            break
-                        block = float_to_int16(samples)
-                        if self.realtime:
-                            self.ring.write(block)
-                            written += len(block)
-                            delay = t0 + written / self.rate - time.monotonic()
-                            if delay > 0:
-                                self._stop.wait(delay)
-                        else:
-                            self.ring.write_wait(block)
+                for samples in self._float_blocks():
+                    if self._stop.is_set():
+                        break
+                    block = float_to_int16(samples)
+                    if self.realtime:
+                        self.ring.write(block)
+                        written += len(block)
+                        delay = t0 + written / self.rate - time.monotonic()
+                        if delay > 0:
+                            self._stop.wait(delay)
+                    else:
+                        self.ring.write_wait(block)
                 if not self.loop:
                     break
         except Exception as exc:

@@ -15,6 +15,7 @@ read: nothing is skipped without a row. Every file appears once, in argument ord
 from __future__ import annotations
 
 import fnmatch
+import functools
 import glob
 import os
 import stat
@@ -22,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from monitor.audio import media
 from monitor.paths import FILE, FOLDER, MISSING, access_problem, path_kind
 
 # Extensions of the formats libsndfile reads (soundfile.available_formats(), header-less RAW excluded).
@@ -31,13 +33,6 @@ AUDIO_EXTENSIONS: frozenset[str] = frozenset(
         ".caf", ".w64", ".rf64", ".sd2", ".voc", ".paf", ".svx", ".iff", ".8svx", ".nist", ".sph", ".ircam",
         ".sf", ".mat", ".mat4", ".mat5", ".pvf", ".xi", ".htk", ".avr", ".wve", ".mpc", ".sds",
     }
-)  # fmt: skip
-
-# Audio and video formats libsndfile does not read: a folder's files of these kinds are counted, not scored, so that
-# a folder of phone recordings is not just "no audio files found".
-OTHER_MEDIA_EXTENSIONS: frozenset[str] = frozenset(
-    {".m4a", ".aac", ".mp4", ".m4v", ".m4b", ".3gp", ".amr", ".webm", ".mkv", ".mka", ".mov", ".avi", ".wma", ".wmv",
-     ".ac3", ".ape", ".wv", ".alac", ".dts", ".flv"}
 )  # fmt: skip
 
 _GLOB_CHARS = frozenset("*?[")
@@ -56,7 +51,7 @@ class Discovery:
     files: list[str] = field(default_factory=list)
     missing: list[Missing] = field(default_factory=list)
     other_media: dict[str, int] = field(default_factory=dict)  # extension -> files in folders not read (a format
-    # libsndfile does not decode)
+    # libsndfile does not decode, and PyAV is not installed: monitor.audio.media)
 
     def other_media_note(self) -> str:
         """'3 .m4a files and 1 .webm file in folders were not read (...)', or '' when there were none."""
@@ -64,12 +59,19 @@ class Discovery:
             return ""
         kinds = " and ".join(f"{n} {ext} file{'s' * (n != 1)}" for ext, n in sorted(self.other_media.items()))
         return (f"{kinds} in the folders {'were' if sum(self.other_media.values()) != 1 else 'was'} not read (a "
-                "format this tool cannot decode): convert to WAV or FLAC, for example: ffmpeg -i IN -ac 1 "
-                "-ar 16000 OUT.wav")
+                "format this tool cannot decode without PyAV): install it (pip install av) or convert to WAV or FLAC, "
+                "for example: ffmpeg -i IN -ac 1 -ar 16000 OUT.wav")
 
 
 def is_audio_name(name: str) -> bool:
-    return Path(name).suffix.lower() in AUDIO_EXTENSIONS
+    """Is ``name`` a file to score: a format libsndfile reads, or with PyAV installed one it decodes."""
+    ext = Path(name).suffix.lower()
+    return ext in AUDIO_EXTENSIONS or (ext in media.EXTENSIONS and _media_available())
+
+
+@functools.cache
+def _media_available() -> bool:
+    return media.available()
 
 
 def _cannot(exc: OSError) -> str:
@@ -87,18 +89,18 @@ def walk_folder(folder: str, errors: list[Missing] | None = None,
     second time through another link is not walked again (its files are already listed). Files of audio or video
     formats libsndfile does not read are counted by extension in ``other_media``."""
     sink: list[Missing] = errors if errors is not None else []
-    media: dict[str, int] = other_media if other_media is not None else {}
+    counted: dict[str, int] = other_media if other_media is not None else {}
     try:
         st = os.stat(folder)
     except OSError as exc:
         sink.append(Missing(folder, _cannot(exc)))
         return
-    yield from _walk(folder, ((st.st_dev, st.st_ino),), {(st.st_dev, st.st_ino)}, sink, media)
+    yield from _walk(folder, ((st.st_dev, st.st_ino),), {(st.st_dev, st.st_ino)}, sink, counted)
 
 
 def _walk(
     folder: str, ancestors: tuple[tuple[int, int], ...], seen: set[tuple[int, int]], errors: list[Missing],
-    media: dict[str, int],
+    other_media: dict[str, int],
 ) -> Iterator[str]:
     try:
         with os.scandir(folder) as it:
@@ -114,8 +116,8 @@ def _walk(
             link = entry.is_symlink()
             if not (audio or link or entry.is_dir(follow_symlinks=False)):
                 ext = os.path.splitext(entry.name)[1].lower()
-                if ext in OTHER_MEDIA_EXTENSIONS:
-                    media[ext] = media.get(ext, 0) + 1
+                if ext in media.EXTENSIONS:
+                    other_media[ext] = other_media.get(ext, 0) + 1
                 continue  # a file of another kind: no stat for it (the entry's type is known from the listing)
             st = os.stat(path)
         except FileNotFoundError:  # listed a moment ago: a symbolic link to nothing
@@ -139,7 +141,7 @@ def _walk(
         elif audio:  # a FIFO named x.wav would make the reader wait for a writer forever
             errors.append(Missing(path, "not a regular file"))
     for path, key in subfolders:
-        yield from _walk(path, (*ancestors, key), seen, errors, media)
+        yield from _walk(path, (*ancestors, key), seen, errors, other_media)
 
 
 def _split_pattern(pattern: str) -> tuple[str, list[str]] | None:

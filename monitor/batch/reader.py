@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from monitor.audio import media
 from monitor.audio.convert import StreamConverter, decode_problem, unreadable
 from monitor.errors import AudioError
 from monitor.paths import FOLDER, MISSING, access_problem, path_kind
@@ -82,4 +83,29 @@ class AudioBlocks:
         except OSError as exc:
             raise AudioError(f"{p}: cannot read it: {access_problem(exc)}") from None
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-            raise unreadable(p, decode_problem(exc)) from None
+            if self.rate or not media.available():  # corrupt part-way, or nothing else to try
+                raise unreadable(p, decode_problem(exc)) from None
+            refused = decode_problem(exc)
+        else:
+            return
+        yield from self._media_blocks(refused)
+
+    def _media_blocks(self, refused: str) -> Iterator[np.ndarray]:
+        """The blocks of a file libsndfile refused (``refused``: its reason), decoded by PyAV
+        (``monitor.audio.media``) and converted as libsndfile's samples are."""
+        p = self.path
+        try:
+            source = media.MediaFile(p)
+        except AudioError:
+            raise unreadable(p, refused) from None  # not a media file either: libsndfile's reason
+        self.rate, self.channels = source.rate, source.channels
+        conv = StreamConverter(self.rate)
+        piece = max(1, int(round(self.block_s * conv.out_rate)))
+        for data in source.blocks():
+            self.frames_read += len(data)
+            out = conv.process(data)
+            for i in range(0, len(out), piece):
+                yield out[i : i + piece]
+        if self.frames_read == 0:
+            raise AudioError(f"{p}: the file holds no audio samples")
+        yield conv.process(np.zeros((0, self.channels), dtype=np.float32), last=True)
