@@ -15,8 +15,9 @@ scoring does not need.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,22 +63,7 @@ class AudioBlocks:
         try:
             with open(p, "rb") as raw, sf.SoundFile(raw) as f:  # a file object: any file name
                 self.rate, self.channels = int(f.samplerate), int(f.channels)
-                conv = StreamConverter(self.rate)
-                read = max(1, int(round(self.read_s * self.rate)))
-                piece = max(1, int(round(self.block_s * conv.out_rate)))
-                remaining = f.frames  # what sf.read would read: the frames the header announces
-                while remaining > 0:
-                    data = f.read(min(read, remaining), dtype="float32", always_2d=True)
-                    if not len(data):
-                        break
-                    remaining -= len(data)
-                    self.frames_read += len(data)
-                    out = conv.process(data)
-                    for i in range(0, len(out), piece):
-                        yield out[i : i + piece]
-                if self.frames_read == 0:
-                    raise AudioError(f"{p}: the file holds no audio samples")
-                yield conv.process(np.zeros((0, self.channels), dtype=np.float32), last=True)
+                yield from self._converted(_reads(f, max(1, int(round(self.read_s * self.rate)))))
         except AudioError:
             raise
         except OSError as exc:
@@ -88,24 +74,35 @@ class AudioBlocks:
             refused = decode_problem(exc)
         else:
             return
-        yield from self._media_blocks(refused)
-
-    def _media_blocks(self, refused: str) -> Iterator[np.ndarray]:
-        """The blocks of a file libsndfile refused (``refused``: its reason), decoded by PyAV
-        (``monitor.audio.media``) and converted as libsndfile's samples are."""
-        p = self.path
+        # libsndfile could not open it: PyAV may (monitor.audio.media), else libsndfile's reason
         try:
             source = media.MediaFile(p)
         except AudioError:
-            raise unreadable(p, refused) from None  # not a media file either: libsndfile's reason
+            raise unreadable(p, refused) from None
         self.rate, self.channels = source.rate, source.channels
+        yield from self._converted(source.blocks())
+
+    def _converted(self, reads: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """float32 (frames, channels) reads at ``rate`` -> 16 kHz mono int16 blocks of ``block_s``."""
         conv = StreamConverter(self.rate)
         piece = max(1, int(round(self.block_s * conv.out_rate)))
-        for data in source.blocks():
+        for data in reads:
             self.frames_read += len(data)
             out = conv.process(data)
             for i in range(0, len(out), piece):
                 yield out[i : i + piece]
         if self.frames_read == 0:
-            raise AudioError(f"{p}: the file holds no audio samples")
+            raise AudioError(f"{self.path}: the file holds no audio samples")
         yield conv.process(np.zeros((0, self.channels), dtype=np.float32), last=True)
+
+
+def _reads(f: Any, read: int) -> Iterator[np.ndarray]:
+    """An open ``soundfile.SoundFile`` as float32 (frames, channels) reads of ``read`` frames: the frames its header
+    announces, what ``sf.read`` would read."""
+    remaining = f.frames
+    while remaining > 0:
+        data = f.read(min(read, remaining), dtype="float32", always_2d=True)
+        if not len(data):
+            break
+        remaining -= len(data)
+        yield data
