@@ -13,8 +13,10 @@ at a random peak of -30 to -3 dBFS (``training.augment``). Each is scored as ``v
 (``FileScorer``; speaker turns off, which do not decide windows). Cells: files without an emotion, before (the
 short file's readings without the noisy one: ``NOISY_FILE_MARGIN_DB`` out of reach) / now.
 
-Then non-speech of 1-10 s (white, pink, brown noise, hum, a low fan with a slow swell, band noise swelling by
-+-5 dB like traffic; three levels): files given an emotion, before / now (both should be 0).
+Then non-speech of 1-10 s (white, pink, brown noise, steady hum, a low rumble with a slow swell of about 5 dB
+peak to trough, band noise swelling by +-5 dB like traffic, 100 Hz hum with harmonics and hiss swelling the same
+way; three levels, two of each): files given an emotion, before / now. What the first reading lets through (a
+swell of band noise or brown noise that webrtcvad takes for speech) shows in both columns.
 """
 
 from __future__ import annotations
@@ -71,8 +73,10 @@ def non_speech(seconds: float, rng: np.random.Generator) -> dict[str, np.ndarray
         "pink": augment.coloured_noise(n, "pink", rng),
         "brown": brown - np.convolve(brown, np.ones(801) / 801, mode="same"),
         "hum": np.sin(2 * np.pi * 50 * t) + 0.5 * np.sin(2 * np.pi * 150 * t),
-        "fan": lfilter(low_b, low_a, rng.standard_normal(n)) * (1 + 0.3 * np.sin(2 * np.pi * 0.7 * t)),
+        "rumble": lfilter(low_b, low_a, rng.standard_normal(n)) * (1 + 0.3 * np.sin(2 * np.pi * 0.7 * t)),
         "traffic": lfilter(band_b, band_a, rng.standard_normal(n)) * np.exp(0.6 * np.sin(2 * np.pi * 0.25 * t)),
+        "hum swell": (sum(np.sin(2 * np.pi * k * 100 * t) / k for k in (1, 2, 3)) + 0.2 * rng.standard_normal(n))
+        * np.exp(0.6 * np.sin(2 * np.pi * 0.25 * t)),
     }
 
 
@@ -98,7 +102,7 @@ def main() -> None:
     args = ap.parse_args()
     scorer = FileScorer(ScoreOptions(speakers=SpeakerOptions(enabled=False)))
     data = Path(args.data)
-    babble = []
+    babble: list[np.ndarray] = []
     for name in SENTENCES:
         if (data / name).is_dir():
             for p in random.Random(args.seed + 1).sample(corpus_files(data / name), 5):
@@ -128,8 +132,7 @@ def main() -> None:
             print(f"{name:<44}" + "".join(f"{_cell(*counts[c]):>16}" for c in CONDITIONS))
         print(f"{'all':<44}" + "".join(f"{_cell(*totals[c]):>16}" for c in CONDITIONS))
         rng = np.random.default_rng(args.seed)
-        false = {}
-        n = 0
+        false: dict[str, list[int]] = {}
         for seconds in (1.0, 2.0, 3.0, 5.0, 10.0):
             for _ in range(2):
                 for kind, x in non_speech(seconds, rng).items():
@@ -141,7 +144,6 @@ def main() -> None:
                         f[0] += not before
                         f[1] += not now
                         f[2] += 1
-                        n += 1
     print("non-speech files given an emotion (before / now): "
           + ", ".join(f"{k} {b}/{a} of {m}" for k, (b, a, m) in false.items()))
 

@@ -48,11 +48,16 @@ SHORT_FILE_MIN_SPEECH_S = 0.25
 SHORT_FILE_MAX_S = 10.0  # only files this short: a long recording of coughs and door knocks stays without speech
 # A short file that still gave no window is read a last time with the noise-floor margin lowered to this: a clip
 # that is speech from its first to its last sample, in a room or in noise, has no quiet frame, and its floor (its
-# quietest frame) is speech under the noise, often less than the 9 dB below its syllables. Only windows with a
-# voiced stretch (``monitor.dsp.functionals.voicing``: VOICED_RUN_S of voiced frames in a row, their mean
-# harmonics-to-noise ratio VOICED_HNR_DB or more) are kept, since noise that passes the lower margin is not voiced.
+# quietest frame) is speech under the noise, often less than the 9 dB below its syllables. Only windows voiced like
+# speech are kept (``monitor.dsp.functionals.voicing``): VOICED_RUN_S of voiced frames in a row, the voiced frames'
+# mean harmonics-to-noise ratio VOICED_HNR_DB or more, not voiced steadily (hum or a tone: voiced in STEADY_RATIO
+# of the frames or more at a pitch that moves by STEADY_SPREAD_ST or less), and not mostly below 100 Hz (rumble,
+# wind: more than LOW_SHARE_MAX of the power), since noise that passes the lower margin is one of those.
 NOISY_FILE_MARGIN_DB = 3.0
 VOICED_RUN_S = 0.12  # three 40 ms frames
+STEADY_SPREAD_ST = 0.3
+STEADY_RATIO = 0.9
+LOW_SHARE_MAX = 0.4
 VOICED_HNR_DB = 2.5
 
 
@@ -203,6 +208,7 @@ class FileScorer:
                                   baseline=self.options.baseline, prosody=self.options.prosody,
                                   keep_measures=self.options.keep_measures, embeddings=turns is not None)
         whole = True  # the file read to its end (not cut at max_windows)
+        kept: set[int] = set()  # voiced_only: the utterances with a window kept
 
         def step(block: np.ndarray, last: bool) -> None:
             windows = seg.feed(block)
@@ -210,6 +216,7 @@ class FileScorer:
                 windows += seg.flush()
             if voiced_only:
                 windows = [w for w in windows if is_voiced(w)]
+                kept.update(w.utterance for w in windows)
             for w in windows:
                 speaker = turns.label(w.audio) if turns is not None else ""
                 event = analyzer.analyze(w, speaker=speaker, states=None if turns is None else turns.states,
@@ -239,7 +246,10 @@ class FileScorer:
             words: list[Word] = [w for t in feeder.transcripts for w in t.words]
             events = [e.with_words(words_in_window(words, e.start_s, e.end_s)) for e in events]
             text = " ".join(t.text.strip() for t in feeder.transcripts if t.text.strip())
-        speech_s = sum(u.end_sample - u.start_sample for u in seg.utterances) / SAMPLE_RATE
+            if voiced_only:  # the words of the voiced windows only, not those heard in noise it passed over
+                text = " ".join(w.text for w in words if any(e.start_s <= w.mid_s < e.end_s for e in events))
+        utterances = [u for u in seg.utterances if not voiced_only or u.index in kept]
+        speech_s = sum(u.end_sample - u.start_sample for u in utterances) / SAMPLE_RATE
         log_mean, moments = None, None
         if analyzer.windows:
             log_mean = tuple(float(v) for v in analyzer.log_sum / analyzer.windows)
@@ -273,9 +283,10 @@ class FileScorer:
             analysis = self.analyze_blocks(reader.blocks(), voice)
             again = self.readings_again(analysis) if reader.duration_s <= SHORT_FILE_MAX_S else []
             for segmenter, voiced_only in again:  # a short file without windows: read again until one is found
-                reader = AudioBlocks(path, self.options.block_s)
-                analysis = self.analyze_blocks(reader.blocks(), voice, segmenter, voiced_only)
-                if analysis.events:
+                reread = self.analyze_blocks(AudioBlocks(path, self.options.block_s).blocks(), voice, segmenter,
+                                             voiced_only)
+                if reread.events:
+                    analysis = reread
                     break
             result = self.summarize(path, reader.duration_s, analysis)
         except MonitorError as exc:
@@ -298,7 +309,7 @@ class FileScorer:
         if analysis.events:
             return []
         seg = self.options.segmenter
-        again = []
+        again: list[tuple[SegmenterOptions, bool]] = []
         short = self.short_words(analysis)
         if short is not None:
             again.append((short, True))
@@ -321,9 +332,12 @@ class FileScorer:
 
 
 def is_voiced(window: Window) -> bool:
-    """Does a window hold a voiced stretch (``VOICED_RUN_S`` in a row, ``VOICED_HNR_DB`` or clearer)?"""
-    run_s, hnr_db = voicing(window.audio)
-    return run_s >= VOICED_RUN_S and hnr_db >= VOICED_HNR_DB
+    """Is a window voiced like speech: ``VOICED_RUN_S`` in a row, ``VOICED_HNR_DB`` or clearer, not steadily (hum,
+    a tone: voiced nearly throughout at one pitch), not mostly below 100 Hz (rumble, wind)?"""
+    v = voicing(window.audio)
+    steady = v.pitch_spread_st <= STEADY_SPREAD_ST and v.voiced_ratio >= STEADY_RATIO
+    voiced = v.longest_run_s >= VOICED_RUN_S and v.hnr_db >= VOICED_HNR_DB
+    return voiced and not steady and v.low_share <= LOW_SHARE_MAX
 
 
 def summarize(path: str, duration_s: float, analysis: Analysis, labels: tuple[str, ...]) -> FileResult:

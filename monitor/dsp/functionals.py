@@ -12,6 +12,8 @@ MFCC 1-4, and the rates and lengths of voiced and unvoiced stretches. Numpy only
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 RATE = 16000
@@ -67,6 +69,7 @@ def _bins(lo: float, hi: float) -> slice:
 
 
 _LOW, _HIGH = _bins(50, 1000), _bins(1000, 5000)  # alpha ratio
+_BELOW_100 = _bins(0, 100)
 _HAM_LOW, _HAM_HIGH = _bins(0, 2000), _bins(2000, 5000)  # Hammarberg index
 _SLOPES = (_bins(0, 500), _bins(500, 1500))  # spectral slopes
 _SLOPED = slice(0, _SLOPES[1].stop)  # the bins the slopes read
@@ -145,29 +148,55 @@ def _pitch_frames(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     return fr, loud, spec, peak, lag
 
 
-def voicing(audio: np.ndarray) -> tuple[float, float]:
-    """(the longest run of voiced 40 ms frames in seconds, the mean harmonics-to-noise ratio of the voiced frames
-    in dB), voiced as ``functionals`` counts it. A syllable of speech is several voiced frames in a row with a
-    clear pitch; noise, even noise a VAD calls speech, is rarely voiced for two frames running."""
-    _, loud, _, peak, _ = _pitch_frames(_as_float(audio))
+def _voiced(loud: np.ndarray, peak: np.ndarray) -> np.ndarray:
+    """Voiced frames: a clear autocorrelation peak, within ``RANGE_DB`` of the loudest frame."""
+    return (peak > VOICED) & (loud > loud.max() - RANGE_DB)
+
+
+def _hnr_db(peak: np.ndarray) -> np.ndarray:
+    """Harmonics-to-noise ratio in dB from normalised autocorrelation peaks."""
+    r = np.clip(peak, 1e-3, 0.999)
+    return 10 * np.log10(r / (1 - r))
+
+
+def _semitones(lag: np.ndarray) -> np.ndarray:
+    """Pitch in semitones above 27.5 Hz from lags in samples."""
+    f0 = RATE / np.clip(lag, MIN_LAG / 2, None)  # a refinement cannot move a peak below half the shortest lag
+    return 12 * np.log2(f0 / 27.5)
+
+
+class Voicing(NamedTuple):
+    longest_run_s: float  # the longest run of voiced 40 ms frames
+    hnr_db: float  # the mean harmonics-to-noise ratio of the voiced frames
+    pitch_spread_st: float  # the standard deviation of their pitch, in semitones
+    voiced_ratio: float  # the share of the frames that are voiced
+    low_share: float  # the share of the power below 100 Hz (rumble, wind, brown noise: most of it; speech: little)
+
+
+def voicing(audio: np.ndarray) -> Voicing:
+    """How voiced a stretch of audio is, voiced as ``functionals`` counts it (zeros for silence). A syllable of
+    speech is several voiced frames in a row with a clear pitch that moves; noise, even noise a VAD calls speech, is
+    rarely voiced for three frames running, and hum or a tone is voiced throughout at one pitch."""
+    _, loud, spec, peak, lag = _pitch_frames(_as_float(audio))
     if loud.max() < -80 or not np.isfinite(loud).all():
-        return 0.0, 0.0
-    voiced = (peak > VOICED) & (loud > loud.max() - RANGE_DB)
+        return Voicing(0.0, 0.0, 0.0, 0.0, 0.0)
+    low_share = float(spec[:, _BELOW_100].sum() / spec.sum())
+    voiced = _voiced(loud, peak)
     on, _ = _runs(voiced)
     if not on:
-        return 0.0, 0.0
-    r = np.clip(peak[voiced], 1e-3, 0.999)
-    return max(on) * HOP / RATE, float(np.mean(10 * np.log10(r / (1 - r))))
+        return Voicing(0.0, 0.0, 0.0, 0.0, low_share)
+    return Voicing(max(on) * HOP / RATE, float(np.mean(_hnr_db(peak[voiced]))),
+                   float(np.std(_semitones(lag[voiced]))), float(np.mean(voiced)), low_share)
 
 
 def functionals(audio: np.ndarray) -> np.ndarray:
     """16 kHz mono audio (int16, or float in [-1, 1]) -> ``len(NAMES)`` functionals (zeros for silence)."""
     fr, loud, spec, peak, lag = _pitch_frames(_as_float(audio))
-    voiced = (peak > VOICED) & (loud > loud.max() - RANGE_DB)
+    voiced = _voiced(loud, peak)
     if loud.max() < -80 or not np.isfinite(loud).all():
         return np.zeros(len(NAMES), dtype=np.float32)
     f0 = RATE / np.clip(lag, MIN_LAG / 2, None)  # a refinement cannot move a peak below half the shortest lag
-    st = 12 * np.log2(f0 / 27.5)
+    st = _semitones(lag)
     v_st = st[voiced]
     out: list[float] = []
     if len(v_st) >= 2:
@@ -179,8 +208,7 @@ def functionals(audio: np.ndarray) -> np.ndarray:
         both = voiced[1:] & voiced[:-1]
         out.append(float(np.mean(np.abs(np.diff(f0))[both] / f0[1:][both])) if both.any() else 0.0)
         out.append(float(np.mean(np.abs(np.diff(loud))[both])) if both.any() else 0.0)
-        r = np.clip(peak[voiced], 1e-3, 0.999)
-        hnr = 10 * np.log10(r / (1 - r))
+        hnr = _hnr_db(peak[voiced])
         out += [float(hnr.mean()), float(hnr.std())]
     else:
         out += [0.0] * 12
