@@ -36,9 +36,11 @@ class MediaFile:
     file PyAV cannot open, one without an audio stream, or one that is corrupt part-way."""
 
     def __init__(self, path: str | Path) -> None:
-        import av
-
         self.path = Path(path)
+        try:
+            import av
+        except ImportError as exc:  # installed but broken (a missing system library)
+            raise AudioError(f"{self.path}: PyAV cannot be loaded ({exc})") from None
         try:
             self._container = av.open(str(self.path))
         except (av.FFmpegError, ValueError, UnicodeDecodeError) as exc:
