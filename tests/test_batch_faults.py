@@ -438,7 +438,6 @@ def test_silent_and_odd_files_still_get_rows(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "3 already done" in proc.stderr, proc.stderr
 
 
-
 def _mp4_bytes() -> bytes:
     """The start of an MP4/M4A container (an ``ftyp`` box and an empty ``mdat``) and nothing decodable after it:
     a damaged voice memo."""
@@ -478,7 +477,7 @@ def test_m4a_and_webm_recordings_are_scored_like_the_flac_they_were_made_from(tm
     pytest.importorskip("av", reason="PyAV is the formats extra: scripts/setup.sh --dev installs it")
     memos = tmp_path / "memos"
     memos.mkdir()
-    clip = clips()[4]
+    clip = clips()[0]  # a clear judgement (confidence about 0.76), so that a codec's small changes do not flip it
     shutil.copy(clip, memos / "clip.flac")
     _encode(clip, memos / "memo.m4a", "aac")
     _encode(clip, memos / "call.webm", "libopus")
@@ -506,6 +505,45 @@ def test_m4a_and_webm_recordings_are_scored_like_the_flac_they_were_made_from(tm
                           capture_output=True, text=True, timeout=120, env=env())
     assert live.returncode == 0, live.stderr
     assert [r["emotion"] for r in rows_of(out)][:1] == [flac["emotion"]]
+
+
+def test_damaged_wav_and_flac_headers_keep_libsndfile_s_one_line_error(tmp_path: Path) -> None:
+    """A file libsndfile refuses to open is offered to PyAV, which opens some of them (a WAV with a codec tag it
+    has no decoder for, a FLAC named .flac whose magic is damaged) and cannot decode them: libsndfile's reason
+    stays the error, one line, in ``score`` and in ``--file``; a video without sound says so."""
+    av = pytest.importorskip("av", reason="PyAV is the formats extra: scripts/setup.sh --dev installs it")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    audio, rate = sf.read(clips()[0], dtype="int16")
+    sf.write(bad / "ok.wav", audio, rate, subtype="PCM_16")
+    wav = (bad / "ok.wav").read_bytes()
+    (bad / "unknown_codec.wav").write_bytes(wav[:20] + (0x1234).to_bytes(2, "little") + wav[22:])
+    (bad / "bad_header.wav").write_bytes(wav[:20] + b"\xff" * 4 + wav[24:])
+    (bad / "bad_magic.flac").write_bytes(b"fLaX" + clips()[0].read_bytes()[4:])
+    with av.open(str(bad / "silent_film.mp4"), "w") as film:
+        stream = film.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(5):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")):
+                film.mux(packet)
+        for packet in stream.encode(None):
+            film.mux(packet)
+    proc = score(str(bad), "-o", "out.csv", "-j", "1", "--transcriber", "none", "--speakers", "off", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    rows = {Path(r["path"]).name: r["error"] for r in rows_of(tmp_path / "out.csv")}
+    assert rows["ok.wav"] == ""
+    for name, reason in (("unknown_codec.wav", "Malformed 'fmt ' chunk"), ("bad_header.wav", "Malformed 'fmt ' chunk"),
+                         ("bad_magic.flac", "Format not recognised")):
+        assert rows[name].startswith(f"{bad / name}: not a readable audio file ("), rows[name]
+        assert reason in rows[name] and "convert it to WAV or FLAC" in rows[name], rows[name]
+        assert "internal error" not in rows[name] and "corrupt part-way" not in rows[name], rows[name]
+    assert rows["silent_film.mp4"] == f"{bad / 'silent_film.mp4'}: the file holds no audio stream this tool can decode"
+    for name in ("unknown_codec.wav", "bad_magic.flac", "silent_film.mp4"):
+        live = subprocess.run([sys.executable, "-m", "monitor.cli", "--file", str(bad / name), "--no-dashboard",
+                               "--transcriber", "none", "--model", str(MODEL)], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120, env=env())
+        assert live.returncode == 2, live.stderr
+        assert one_error_line(live.stderr) == PREFIX + rows[name], live.stderr
 
 
 def test_without_pyav_such_recordings_are_named_with_what_to_do(tmp_path: Path) -> None:

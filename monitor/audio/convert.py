@@ -77,16 +77,11 @@ def decode_problem(exc: Exception) -> str:
 
 
 def _read_media(p: Path, refused: str) -> tuple[np.ndarray, int]:
-    """A file libsndfile refused (``refused``: its reason), decoded by PyAV if it is installed and can
-    (``monitor.audio.media``) -> (float32 (frames, channels), rate); else the one-line error with what to do."""
+    """A file libsndfile refused to open (``refused``: its reason), decoded by PyAV (``monitor.audio.media``)
+    -> (float32 (frames, channels), rate); else the one-line error with what to do."""
     from monitor.audio import media
 
-    if not media.available():
-        raise unreadable(p, refused)
-    try:
-        source = media.MediaFile(p)
-    except AudioError:
-        raise unreadable(p, refused) from None
+    source = media.open_refused(p, refused)
     parts = list(source.blocks())
     data = np.concatenate(parts) if parts else np.zeros((0, source.channels), np.float32)
     return data, source.rate

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from monitor.audio import media
-from monitor.audio.convert import decode_problem, float_to_int16, unreadable
+from monitor.audio.convert import decode_problem, float_to_int16
 from monitor.audio.ringbuffer import RingBuffer
 from monitor.errors import AudioError
 from monitor.events import AudioGap
@@ -395,17 +395,14 @@ class FileSource(ThreadedSource):
         except OSError as exc:
             raise AudioError(f"{self.path}: cannot read it: {access_problem(exc)}") from None
         self.media = False  # decoded by PyAV (monitor.audio.media): a format libsndfile does not read
+        refused = None
         try:
             with sf.SoundFile(str(self.path)) as f:
                 self.rate, self.channels, frames = int(f.samplerate), int(f.channels), f.frames
         except Exception as exc:
             refused = decode_problem(exc)
-            if not media.available():
-                raise unreadable(self.path, refused) from None
-            try:
-                probe = media.MediaFile(self.path)
-            except AudioError:
-                raise unreadable(self.path, refused) from None
+        if refused is not None:
+            probe = media.open_refused(self.path, refused)
             probe.close()
             self.rate, self.channels, frames, self.media = probe.rate, probe.channels, -1, True
         if frames == 0:
@@ -445,6 +442,8 @@ class FileSource(ThreadedSource):
                         self.ring.write_wait(block)
                 if not self.loop:
                     break
+        except AudioError as exc:  # one line that names the file already
+            self.error = str(exc)
         except Exception as exc:
             self.error = f"{self.path}: read error ({str(exc).splitlines()[0]})"
         finally:

@@ -6,7 +6,8 @@ soundfile (float32, as ``read_audio`` reads) and converts each block with the sa
 :class:`~monitor.audio.convert.StreamConverter` (channel mean, soxr stream keeping its state between blocks),
 so the 16 kHz samples are those of ``read_audio`` (equal, or within float rounding where soxr resamples), and
 the errors are its one-line errors (and a path that cannot even be inspected, which ``read_audio`` lets
-through as an OSError, is one too).
+through as an OSError, is one too). A file libsndfile cannot open (m4a, WebM ...) is decoded by PyAV
+(``monitor.audio.media``), frame by frame, through the same converter.
 
 The live ``FileSource`` is not reused: it reads int16 (a 24-bit or float file would be quantised before
 resampling, unlike ``read_audio``) and hands blocks to a reader thread through a ring buffer, which batch
@@ -69,16 +70,12 @@ class AudioBlocks:
         except OSError as exc:
             raise AudioError(f"{p}: cannot read it: {access_problem(exc)}") from None
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-            if self.rate or not media.available():  # corrupt part-way, or nothing else to try
+            if self.rate:  # opened, then corrupt part-way
                 raise unreadable(p, decode_problem(exc)) from None
             refused = decode_problem(exc)
         else:
             return
-        # libsndfile could not open it: PyAV may (monitor.audio.media), else libsndfile's reason
-        try:
-            source = media.MediaFile(p)
-        except AudioError:
-            raise unreadable(p, refused) from None
+        source = media.open_refused(p, refused)  # libsndfile could not open it: PyAV may
         self.rate, self.channels = source.rate, source.channels
         yield from self._converted(source.blocks())
 
