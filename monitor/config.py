@@ -39,6 +39,7 @@ class VadConfig:
     margin_db: float = 9.0
     floor_window_s: float = 5.0
     min_level_dbfs: float = -100.0
+    quiet_after_loud_db: float = 20.0
     pre_pad_ms: int = 240
     post_pad_ms: int = 240
     hangover_ms: int = 450
@@ -139,6 +140,7 @@ class Config:
                 margin_db=v.margin_db,
                 floor_window_s=v.floor_window_s,
                 min_level_dbfs=v.min_level_dbfs,
+                quiet_after_loud_db=v.quiet_after_loud_db,
             ),
             window_s=window_s,
             hop_s=self.windows.hop_s,

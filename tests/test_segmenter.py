@@ -170,3 +170,42 @@ def test_frames_judged_by_the_block_decide_as_one_by_one() -> None:
     assert got == expected
     assert (block.noise_floor_dbfs, block.level_dbfs, block.peak_dbfs()) == (
         one.noise_floor_dbfs, one.level_dbfs, one.peak_dbfs())
+
+
+def _at_peak(audio: np.ndarray, peak_dbfs: float) -> np.ndarray:
+    x = audio.astype(np.float64)
+    return np.round(x / np.abs(x).max() * 10 ** (peak_dbfs / 20) * 32767).astype(np.int16)
+
+
+def test_a_quiet_voice_after_a_loud_one_is_heard(clips):
+    """A far speaker, or the other side of a call, far under the voice before it: once the loud voice has been
+    silent for a second it is scaled for its own level, where the peak of the last 10 s put it under webrtcvad's
+    hearing. Four pairs of the RAVDESS clips, the second 35 dB quieter after 0.5 s of silence (at 30 dB these
+    clips' own quiet lead-in still lets 3 of 4 through; on 60 pairs of the shared corpora 47 were lost at 30 dB,
+    none with the rule)."""
+    off = SegmenterOptions(vad=VadOptions(quiet_after_loud_db=0.0))
+    missed = {"off": 0, "on": 0}
+    for loud, quiet in zip(clips[0::2], clips[1::2], strict=True):
+        gap = np.zeros(SR // 2, np.int16)
+        a, b = _at_peak(load_clip(loud), -3.0), _at_peak(load_clip(quiet), -38.0)
+        stream = np.concatenate([gap, a, gap, b, gap])
+        second = (2 * len(gap) + len(a)) / SR
+        for name, options in (("off", off), ("on", SegmenterOptions())):
+            windows = segment_audio(stream, options)
+            assert any(w.end_s <= second for w in windows), (name, "the loud voice has its windows")
+            missed[name] += not any(w.start_s >= second - 0.3 and w.end_s > second + 0.5 for w in windows)
+    assert missed["off"] >= 2, missed  # without the rule the quiet voice is lost: what this test is about
+    assert missed["on"] == 0, missed
+
+
+def test_the_quiet_after_loud_rule_leaves_one_voice_s_windows_alone(clips):
+    """Within one voice the last second always holds a loud frame: a clip's windows, as it is and cut to its
+    speech, are the very same with the rule on and off (measured: 500 clips of the five corpora, none moved)."""
+    from test_speech_clips import speech_clips
+
+    off = SegmenterOptions(vad=VadOptions(quiet_after_loud_db=0.0))
+    audios = [load_clip(p) for p in clips] + list(speech_clips(clips).values())
+    for audio in audios:
+        on_w = [(w.start_sample, w.end_sample) for w in segment_audio(audio)]
+        off_w = [(w.start_sample, w.end_sample) for w in segment_audio(audio, off)]
+        assert on_w and on_w == off_w

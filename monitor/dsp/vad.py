@@ -10,13 +10,15 @@ causal (the floor of the frames up to this one); ``judge_run`` judges a run of f
 (``SegmenterOptions.floor_warmup_s``). Both tests are
 relative, and frames are scaled (up by at most ``max_gain_db``, down by at most ``max_cut_db``) so that the
 loudest recent frame sits at ``target_dbfs`` before webrtcvad sees them: quiet and loud recordings of the
-same speech are cut into the same windows.
+same speech are cut into the same windows. A voice much quieter than the one before it (``quiet_after_loud_db``)
+is scaled for its own loudness once the loud one has been silent for ``recent_peak_s``.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 
@@ -34,6 +36,11 @@ class VadOptions:
     target_dbfs: float = -30.0  # frames are scaled so the loudest recent frame sits here before webrtcvad
     max_gain_db: float = 40.0  # at most this much up (quiet input) ...
     max_cut_db: float = 40.0  # ... and this much down (loud input)
+    # A frame this far under the loudest of the peak history, when the whole last ``recent_peak_s`` is too, is scaled
+    # for that last stretch's loudest instead: a quiet voice after a loud one (a far speaker, the other side of a
+    # call) would otherwise reach webrtcvad too quiet to be heard. 0 turns it off.
+    quiet_after_loud_db: float = 20.0
+    recent_peak_s: float = 1.0
 
     def validate(self) -> None:
         if self.aggressiveness not in (0, 1, 2, 3):
@@ -44,6 +51,8 @@ class VadOptions:
             raise ValueError("margin_db must be >= 0")
         if self.floor_window_s <= 0:
             raise ValueError("floor_window_s must be > 0")
+        if self.quiet_after_loud_db < 0 or self.recent_peak_s <= 0:
+            raise ValueError("quiet_after_loud_db must be >= 0 and recent_peak_s > 0")
 
     @property
     def frame_samples(self) -> int:
@@ -74,6 +83,7 @@ class FrameVad:
         n_floor = max(1, int(round(self.options.floor_window_s * 1000 / self.options.frame_ms)))
         self._levels: deque[float] = deque(maxlen=n_floor)
         self._peaks: deque[float] = deque(maxlen=2 * n_floor)
+        self._recent_frames = max(1, int(round(self.options.recent_peak_s * 1000 / self.options.frame_ms)))
         self.level_dbfs = -120.0
         self.noise_floor_dbfs = -120.0
 
@@ -95,6 +105,19 @@ class FrameVad:
     def peak_dbfs(self) -> float:
         """The loudest recorded frame of the peak history (-120 before any)."""
         return max(self._peaks) if self._peaks else -120.0
+
+    def causal_peak_dbfs(self, level: float) -> float:
+        """The loudest frame the gain of a frame just ``observe``d (at ``level``) is set from: the peak history's, or,
+        when the frame and the whole last ``recent_peak_s`` lie ``quiet_after_loud_db`` under it, that last
+        stretch's (a quiet voice after a loud one). Within one voice the last second holds a loud frame, so a clip's
+        own quiet frames and tails are scaled as before."""
+        peak = self.peak_dbfs()
+        drop = self.options.quiet_after_loud_db
+        if drop > 0 and level < peak - drop and len(self._peaks) > self._recent_frames:
+            recent = max(islice(reversed(self._peaks), self._recent_frames))
+            if recent < peak - drop:
+                return recent
+        return peak
 
     def _gain_db(self, level: float, peak_dbfs: float) -> float | None:
         """The gain webrtcvad hears an ``observe``d frame at, or None when it is under the current floor (not
@@ -125,7 +148,7 @@ class FrameVad:
     def is_speech(self, frame: np.ndarray, level: float | None = None) -> bool:
         """Causal decision: the frame against the floor of the frames before it and itself."""
         level = self.observe(frame, level)
-        return self.decide(frame, level, self.peak_dbfs())
+        return self.decide(frame, level, self.causal_peak_dbfs(level))
 
     def are_speech(self, frames: np.ndarray, levels: list[float]) -> list[bool]:
         """``is_speech`` of consecutive frames (rows of an int16 array, ``levels`` their dBFS), in order: the
@@ -134,7 +157,7 @@ class FrameVad:
         gains: list[float] = []
         for i, level in enumerate(levels):
             self.observe(frames[i], level)
-            gain = self._gain_db(level, self.peak_dbfs())
+            gain = self._gain_db(level, self.causal_peak_dbfs(level))
             if gain is not None:
                 heard.append(i)
                 gains.append(gain)
