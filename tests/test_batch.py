@@ -487,14 +487,16 @@ def test_batch_windows_equal_streaming_segmenter(tmp_path: Path, classifier: Emo
 
     # The live monitor's way: the segmenter fed 20 ms blocks, every window through the speaker turns and the
     # WindowAnalyzer (which normalises each window to its speaker, as heard so far, and with speaker turns reads
-    # the window's embedding: the voice head).
+    # the window's embedding: the voice head). The turns as a file keeps them (``whole_file``: online labels, the
+    # file clustered again at its end), since live labels come from the live second pass instead and may key a
+    # window to another speaker (here the last one, once the VAD heard the quieter voice's onsets).
     from monitor.speakers.encoder import SpeakerEncoder
     from monitor.speakers.turns import SpeakerTurns
 
     audio, _ = read_audio(path)
     seg = Segmenter(options)
     analyzer = WindowAnalyzer(classifier, embeddings=True)
-    turns = SpeakerTurns(SpeakerEncoder(), load_config().speaker_options())
+    turns = SpeakerTurns(SpeakerEncoder(), load_config().speaker_options(), whole_file=True)
     windows = []
     for i in range(0, len(audio), 320):
         windows += seg.feed(audio[i : i + 320])
