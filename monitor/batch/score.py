@@ -282,9 +282,9 @@ class FileScorer:
             reader = AudioBlocks(path, self.options.block_s)
             analysis = self.analyze_blocks(reader.blocks(), voice)
             again = self.readings_again(analysis) if reader.duration_s <= SHORT_FILE_MAX_S else []
-            for segmenter, voiced_only in again:  # a short file without windows: read again until one is found
+            for segmenter in again:  # a short file without windows: read again, voiced windows only, until one is found
                 reread = self.analyze_blocks(AudioBlocks(path, self.options.block_s).blocks(), voice, segmenter,
-                                             voiced_only)
+                                             voiced_only=True)
                 if reread.events:
                     analysis = reread
                     break
@@ -300,8 +300,8 @@ class FileScorer:
         result.worker_peak_rss = peak_rss_bytes()
         return result
 
-    def readings_again(self, analysis: Analysis) -> list[tuple[SegmenterOptions, bool]]:
-        """How to read a short file again that gave no window, in order (segmenter options, voiced windows only):
+    def readings_again(self, analysis: Analysis) -> list[SegmenterOptions]:
+        """How to read a short file again that gave no window, in order (segmenter options):
         its words shorter than ``min_speech_s`` (``short_words``), then with the noise-floor margin lowered to
         ``NOISY_FILE_MARGIN_DB`` and the short minimum (speech in noise or a room, from its first sample). Both
         keep voiced windows only: a door, a cough or a swell of noise of a word's length is not voiced. Empty for
@@ -309,14 +309,14 @@ class FileScorer:
         if analysis.events:
             return []
         seg = self.options.segmenter
-        again: list[tuple[SegmenterOptions, bool]] = []
+        again: list[SegmenterOptions] = []
         short = self.short_words(analysis)
         if short is not None:
-            again.append((short, True))
+            again.append(short)
         if seg.vad.margin_db > NOISY_FILE_MARGIN_DB:
             noisy = replace(seg, vad=replace(seg.vad, margin_db=NOISY_FILE_MARGIN_DB),
                             min_speech_s=min(seg.min_speech_s, SHORT_FILE_MIN_SPEECH_S))
-            again.append((noisy, True))
+            again.append(noisy)
         return again
 
     def short_words(self, analysis: Analysis) -> SegmenterOptions | None:

@@ -109,8 +109,8 @@ class FrameVad:
     def causal_peak_dbfs(self, level: float) -> float:
         """The loudest frame the gain of a frame just ``observe``d (at ``level``) is set from: the peak history's, or,
         when the frame and the whole last ``recent_peak_s`` lie ``quiet_after_loud_db`` under it, that last
-        stretch's (a quiet voice after a loud one). Within one voice the last second holds a loud frame, so a clip's
-        own quiet frames and tails are scaled as before."""
+        stretch's (a quiet voice after a loud one). While a voice goes on the last second holds a loud frame, so its
+        quiet frames and tails are scaled as before; after a pause of a second or more a soft onset is heard sooner."""
         peak = self.peak_dbfs()
         drop = self.options.quiet_after_loud_db
         if drop > 0 and level < peak - drop and len(self._peaks) > self._recent_frames:
