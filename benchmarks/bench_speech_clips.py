@@ -18,7 +18,8 @@ Each version is segmented twice, with the stream's first frames judged causally 
 Per corpus, version and rule: clips with no window / clips. A corpus folder that is missing is skipped with a
 note. Last column: clips as they are whose windows are the same (start and end to the sample) under both rules.
 ``--min-speech`` sets ``min_speech_s`` (default 0.6, the monitor's): turev holds single words, most of
-them shorter than 0.6 s of speech.
+them shorter than 0.6 s of speech. ``--short-speech`` sets ``short_speech_s`` (default 0: the bare segmenter, as
+training cuts clips; 0.25 is the monitor's, which keeps a shorter utterance voiced like speech).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def main() -> None:
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     ap.add_argument("--per-corpus", type=int, default=100)
     ap.add_argument("--min-speech", type=float, default=SegmenterOptions.min_speech_s)
+    ap.add_argument("--short-speech", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     versions = {
@@ -83,13 +85,13 @@ def main() -> None:
         "cut 1.5 s": lambda a: middle(cut_to_speech(a), 1.5),
     }
     rules = {
-        "before": SegmenterOptions(floor_warmup_s=0.0, min_speech_s=args.min_speech),
-        "after": SegmenterOptions(min_speech_s=args.min_speech),
+        "before": SegmenterOptions(floor_warmup_s=0.0, min_speech_s=args.min_speech, short_speech_s=args.short_speech),
+        "after": SegmenterOptions(min_speech_s=args.min_speech, short_speech_s=args.short_speech),
     }
     cols = [(v, r) for v in versions for r in rules]
     totals = {c: 0 for c in cols}
     n_total = 0
-    print(f"min_speech_s = {args.min_speech}; cells: clips with no window / clips")
+    print(f"min_speech_s = {args.min_speech}, short_speech_s = {args.short_speech}; no window / clips")
     print(f"{'':<12}{'':>10}" + "".join(f"{v + ' ' + r:>18}" for v, r in cols) + f"{'as is same':>18}")
     for name in CORPORA:
         root = Path(args.data) / name

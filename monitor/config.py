@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from monitor.dsp.segmenter import SegmenterOptions
+from monitor.dsp.segmenter import SHORT_SPEECH_S, SegmenterOptions
 from monitor.dsp.vad import VadOptions
 from monitor.errors import ConfigError
 from monitor.paths import FILE, access_problem, path_kind
@@ -49,6 +49,7 @@ class VadConfig:
 class WindowsConfig:
     hop_s: float = 3.0
     min_speech_s: float = 0.6
+    short_speech_s: float = SHORT_SPEECH_S
     max_utterance_s: float = 30.0
 
 
@@ -145,6 +146,7 @@ class Config:
             window_s=window_s,
             hop_s=self.windows.hop_s,
             min_speech_s=self.windows.min_speech_s,
+            short_speech_s=min(self.windows.short_speech_s, self.windows.min_speech_s),
             pre_pad_ms=v.pre_pad_ms,
             post_pad_ms=v.post_pad_ms,
             hangover_ms=v.hangover_ms,

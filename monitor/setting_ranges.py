@@ -27,6 +27,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("vad", "hangover_ms"): (90, 3000),
     ("windows", "hop_s"): (0.5, 30),
     ("windows", "min_speech_s"): (0.1, 3),
+    ("windows", "short_speech_s"): (0, 3),
     ("windows", "max_utterance_s"): (3, 600),
     ("model", "threads"): (1, 64),
     ("transcriber", "max_backlog_s"): (1, 3600),

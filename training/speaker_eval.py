@@ -62,6 +62,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from monitor.config import Config
 from monitor.dsp.segmenter import SegmenterOptions, segment_audio
 from monitor.speakers.cluster import SpeakerOptions, SpeakerTracker
 from monitor.speakers.encoder import SpeakerEncoder
@@ -514,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     tune_voices, held_voices = split(load_voices(data))
     encoder = SpeakerEncoder(lda=True)  # fitted on the tuning voices only (training/fit_speaker_lda.py)
-    seg = SegmenterOptions()
+    seg = Config().segmenter_options()  # the monitor's own windows (short voiced words included)
     if args.only == "long":
         clips, names = embed_clips(tune_voices, args.lda_clips, 0)
         dims = int(encoder.lda[1].shape[1]) if encoder.lda is not None else 48

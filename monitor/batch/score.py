@@ -28,9 +28,9 @@ from monitor.analysis import Measure, WindowAnalyzer
 from monitor.batch.lifeline import ParentToken, die_with
 from monitor.batch.reader import AudioBlocks
 from monitor.batch.voices import parse_voice_group
-from monitor.dsp.functionals import voicing
-from monitor.dsp.segmenter import Segmenter, SegmenterOptions, Window
+from monitor.dsp.segmenter import SHORT_SPEECH_S, Segmenter, SegmenterOptions, Window
 from monitor.dsp.vad import SAMPLE_RATE
+from monitor.dsp.voiced import speech_like
 from monitor.errors import ConfigError, MonitorError
 from monitor.events import Event, Word
 from monitor.inference.baseline import Baseline, Moments
@@ -49,16 +49,8 @@ SHORT_FILE_MAX_S = 10.0  # only files this short: a long recording of coughs and
 # A short file that still gave no window is read a last time with the noise-floor margin lowered to this: a clip
 # that is speech from its first to its last sample, in a room or in noise, has no quiet frame, and its floor (its
 # quietest frame) is speech under the noise, often less than the 9 dB below its syllables. Only windows voiced like
-# speech are kept (``monitor.dsp.functionals.voicing``): VOICED_RUN_S of voiced frames in a row, the voiced frames'
-# mean harmonics-to-noise ratio VOICED_HNR_DB or more, not voiced steadily (hum or a tone: voiced in STEADY_RATIO
-# of the frames or more at a pitch that moves by STEADY_SPREAD_ST or less), and not mostly below 100 Hz (rumble,
-# wind: more than LOW_SHARE_MAX of the power), since noise that passes the lower margin is one of those.
+# speech are kept (``monitor.dsp.voiced``), since noise that passes the lower margin is rarely voiced like speech.
 NOISY_FILE_MARGIN_DB = 3.0
-VOICED_RUN_S = 0.12  # three 40 ms frames
-STEADY_SPREAD_ST = 0.3
-STEADY_RATIO = 0.9
-LOW_SHARE_MAX = 0.4
-VOICED_HNR_DB = 2.5
 
 
 @dataclass(frozen=True)
@@ -68,7 +60,8 @@ class ScoreOptions:
     model_path: str | None = None  # None: the shipped models/emotion.tflite
     transcriber: str = "none"  # one of TRANSCRIBERS ("auto": Vosk if a model is found, else pocketsphinx)
     vosk_model_path: str | None = None
-    segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
+    # the monitor's windows (short voiced words too), as config.toml's defaults give them
+    segmenter: SegmenterOptions = field(default_factory=lambda: SegmenterOptions(short_speech_s=SHORT_SPEECH_S))
     block_s: float = 0.5  # the segmenter is fed blocks of this length, as the live monitor feeds it
     num_threads: int = 1  # TFLite threads per worker
     speakers: SpeakerOptions = field(default_factory=SpeakerOptions)  # speakers.enabled=False: no speaker turns
@@ -325,6 +318,8 @@ class FileScorer:
         seg = self.options.segmenter
         if analysis.events or not analysis.dropped_short or seg.min_speech_s <= SHORT_FILE_MIN_SPEECH_S:
             return None
+        if 0 < seg.short_speech_s <= SHORT_FILE_MIN_SPEECH_S:
+            return None  # the first reading already kept its voiced words of that length
         return replace(seg, min_speech_s=SHORT_FILE_MIN_SPEECH_S)
 
     def summarize(self, path: str, duration_s: float, analysis: Analysis) -> FileResult:
@@ -332,12 +327,8 @@ class FileScorer:
 
 
 def is_voiced(window: Window) -> bool:
-    """Is a window voiced like speech: ``VOICED_RUN_S`` in a row, ``VOICED_HNR_DB`` or clearer, not steadily (hum,
-    a tone: voiced nearly throughout at one pitch), not mostly below 100 Hz (rumble, wind)?"""
-    v = voicing(window.audio)
-    steady = v.pitch_spread_st <= STEADY_SPREAD_ST and v.voiced_ratio >= STEADY_RATIO
-    voiced = v.longest_run_s >= VOICED_RUN_S and v.hnr_db >= VOICED_HNR_DB
-    return voiced and not steady and v.low_share <= LOW_SHARE_MAX
+    """Is a window voiced like speech (``monitor.dsp.voiced.speech_like``)?"""
+    return speech_like(window.audio)
 
 
 def summarize(path: str, duration_s: float, analysis: Analysis, labels: tuple[str, ...]) -> FileResult:

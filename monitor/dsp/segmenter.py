@@ -11,9 +11,10 @@ non-speech and keeps ``post_pad_ms`` after its last speech frame. Windows:
 - while speech goes on, a full window is emitted as soon as ``window_s`` of audio has arrived, then one
   every ``hop_s``;
 - when the utterance ends: an utterance shorter than a window becomes one short window (the features
-  centre it, zero-padded) if its speech (first to last speech frame) lasts at least ``min_speech_s``;
-  otherwise, if at least ``min_speech_s`` of it is not yet covered, a last full window ending at the
-  utterance's end.
+  centre it, zero-padded) if its speech (first to last speech frame) lasts at least ``min_speech_s``, or at
+  least ``short_speech_s`` when its audio is voiced like speech (``monitor.dsp.voiced``: a "yes", a name; a
+  click, a cough or a knock of that length is not); otherwise, if at least ``min_speech_s`` of it is not yet
+  covered, a last full window ending at the utterance's end.
 
 The start of a stream: a frame is speech only when it stands above the noise floor (``monitor.dsp.vad``), and a
 stream that is speech from its first sample (a clip cut to its speech) has no quieter frame before it to
@@ -34,9 +35,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from monitor.dsp.vad import SAMPLE_RATE, FrameVad, VadOptions, frame_level_dbfs, frame_levels_dbfs
+from monitor.dsp.voiced import speech_like
 
 METER_HOLD_S = 1.0  # the level meter holds the loudest speech frame this long while in an utterance
 METER_HOLD = int(METER_HOLD_S * SAMPLE_RATE)
+# The monitor's ``short_speech_s`` (config ``[windows]``, ``ScoreOptions``); ``SegmenterOptions`` itself defaults to 0,
+# the windows the emotion model was trained and evaluated on (training/ calls ``segment_audio`` bare).
+SHORT_SPEECH_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,9 @@ class SegmenterOptions:
     window_s: float = 3.0
     hop_s: float = 3.0
     min_speech_s: float = 0.6
+    # a shorter utterance whose speech lasts this long still gives a window if voiced like speech; 0 = off (the
+    # default here, so training and its evaluation cut windows as before; the monitor uses SHORT_SPEECH_S)
+    short_speech_s: float = 0.0
     pre_pad_ms: int = 240
     speech_pre_pad_ms: int = 400  # the transcriber's audio starts this far before the first speech frame
     post_pad_ms: int = 240
@@ -59,6 +67,8 @@ class SegmenterOptions:
             raise ValueError("window_s and hop_s must be > 0")
         if not 0 < self.min_speech_s <= self.window_s:
             raise ValueError("min_speech_s must be > 0 and <= window_s")
+        if not 0 <= self.short_speech_s <= self.min_speech_s:
+            raise ValueError("short_speech_s must be >= 0 (0 = off) and <= min_speech_s")
         if self.post_pad_ms > self.hangover_ms:
             raise ValueError("post_pad_ms must not exceed hangover_ms")
         if self.onset_frames < 1:
@@ -124,6 +134,7 @@ class Segmenter:
         self.window = int(round(o.window_s * SAMPLE_RATE))
         self.hop = int(round(o.hop_s * SAMPLE_RATE))
         self.min_speech = int(round(o.min_speech_s * SAMPLE_RATE))
+        self.short_speech = int(round(o.short_speech_s * SAMPLE_RATE))
         self.pre_pad = SAMPLE_RATE * o.pre_pad_ms // 1000
         # The recogniser does better with a little more silence before the first word than the model needs.
         self.speech_pre_pad = SAMPLE_RATE * o.speech_pre_pad_ms // 1000 if speech_chunks else 0
@@ -151,7 +162,7 @@ class Segmenter:
         self._n_windows = 0
         self._n_utts = 0
         self.utterances: list[Utterance] = []
-        self.dropped_short = 0  # utterances shorter than min_speech_s
+        self.dropped_short = 0  # utterances shorter than min_speech_s (and not short voiced words)
         # (level dBFS, in speech) for a level meter, one tuple so a reader on another thread sees a matching pair.
         # In an utterance the level shown is the loudest frame the VAD called speech in the last METER_HOLD_S:
         # a pause within the hangover must not show "SPEECH" beside the level of the silence.
@@ -313,7 +324,10 @@ class Segmenter:
     def _close(self, end: int, out: list[Window]) -> None:
         start = self._utt_start
         if self._windows_in_utt == 0:
-            if self._last_speech_end - self._first_speech >= self.min_speech:
+            speech = self._last_speech_end - self._first_speech
+            if speech >= self.min_speech or (
+                0 < self.short_speech <= speech and speech_like(self._audio(self._first_speech, self._last_speech_end))
+            ):
                 self._emit(start, end, True, out)
             else:
                 self.dropped_short += 1
