@@ -116,3 +116,21 @@ def test_short_speech_s_is_checked_and_can_be_turned_off(tmp_path) -> None:
     low = tmp_path / "low.toml"
     low.write_text("[windows]\nmin_speech_s = 0.2\n")  # a minimum under the short one: the short rule has no room
     assert load_config(low).segmenter_options().short_speech_s == 0.2
+
+
+def test_score_reads_a_short_file_again_with_any_short_speech_s(tmp_path) -> None:
+    """The re-readings lower ``min_speech_s`` to 0.25 s; a run whose ``short_speech_s`` is above that (0.3, or the
+    0.6 it is clamped to) must still read silence and a cough as no speech, not fail the file."""
+    rng = np.random.default_rng(3)
+    silence, cough = tmp_path / "silence.wav", tmp_path / "cough.wav"
+    sf.write(silence, np.zeros(3 * RATE, dtype=np.int16), RATE)
+    sf.write(cough, in_room(burst("cough", 3.0, rng), 0.2, 0.2, rng), RATE)
+    for short in (0.3, 0.6):
+        config = tmp_path / f"short{short}.toml"
+        config.write_text(f"[windows]\nshort_speech_s = {short}\n")
+        options = ScoreOptions(model_path=str(MODEL), segmenter=load_config(config).segmenter_options())
+        assert options.segmenter.short_speech_s == short
+        scorer = FileScorer(options)
+        for path in (silence, cough):
+            result = scorer.score(str(path))
+            assert not result.failed and "no speech found" in result.error, (short, path.name, result.error)

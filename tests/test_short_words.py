@@ -3,8 +3,8 @@ gets an emotion from ``score``, read a second time with a lower minimum; noise a
 give nothing. Real RAVDESS speech from tests/data, the real segmenter and model, the real CLI.
 
 The monitor's own settings keep a voiced short word in the first reading already (``short_speech_s``,
-tests/test_short_voiced.py); the re-reading is what a run with ``short_speech_s = 0`` (the bare segmenter) relies
-on, and what a voiced word not heard the first time gets, so these tests read with the bare segmenter."""
+tests/test_short_voiced.py), and then this re-reading is skipped (``FileScorer.short_words``); it is what a run
+with ``short_speech_s = 0`` (the bare segmenter) relies on, so these tests read with the bare segmenter."""
 
 from __future__ import annotations
 

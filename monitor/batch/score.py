@@ -307,8 +307,8 @@ class FileScorer:
         if short is not None:
             again.append(short)
         if seg.vad.margin_db > NOISY_FILE_MARGIN_DB:
-            noisy = replace(seg, vad=replace(seg.vad, margin_db=NOISY_FILE_MARGIN_DB),
-                            min_speech_s=min(seg.min_speech_s, SHORT_FILE_MIN_SPEECH_S))
+            noisy = with_min_speech(replace(seg, vad=replace(seg.vad, margin_db=NOISY_FILE_MARGIN_DB)),
+                                    min(seg.min_speech_s, SHORT_FILE_MIN_SPEECH_S))
             again.append(noisy)
         return again
 
@@ -320,10 +320,15 @@ class FileScorer:
             return None
         if 0 < seg.short_speech_s <= SHORT_FILE_MIN_SPEECH_S:
             return None  # the first reading already kept its voiced words of that length
-        return replace(seg, min_speech_s=SHORT_FILE_MIN_SPEECH_S)
+        return with_min_speech(seg, SHORT_FILE_MIN_SPEECH_S)
 
     def summarize(self, path: str, duration_s: float, analysis: Analysis) -> FileResult:
         return summarize(path, duration_s, analysis, self.labels)
+
+
+def with_min_speech(seg: SegmenterOptions, min_speech_s: float) -> SegmenterOptions:
+    """``seg`` with a lower ``min_speech_s``; its ``short_speech_s`` (a voiced word's minimum) never above it."""
+    return replace(seg, min_speech_s=min_speech_s, short_speech_s=min(seg.short_speech_s, min_speech_s))
 
 
 def is_voiced(window: Window) -> bool:
