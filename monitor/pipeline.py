@@ -26,7 +26,7 @@ from monitor.align import dominant_emotion, words_in_window
 from monitor.analysis import WindowAnalyzer
 from monitor.audio.convert import StreamConverter
 from monitor.audio.sources import Source
-from monitor.dsp.segmenter import SHORT_SPEECH_S, Segmenter, SegmenterOptions, Window
+from monitor.dsp.segmenter import Segmenter, SegmenterOptions, Window
 from monitor.events import Event, Word
 from monitor.inference.classifier import EmotionClassifier
 from monitor.speakers.summary import SpeakerSummary, utterance_speaker
@@ -91,9 +91,8 @@ class Pipeline:
     ) -> None:
         self.source = source
         self.classifier = classifier
-        # without options, the monitor's windows (short voiced words too), as config.toml's defaults give them
-        options = segmenter_options or SegmenterOptions(short_speech_s=SHORT_SPEECH_S)
-        self.segmenter = Segmenter(options, speech_chunks=transcription is not None)
+        self.segmenter = Segmenter(segmenter_options or SegmenterOptions.monitor(),
+                                   speech_chunks=transcription is not None)
         self.analyzer = WindowAnalyzer(classifier, normalise=normalise, prosody=prosody,
                                        embeddings=speakers is not None)
         self.sinks = list(sinks)

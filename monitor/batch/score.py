@@ -28,7 +28,7 @@ from monitor.analysis import Measure, WindowAnalyzer
 from monitor.batch.lifeline import ParentToken, die_with
 from monitor.batch.reader import AudioBlocks
 from monitor.batch.voices import parse_voice_group
-from monitor.dsp.segmenter import SHORT_SPEECH_S, Segmenter, SegmenterOptions, Window
+from monitor.dsp.segmenter import Segmenter, SegmenterOptions, Window
 from monitor.dsp.vad import SAMPLE_RATE
 from monitor.dsp.voiced import speech_like
 from monitor.errors import ConfigError, MonitorError
@@ -60,8 +60,7 @@ class ScoreOptions:
     model_path: str | None = None  # None: the shipped models/emotion.tflite
     transcriber: str = "none"  # one of TRANSCRIBERS ("auto": Vosk if a model is found, else pocketsphinx)
     vosk_model_path: str | None = None
-    # the monitor's windows (short voiced words too), as config.toml's defaults give them
-    segmenter: SegmenterOptions = field(default_factory=lambda: SegmenterOptions(short_speech_s=SHORT_SPEECH_S))
+    segmenter: SegmenterOptions = field(default_factory=SegmenterOptions.monitor)
     block_s: float = 0.5  # the segmenter is fed blocks of this length, as the live monitor feeds it
     num_threads: int = 1  # TFLite threads per worker
     speakers: SpeakerOptions = field(default_factory=SpeakerOptions)  # speakers.enabled=False: no speaker turns

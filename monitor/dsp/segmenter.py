@@ -39,8 +39,8 @@ from monitor.dsp.voiced import speech_like
 
 METER_HOLD_S = 1.0  # the level meter holds the loudest speech frame this long while in an utterance
 METER_HOLD = int(METER_HOLD_S * SAMPLE_RATE)
-# The monitor's ``short_speech_s`` (config ``[windows]``, ``ScoreOptions``); ``SegmenterOptions`` itself defaults to 0,
-# the windows the emotion model was trained and evaluated on (training/ calls ``segment_audio`` bare).
+# The monitor's ``short_speech_s`` (config ``[windows]``, ``SegmenterOptions.monitor``); ``SegmenterOptions``
+# itself defaults to 0, the windows the emotion model was trained and evaluated on (training/ cuts them bare).
 SHORT_SPEECH_S = 0.25
 
 
@@ -60,6 +60,11 @@ class SegmenterOptions:
     onset_frames: int = 3
     max_utterance_s: float = 30.0  # a longer utterance is closed and a new one started
     floor_warmup_s: float = 3.0  # the stream's first frames are judged against the floor of this much audio
+
+    @classmethod
+    def monitor(cls) -> SegmenterOptions:
+        """The monitor's windows without a config (short voiced words too), as config.toml's defaults give them."""
+        return cls(short_speech_s=SHORT_SPEECH_S)
 
     def validate(self) -> None:
         self.vad.validate()
