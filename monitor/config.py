@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.dsp.segmenter import SHORT_SPEECH_S, SegmenterOptions
-from monitor.dsp.vad import VadOptions
+from monitor.dsp.vad import STEADY_DB, VadOptions
 from monitor.errors import ConfigError
 from monitor.paths import FILE, access_problem, path_kind
 from monitor.setting_ranges import check_ranges
@@ -40,6 +40,7 @@ class VadConfig:
     floor_window_s: float = 5.0
     min_level_dbfs: float = -100.0
     quiet_after_loud_db: float = 20.0
+    steady_db: float = STEADY_DB
     pre_pad_ms: int = 240
     post_pad_ms: int = 240
     hangover_ms: int = 450
@@ -142,6 +143,7 @@ class Config:
                 floor_window_s=v.floor_window_s,
                 min_level_dbfs=v.min_level_dbfs,
                 quiet_after_loud_db=v.quiet_after_loud_db,
+                steady_db=v.steady_db,
             ),
             window_s=window_s,
             hop_s=self.windows.hop_s,

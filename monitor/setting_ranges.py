@@ -20,6 +20,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("audio", "stdin_channels"): (1, 32),
     ("vad", "margin_db"): (0, 40),
     ("vad", "quiet_after_loud_db"): (0, 60),
+    ("vad", "steady_db"): (0, 20),
     ("vad", "floor_window_s"): (0.5, 60),
     ("vad", "min_level_dbfs"): (-150, 0),
     ("vad", "pre_pad_ms"): (0, 1000),

@@ -31,6 +31,7 @@ def test_every_setting_is_in_config_toml():
         ("[vad]\nagressiveness = 2\n", "unknown key 'agressiveness' in [vad]"),
         ("[vad]\naggressiveness = 7\n", "aggressiveness must be 0, 1, 2 or 3"),
         ("[vad]\naggressiveness = 'high'\n", "[vad] aggressiveness must be an integer"),
+        ("[vad]\nmargin_db = 5.0\n", "steady_db (6) must be below margin_db (5), or 0 (off)"),
         ("[sound]\nrate = 1\n", "unknown section [sound]"),
         ("[transcriber]\nengine = 'whisper'\n", "engine must be auto, vosk, pocketsphinx or none"),
         ("[output]\ndashboard = 'yes'\n", "[output] dashboard must be true or false"),

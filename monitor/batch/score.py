@@ -295,7 +295,8 @@ class FileScorer:
     def readings_again(self, analysis: Analysis) -> list[SegmenterOptions]:
         """How to read a short file again that gave no window, in order (segmenter options):
         its words shorter than ``min_speech_s`` (``short_words``), then with the noise-floor margin lowered to
-        ``NOISY_FILE_MARGIN_DB`` and the short minimum (speech in noise or a room, from its first sample). Both
+        ``NOISY_FILE_MARGIN_DB`` and the short minimum (speech in noise or a room, from its first sample; the
+        VAD's steady-floor rule off, which is for dips of a long stream's floor, not a short file's noise). Both
         keep voiced windows only: a door, a cough or a swell of noise of a word's length is not voiced. Empty for
         a file with windows."""
         if analysis.events:
@@ -306,7 +307,7 @@ class FileScorer:
         if short is not None:
             again.append(short)
         if seg.vad.margin_db > NOISY_FILE_MARGIN_DB:
-            noisy = with_min_speech(replace(seg, vad=replace(seg.vad, margin_db=NOISY_FILE_MARGIN_DB)),
+            noisy = with_min_speech(replace(seg, vad=replace(seg.vad, margin_db=NOISY_FILE_MARGIN_DB, steady_db=0.0)),
                                     min(seg.min_speech_s, SHORT_FILE_MIN_SPEECH_S))
             again.append(noisy)
         return again

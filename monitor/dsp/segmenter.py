@@ -14,7 +14,9 @@ non-speech and keeps ``post_pad_ms`` after its last speech frame. Windows:
   centre it, zero-padded) if its speech (first to last speech frame) lasts at least ``min_speech_s``, or at
   least ``short_speech_s`` when its audio is voiced like speech (``monitor.dsp.voiced``: a "yes", a name; a
   click, a cough or a knock of that length is not); otherwise, if at least ``min_speech_s`` of it is not yet
-  covered, a last full window ending at the utterance's end.
+  covered, a last full window ending at the utterance's end. An utterance shorter than a window during which the
+  VAD's noise floor restarted (it had dipped: ``VadOptions.steady_db``) gives a window only if voiced like speech:
+  room tone after an unmuted microphone was speech against the dipped floor until the floor came back.
 
 The start of a stream: a frame is speech only when it stands above the noise floor (``monitor.dsp.vad``), and a
 stream that is speech from its first sample (a clip cut to its speech) has no quieter frame before it to
@@ -29,12 +31,13 @@ speech state shown move as before.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from monitor.dsp.vad import SAMPLE_RATE, FrameVad, VadOptions, frame_level_dbfs, frame_levels_dbfs
+from monitor.dsp.vad import SAMPLE_RATE, STEADY_DB, FrameVad, VadOptions, frame_level_dbfs, frame_levels_dbfs
 from monitor.dsp.voiced import speech_like
 
 METER_HOLD_S = 1.0  # the level meter holds the loudest speech frame this long while in an utterance
@@ -63,8 +66,9 @@ class SegmenterOptions:
 
     @classmethod
     def monitor(cls) -> SegmenterOptions:
-        """The monitor's windows without a config (short voiced words too), as config.toml's defaults give them."""
-        return cls(short_speech_s=SHORT_SPEECH_S)
+        """The monitor's windows without a config (short voiced words too, a dipped noise floor restarted), as
+        config.toml's defaults give them."""
+        return cls(vad=VadOptions(steady_db=STEADY_DB), short_speech_s=SHORT_SPEECH_S)
 
     def validate(self) -> None:
         self.vad.validate()
@@ -330,7 +334,11 @@ class Segmenter:
         start = self._utt_start
         if self._windows_in_utt == 0:
             speech = self._last_speech_end - self._first_speech
-            if speech >= self.min_speech or (
+            voiced = None if not self._floor_restarted() else speech_like(self._audio(self._first_speech,
+                                                                                      self._last_speech_end))
+            if voiced is False:  # heard against a floor that had dipped, and not voiced: the room's tone
+                pass
+            elif speech >= self.min_speech or (
                 0 < self.short_speech <= speech and speech_like(self._audio(self._first_speech, self._last_speech_end))
             ):
                 self._emit(start, end, True, out)
@@ -349,6 +357,13 @@ class Segmenter:
         self._in_speech = False
         self._recent.clear()
 
+    def _floor_restarted(self) -> bool:
+        """Did the VAD's noise floor restart (``VadOptions.steady_db``: it had dipped) since this utterance's first
+        speech frame? Its frames before then were judged against the dipped floor."""
+        restarts = self.vad.restarts
+        i = bisect_left(restarts, self._first_speech // self.frame)
+        return i < len(restarts) and restarts[i] < self._pos // self.frame
+
     def _trim(self) -> None:
         if self._warming:
             return  # a second pass over the warm-up needs all of it
@@ -360,6 +375,8 @@ class Segmenter:
             pre = max(self.pre_pad, self.speech_pre_pad)
             keep_from = self._pos - pre - (self.options.onset_frames + 2) * self.frame
         keep_from = max(keep_from, self._buf_start)
+        # the floor's restarts before the audio kept are no utterance's to look at (``_floor_restarted``)
+        del self.vad.restarts[: bisect_left(self.vad.restarts, keep_from // self.frame)]
         if keep_from > self._buf_start:
             self._buf = self._buf[keep_from - self._buf_start :]
             self._buf_start = keep_from

@@ -12,6 +12,17 @@ relative, and frames are scaled (up by at most ``max_gain_db``, down by at most 
 loudest recent frame sits at ``target_dbfs`` before webrtcvad sees them: quiet and loud recordings of the
 same speech are cut into the same windows. A voice much quieter than the one before it (``quiet_after_loud_db``)
 is scaled for its own loudness once the loud one has been silent for ``recent_peak_s``.
+
+A floor that dipped (a sound whose tail fell under the room's floor, a microphone unmuted or its automatic gain
+recovering, a dithered lead-in, a noise that started) would leave the room tone after the dip standing above the
+margin for the rest of ``floor_window_s``, and webrtcvad, hearing it scaled up, often calls it speech. So when
+``steady_s`` of frames is steady (its 90th percentile frame within ``steady_db`` of its 10th), stands above the floor
+(its 10th percentile at least ``margin_db - steady_db`` above it, 3 dB by default: its louder frames would pass the
+floor gate) and is not voiced like speech (``monitor.dsp.voiced``: slow, even or compressed speech, a sad voice, can
+be that steady), the floor history restarts at that stretch; ``steady_db`` 0: off, and it must stay below
+``margin_db``. Most speech is not steady (its syllables and gaps span more), and speech in steady noise mostly does
+not stand above the noise's floor; when it does (reverberant or compressed speech in noise, a sung note held for
+over a second without vibrato, which is voiced but at one pitch) the floor rises to it and a window can end early.
 """
 
 from __future__ import annotations
@@ -22,7 +33,12 @@ from itertools import islice
 
 import numpy as np
 
+from monitor.dsp.voiced import speech_like
+
 SAMPLE_RATE = 16000
+STEADY_CHECK_EVERY = 4  # the steady-floor rule looks at every 4th frame (120 ms): a restart is that much later at most
+STEADY_RECHECK_FRAMES = 2  # a steady stretch voiced like speech is checked again this many looks later
+STEADY_DB = 6.0  # the monitor's ``VadOptions.steady_db`` (config ``[vad] steady_db``)
 LEAD_MS = 90  # the start of a run that tells whether it begins in speech (``FrameVad.begins_above_floor``)
 
 
@@ -41,6 +57,13 @@ class VadOptions:
     # call) would otherwise reach webrtcvad too quiet to be heard. 0 turns it off.
     quiet_after_loud_db: float = 20.0
     recent_peak_s: float = 1.0
+    # A stretch of ``steady_s`` whose 10th to 90th percentile frames lie within ``steady_db`` (below ``margin_db``), its
+    # 10th at least ``margin_db - steady_db`` above the floor, not voiced like speech, restarts the floor history there
+    # (a floor that dipped). 0 turns it
+    # off, the default here: training cuts its windows without it; the monitor uses STEADY_DB. A floor window no
+    # longer than ``steady_s`` has nothing to forget: the rule does nothing there.
+    steady_db: float = 0.0
+    steady_s: float = 1.0
 
     def validate(self) -> None:
         if self.aggressiveness not in (0, 1, 2, 3):
@@ -53,6 +76,10 @@ class VadOptions:
             raise ValueError("floor_window_s must be > 0")
         if self.quiet_after_loud_db < 0 or self.recent_peak_s <= 0:
             raise ValueError("quiet_after_loud_db must be >= 0 and recent_peak_s > 0")
+        if self.steady_db < 0 or self.steady_s <= 0:
+            raise ValueError("steady_db must be >= 0 (0 = off) and steady_s > 0")
+        if 0 < self.steady_db >= self.margin_db:
+            raise ValueError(f"steady_db ({self.steady_db:g}) must be below margin_db ({self.margin_db:g}), or 0 (off)")
 
     @property
     def frame_samples(self) -> int:
@@ -84,6 +111,13 @@ class FrameVad:
         self._levels: deque[float] = deque(maxlen=n_floor)
         self._peaks: deque[float] = deque(maxlen=2 * n_floor)
         self._recent_frames = max(1, int(round(self.options.recent_peak_s * 1000 / self.options.frame_ms)))
+        self._steady_frames = max(1, int(round(self.options.steady_s * 1000 / self.options.frame_ms)))
+        self._steady_audio: deque[np.ndarray] = deque(maxlen=self._steady_frames)  # the frames of that stretch
+        self._steady_wait = 0
+        self.observed = 0  # frames observed so far
+        # the (0-based) frames at which the floor restarted, in order; whoever reads it drops what it no longer needs
+        # (``Segmenter._trim``)
+        self.restarts: list[int] = []
         self.level_dbfs = -120.0
         self.noise_floor_dbfs = -120.0
 
@@ -93,14 +127,48 @@ class FrameVad:
         self.level_dbfs = frame_level_dbfs(frame) if level is None else level
         return self.level_dbfs
 
-    def observe(self, frame: np.ndarray, level: float | None = None) -> float:
-        """Record a frame's level in the noise-floor and peak history; return the level."""
+    def observe(self, frame: np.ndarray, level: float | None = None, restart: bool = True) -> float:
+        """Record a frame's level in the noise-floor and peak history; return the level. ``restart=False`` keeps
+        the steady-floor rule out (``judge_run``: the floor of all the frames it is given)."""
         level = self.measure(frame, level)
+        self.observed += 1
         if level >= self.options.min_level_dbfs:  # digital silence is neither speech nor noise floor
             self._levels.append(level)
             self._peaks.append(level)
             self.noise_floor_dbfs = min(self._levels)
+            o = self.options
+            if o.steady_db > 0:
+                self._steady_audio.append(np.array(frame, dtype=np.int16))  # a copy: callers reuse buffers
+                if (restart and self.observed % STEADY_CHECK_EVERY == 0
+                        and level >= self.noise_floor_dbfs + o.margin_db - o.steady_db):
+                    self._restart_floor_if_steady()
         return level
+
+    def _restart_floor_if_steady(self) -> None:
+        """Forget the floor history before the last ``steady_s`` when that stretch is steady sound standing above
+        the floor (the floor dipped before it), and not voiced like speech: see the module's docstring. Steady and
+        standing above are read from the stretch's 10th and 90th percentile frames, so that a noise whose level
+        wanders (a fan, traffic) counts as steady, and the gaps of speech in steady noise keep it from counting."""
+        o = self.options
+        if len(self._levels) <= self._steady_frames:
+            return
+        recent = sorted(islice(reversed(self._levels), self._steady_frames))
+        k = len(recent) // 10
+        low, high = recent[k], recent[-1 - k]
+        if low < self.noise_floor_dbfs + o.margin_db - o.steady_db or high - low > o.steady_db:
+            self._steady_wait = 0
+            return
+        if self._steady_wait > 0:  # heard as speech a moment ago
+            self._steady_wait -= 1
+            return
+        if speech_like(np.concatenate(self._steady_audio)):  # slow, even speech (a sad voice) is steady too
+            self._steady_wait = STEADY_RECHECK_FRAMES
+            return
+        kept = list(islice(reversed(self._levels), self._steady_frames))
+        self._levels.clear()
+        self._levels.extend(reversed(kept))
+        self.noise_floor_dbfs = recent[0]
+        self.restarts.append(self.observed - 1)
 
     def peak_dbfs(self) -> float:
         """The loudest recorded frame of the peak history (-120 before any)."""
@@ -180,6 +248,6 @@ class FrameVad:
         scaled for webrtcvad by their loudest: for a stream that begins in speech, where the causal rule has
         nothing quieter to measure its first frames against."""
         measured = frame_levels_dbfs(np.stack(frames)) if frames else []
-        levels = [self.observe(f, lv) for f, lv in zip(frames, measured, strict=True)]
+        levels = [self.observe(f, lv, restart=False) for f, lv in zip(frames, measured, strict=True)]
         peak = self.peak_dbfs()
         return [self.decide(f, level, peak) for f, level in zip(frames, levels, strict=True)]
