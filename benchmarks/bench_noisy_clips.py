@@ -10,13 +10,14 @@ speech under the noise. For the four sentence corpora of the shared data (TurEV'
 (``bench_speech_clips.cut_to_speech``) and writes versions of it: as it is, in a room (RT60 0.3-0.9 s), in white,
 pink or brown noise at 20, 10 and 5 dB SNR, in babble of other speakers at 10 dB, through a telephone band; each
 at a random peak of -30 to -3 dBFS (``training.augment``). Each is scored as ``voice-monitor score`` scores a file
-(``FileScorer``; speaker turns off, which do not decide windows). Cells: files without an emotion, before (the
-short file's readings without the noisy one: ``NOISY_FILE_MARGIN_DB`` out of reach) / now.
+(``FileScorer``; speaker turns off, which do not decide windows). Cells: files without an emotion, first / low /
+now: the short file's first readings alone (``NOISY_FILE_MARGIN_DB`` out of reach), with the low-margin reading,
+and with the last reading too (margin 0, webrtcvad at its least aggressive: what ``score`` does).
 
 Then non-speech of 1-10 s (white, pink, brown noise, steady hum, a low rumble with a slow swell of about 5 dB
 peak to trough, band noise swelling by +-5 dB like traffic, 100 Hz hum with harmonics and hiss swelling the same
-way; three levels, two of each): files given an emotion, before / now. What the first reading lets through (a
-swell of band noise or brown noise that webrtcvad takes for speech) shows in both columns.
+way; three levels, two of each): files given an emotion, first / low / now. What the first reading lets through
+(a swell of band noise or brown noise that webrtcvad takes for speech) shows in every column.
 """
 
 from __future__ import annotations
@@ -80,18 +81,24 @@ def non_speech(seconds: float, rng: np.random.Generator) -> dict[str, np.ndarray
     }
 
 
-def no_emotion(scorer: FileScorer, path: Path) -> tuple[bool, bool]:
-    """(no emotion before the noisy reading, no emotion now) for one file."""
+def no_emotion(scorer: FileScorer, path: Path) -> tuple[bool, bool, bool]:
+    """(no emotion from the first readings, with the low-margin reading too, with the last reading too: now)."""
     now = not scorer.score(str(path)).emotion
     if now:
-        return True, True
-    kept = score_module.NOISY_FILE_MARGIN_DB
-    score_module.NOISY_FILE_MARGIN_DB = float("inf")  # the readings before this one
+        return True, True, True
+    m = score_module
+    kept = m.NOISY_FILE_MARGIN_DB, m.LAST_READING_MARGIN_DB, m.LAST_READING_AGGRESSIVENESS
     try:
-        before = not scorer.score(str(path)).emotion
+        # the last reading made the low-margin one again (the same windows): off
+        score_module.LAST_READING_MARGIN_DB = score_module.NOISY_FILE_MARGIN_DB
+        score_module.LAST_READING_AGGRESSIVENESS = scorer.options.segmenter.vad.aggressiveness
+        low_margin = not scorer.score(str(path)).emotion
+        score_module.NOISY_FILE_MARGIN_DB = float("inf")  # the readings before both
+        first = low_margin or not scorer.score(str(path)).emotion
     finally:
-        score_module.NOISY_FILE_MARGIN_DB = kept
-    return before, now
+        score_module.NOISY_FILE_MARGIN_DB, score_module.LAST_READING_MARGIN_DB = kept[0], kept[1]
+        score_module.LAST_READING_AGGRESSIVENESS = kept[2]
+    return first, low_margin, now
 
 
 def main() -> None:
@@ -107,8 +114,8 @@ def main() -> None:
         if (data / name).is_dir():
             for p in random.Random(args.seed + 1).sample(corpus_files(data / name), 5):
                 babble.append(read_audio(p)[0].astype(np.float32) / 32768)
-    totals = {c: [0, 0, 0] for c in CONDITIONS}
-    print(f"{'files without an emotion (before / now)':<44}" + "".join(f"{c:>16}" for c in CONDITIONS))
+    totals = {c: [0, 0, 0, 0] for c in CONDITIONS}
+    print(f"{'files without an emotion (first / low / now)':<44}" + "".join(f"{c:>16}" for c in CONDITIONS))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "clip.flac"
         for name in SENTENCES:
@@ -117,18 +124,19 @@ def main() -> None:
                 print(f"{name:<44}(missing: {root})")
                 continue
             files = random.Random(args.seed).sample(corpus_files(root), min(args.per_corpus, len(corpus_files(root))))
-            counts = {c: [0, 0, 0] for c in CONDITIONS}
+            counts = {c: [0, 0, 0, 0] for c in CONDITIONS}
             for path in files:
                 clip = cut_to_speech(read_audio(path)[0]).astype(np.float32) / 32768
                 rng = np.random.default_rng(zlib.crc32(str(path.relative_to(data)).encode()) + args.seed)
                 for condition in CONDITIONS:
                     y = version(clip, condition, rng, babble)
                     sf.write(out, np.clip(np.round(y * 32767), -32768, 32767).astype(np.int16), SR, subtype="PCM_16")
-                    before, now = no_emotion(scorer, out)
+                    first, low, now = no_emotion(scorer, out)
                     for c in (counts[condition], totals[condition]):
-                        c[0] += before
-                        c[1] += now
-                        c[2] += 1
+                        c[0] += first
+                        c[1] += low
+                        c[2] += now
+                        c[3] += 1
             print(f"{name:<44}" + "".join(f"{_cell(*counts[c]):>16}" for c in CONDITIONS))
         print(f"{'all':<44}" + "".join(f"{_cell(*totals[c]):>16}" for c in CONDITIONS))
         rng = np.random.default_rng(args.seed)
@@ -139,17 +147,18 @@ def main() -> None:
                     for level_dbfs in (-50.0, -30.0, -10.0):
                         y = x / np.abs(x).max() * 10 ** (level_dbfs / 20)
                         sf.write(out, np.round(y * 32767).astype(np.int16), SR, subtype="PCM_16")
-                        before, now = no_emotion(scorer, out)
-                        f = false.setdefault(kind, [0, 0, 0])
-                        f[0] += not before
-                        f[1] += not now
-                        f[2] += 1
-    print("non-speech files given an emotion (before / now): "
-          + ", ".join(f"{k} {b}/{a} of {m}" for k, (b, a, m) in false.items()))
+                        first, low, now = no_emotion(scorer, out)
+                        f = false.setdefault(kind, [0, 0, 0, 0])
+                        f[0] += not first
+                        f[1] += not low
+                        f[2] += not now
+                        f[3] += 1
+    print("non-speech files given an emotion (first / low / now): "
+          + ", ".join(f"{k} {a}/{b}/{c} of {m}" for k, (a, b, c, m) in false.items()))
 
 
-def _cell(before: int, now: int, n: int) -> str:
-    return f"{before / max(n, 1):.0%} / {now / max(n, 1):.0%}"
+def _cell(first: int, low: int, now: int, n: int) -> str:
+    return f"{first / max(n, 1):.0%}/{low / max(n, 1):.0%}/{now / max(n, 1):.0%}"
 
 
 if __name__ == "__main__":

@@ -46,11 +46,16 @@ TRANSCRIBERS = ("none", "auto", "vosk", "pocketsphinx")
 # voiced windows only, below).
 SHORT_FILE_MIN_SPEECH_S = 0.25
 SHORT_FILE_MAX_S = 10.0  # only files this short: a long recording of coughs and door knocks stays without speech
-# A short file that still gave no window is read a last time with the noise-floor margin lowered to this: a clip
+# A short file that still gave no window is read again with the noise-floor margin lowered to this: a clip
 # that is speech from its first to its last sample, in a room or in noise, has no quiet frame, and its floor (its
 # quietest frame) is speech under the noise, often less than the 9 dB below its syllables. Only windows voiced like
 # speech are kept (``monitor.dsp.voiced``), since noise that passes the lower margin is rarely voiced like speech.
 NOISY_FILE_MARGIN_DB = 3.0
+# ... and, still without a window, a very last time hearing every frame above its floor (margin 0) with webrtcvad at
+# its least aggressive: nearly the whole clip becomes windows, and only those voiced like speech are kept. Speech in
+# noise at 5-10 dB SNR whose syllables stand too little above the noise for webrtcvad is often still voiced.
+LAST_READING_MARGIN_DB = 0.0
+LAST_READING_AGGRESSIVENESS = 0
 
 
 @dataclass(frozen=True)
@@ -296,7 +301,8 @@ class FileScorer:
         """How to read a short file again that gave no window, in order (segmenter options):
         its words shorter than ``min_speech_s`` (``short_words``), then with the noise-floor margin lowered to
         ``NOISY_FILE_MARGIN_DB`` and the short minimum (speech in noise or a room, from its first sample; the
-        VAD's steady-floor rule off, which is for dips of a long stream's floor, not a short file's noise). Both
+        VAD's steady-floor rule off, which is for dips of a long stream's floor, not a short file's noise), then
+        with the margin at ``LAST_READING_MARGIN_DB`` and webrtcvad at ``LAST_READING_AGGRESSIVENESS``. All
         keep voiced windows only: a door, a cough or a swell of noise of a word's length is not voiced. Empty for
         a file with windows."""
         if analysis.events:
@@ -310,6 +316,8 @@ class FileScorer:
             noisy = with_min_speech(replace(seg, vad=replace(seg.vad, margin_db=NOISY_FILE_MARGIN_DB, steady_db=0.0)),
                                     min(seg.min_speech_s, SHORT_FILE_MIN_SPEECH_S))
             again.append(noisy)
+            again.append(replace(noisy, vad=replace(noisy.vad, margin_db=LAST_READING_MARGIN_DB,
+                                                    aggressiveness=LAST_READING_AGGRESSIVENESS)))
         return again
 
     def short_words(self, analysis: Analysis) -> SegmenterOptions | None:
