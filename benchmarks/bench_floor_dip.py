@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,20 +30,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_noisy_clips import non_speech  # noqa: E402
+from bench_quiet_voice import non_speech_with_window, single_clips_moved, spans  # noqa: E402
 from bench_speech_clips import CORPORA, corpus_files, cut_to_speech  # noqa: E402
 
 from monitor.audio.convert import read_audio  # noqa: E402
-from monitor.dsp.segmenter import SegmenterOptions, segment_audio  # noqa: E402
+from monitor.dsp.segmenter import SegmenterOptions  # noqa: E402
 from monitor.dsp.vad import SAMPLE_RATE as SR  # noqa: E402
 
 ON = SegmenterOptions.monitor()
 OFF = replace(ON, vad=replace(ON.vad, steady_db=0.0))
 DIPS = ("unmuted", "gain recovering", "edit", "no dip")
-
-
-def spans(audio: np.ndarray, options: SegmenterOptions) -> list[tuple[int, int]]:
-    return [(w.start_sample, w.end_sample) for w in segment_audio(audio, options)]
 
 
 def tone(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -105,28 +100,13 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=60)
     args = ap.parse_args()
     data = Path(args.data)
-    moved, n = [0, 0], 0
-    cpu, seconds = [0.0, 0.0], 0.0
-    for name in CORPORA:
-        if not (data / name).is_dir():
-            print(f"{name}: missing ({data / name})")
-            continue
-        files = corpus_files(data / name)
-        for path in random.Random(0).sample(files, min(args.per_corpus, len(files))):
-            audio, _ = read_audio(path)
-            cut = cut_to_speech(audio)
-            found = []
-            for k, options in enumerate((OFF, ON)):
-                t0 = time.process_time()
-                found.append((spans(audio, options), spans(cut, options)))
-                cpu[k] += time.process_time() - t0
-            moved[0] += found[0][0] != found[1][0]
-            moved[1] += found[0][1] != found[1][1]
-            seconds += (len(audio) + len(cut)) / SR
-            n += 1
-    if n:
-        print(f"single clips whose windows move: as they are {moved[0]}/{n}, cut to their speech {moved[1]}/{n}")
-        print(f"segmenter on them: {seconds / cpu[0]:.0f}x / {seconds / cpu[1]:.0f}x real time per CPU s, off / on")
+    moved = single_clips_moved(data, args.per_corpus, OFF, ON)
+    if moved["n"]:
+        n = int(moved["n"])
+        print(f"single clips whose windows move: as they are {moved['as_is']:.0f}/{n}, cut to their speech "
+              f"{moved['cut']:.0f}/{n}")
+        print(f"segmenter on them: {moved['seconds'] / moved['cpu_off']:.0f}x / "
+              f"{moved['seconds'] / moved['cpu_on']:.0f}x real time per CPU s, off / on")
     clips = clip_pool(data, max(1, args.trials // len(CORPORA) + 1))
     print(f"{'dip':<18}{'noise windows s/stream (off / on)':>36}{'speech without a window (off / on)':>38}")
     for d, dip in enumerate(DIPS):
@@ -140,16 +120,8 @@ def main() -> None:
                 lost[k] += not any(a < s1 and b > s0 for a, b in found)
         t = args.trials
         print(f"{dip:<18}{f'{noise_s[0] / t:.2f} / {noise_s[1] / t:.2f}':>36}{f'{lost[0]}/{t} / {lost[1]}/{t}':>38}")
-    rng = np.random.default_rng(0)
-    found_ns = [0, 0]
-    for seconds in (1.0, 2.0, 5.0, 10.0):
-        for x in non_speech(seconds, rng).values():
-            for level_dbfs in (-50.0, -30.0, -10.0):
-                y = np.round(x / np.abs(x).max() * 10 ** (level_dbfs / 20) * 32767).astype(np.int16)
-                for k, options in enumerate((OFF, ON)):
-                    found_ns[k] += bool(spans(y, options))
-    print(f"non-speech files (84) with a window: off {found_ns[0]}, on {found_ns[1]}")
-
+    off, on = non_speech_with_window(OFF, ON)
+    print(f"non-speech files (84) with a window: off {off}, on {on}")
 
 if __name__ == "__main__":
     main()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -44,26 +45,55 @@ def at_peak(audio: np.ndarray, peak_dbfs: float) -> np.ndarray:
     return x / np.abs(x).max() * 10 ** (peak_dbfs / 20) * 32767
 
 
+def single_clips_moved(data: Path, per_corpus: int, off: SegmenterOptions, on: SegmenterOptions) -> dict[str, float]:
+    """``per_corpus`` clips of each corpus (seed 0): how many have windows that move between ``off`` and ``on``, as
+    they are (``as_is``) and cut to their speech (``cut``); ``n`` clips, ``seconds`` of audio segmented each way and
+    the process time each way took (``cpu_off``, ``cpu_on``)."""
+    out = dict.fromkeys(("as_is", "cut", "n", "seconds", "cpu_off", "cpu_on"), 0.0)
+    for name in CORPORA:
+        if not (data / name).is_dir():
+            print(f"{name}: missing ({data / name})")
+            continue
+        files = corpus_files(data / name)
+        for path in random.Random(0).sample(files, min(per_corpus, len(files))):
+            audio, _ = read_audio(path)
+            cut = cut_to_speech(audio)
+            found = []
+            for key, options in (("cpu_off", off), ("cpu_on", on)):
+                t0 = time.process_time()
+                found.append((spans(audio, options), spans(cut, options)))
+                out[key] += time.process_time() - t0
+            out["as_is"] += found[0][0] != found[1][0]
+            out["cut"] += found[0][1] != found[1][1]
+            out["seconds"] += (len(audio) + len(cut)) / SAMPLE_RATE
+            out["n"] += 1
+    return out
+
+
+def non_speech_with_window(off: SegmenterOptions, on: SegmenterOptions) -> tuple[int, int]:
+    """Non-speech of 1-10 s (``bench_noisy_clips.non_speech``, 4 lengths x 7 kinds x 3 levels = 84 files): files
+    with a window, off and on."""
+    rng = np.random.default_rng(0)
+    found = [0, 0]
+    for seconds in (1.0, 2.0, 5.0, 10.0):
+        for x in non_speech(seconds, rng).values():
+            for level_dbfs in (-50.0, -30.0, -10.0):
+                y = np.round(x / np.abs(x).max() * 10 ** (level_dbfs / 20) * 32767).astype(np.int16)
+                for k, options in enumerate((off, on)):
+                    found[k] += bool(spans(y, options))
+    return found[0], found[1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     ap.add_argument("--per-corpus", type=int, default=100)
     args = ap.parse_args()
     data = Path(args.data)
-    moved = [0, 0]
-    n = 0
-    for name in CORPORA:
-        if not (data / name).is_dir():
-            print(f"{name}: missing ({data / name})")
-            continue
-        files = corpus_files(data / name)
-        for path in random.Random(0).sample(files, min(args.per_corpus, len(files))):
-            audio, _ = read_audio(path)
-            cut = cut_to_speech(audio)
-            moved[0] += spans(audio, OFF) != spans(audio, ON)
-            moved[1] += spans(cut, OFF) != spans(cut, ON)
-            n += 1
-    print(f"single clips whose windows move: as they are {moved[0]}/{n}, cut to their speech {moved[1]}/{n}")
+    moved = single_clips_moved(data, args.per_corpus, OFF, ON)
+    n = int(moved["n"])
+    print(f"single clips whose windows move: as they are {moved['as_is']:.0f}/{n}, cut to their speech "
+          f"{moved['cut']:.0f}/{n}")
     pool: list[Path] = []
     for name in ("nemo", "ravdess16k", "ased"):
         if (data / name).is_dir():
@@ -81,16 +111,8 @@ def main() -> None:
                 lost[k] += not any(w.end_s > start + 0.3 for w in segment_audio(stream, options))
             pairs += 1
         print(f"second voice {drop:>2} dB quieter: lost off {lost[0]}/{pairs}, on {lost[1]}/{pairs}")
-    rng = np.random.default_rng(0)
-    found = [0, 0]
-    for seconds in (1.0, 2.0, 5.0, 10.0):
-        for x in non_speech(seconds, rng).values():
-            for level_dbfs in (-50.0, -30.0, -10.0):
-                y = np.round(x / np.abs(x).max() * 10 ** (level_dbfs / 20) * 32767).astype(np.int16)
-                for k, options in enumerate((OFF, ON)):
-                    found[k] += bool(spans(y, options))
-    print(f"non-speech files with a window: off {found[0]}, on {found[1]}")
-
+    off, on = non_speech_with_window(OFF, ON)
+    print(f"non-speech files with a window: off {off}, on {on}")
 
 if __name__ == "__main__":
     main()
