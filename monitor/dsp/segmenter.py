@@ -334,13 +334,12 @@ class Segmenter:
         start = self._utt_start
         if self._windows_in_utt == 0:
             speech = self._last_speech_end - self._first_speech
-            voiced = None if not self._floor_restarted() else speech_like(self._audio(self._first_speech,
-                                                                                      self._last_speech_end))
-            if voiced is False:  # heard against a floor that had dipped, and not voiced: the room's tone
+            restarted = self._floor_restarted()
+            short = 0 < self.short_speech <= speech < self.min_speech
+            voiced = (restarted or short) and speech_like(self._audio(self._first_speech, self._last_speech_end))
+            if restarted and not voiced:  # heard against a floor that had dipped, and not voiced: the room's tone
                 pass
-            elif speech >= self.min_speech or (
-                0 < self.short_speech <= speech and speech_like(self._audio(self._first_speech, self._last_speech_end))
-            ):
+            elif speech >= self.min_speech or (short and voiced):
                 self._emit(start, end, True, out)
             else:
                 self.dropped_short += 1

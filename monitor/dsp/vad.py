@@ -59,9 +59,8 @@ class VadOptions:
     recent_peak_s: float = 1.0
     # A stretch of ``steady_s`` whose 10th to 90th percentile frames lie within ``steady_db`` (below ``margin_db``), its
     # 10th at least ``margin_db - steady_db`` above the floor, not voiced like speech, restarts the floor history there
-    # (a floor that dipped). 0 turns it
-    # off, the default here: training cuts its windows without it; the monitor uses STEADY_DB. A floor window no
-    # longer than ``steady_s`` has nothing to forget: the rule does nothing there.
+    # (a floor that dipped). 0 turns it off, the default here: training cuts its windows without it; the monitor uses
+    # STEADY_DB. A floor window no longer than ``steady_s`` has nothing to forget: the rule does nothing there.
     steady_db: float = 0.0
     steady_s: float = 1.0
 
