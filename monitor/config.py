@@ -16,7 +16,7 @@ from typing import Any
 from monitor.dsp.segmenter import SHORT_SPEECH_S, SegmenterOptions
 from monitor.dsp.vad import STEADY_DB, VadOptions
 from monitor.errors import ConfigError
-from monitor.paths import FILE, access_problem, path_kind
+from monitor.paths import FILE, FOLDER, access_problem, path_kind
 from monitor.setting_ranges import check_ranges
 from monitor.speakers.cluster import SpeakerOptions
 
@@ -157,6 +157,11 @@ class Config:
 
     def validate(self) -> Config:
         check_ranges(self)
+        v = self.vad
+        if 0 < v.steady_db >= v.margin_db:  # VadOptions refuses it too; here the message says what to set
+            default = " (the default)" if v.steady_db == STEADY_DB else ""
+            raise ConfigError(f"config: [vad] steady_db {v.steady_db:g}{default} must be below margin_db "
+                              f"{v.margin_db:g}: set [vad] steady_db below {v.margin_db:g}, or 0 (off)")
         try:
             self.segmenter_options().validate()
             self.speaker_options().validate()
@@ -254,7 +259,10 @@ def load_config(path: str | Path | None = None, profile: str | None = None) -> C
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
-        if kind(p) != FILE:
+        found = kind(p)
+        if found == FOLDER:
+            raise ConfigError(f"config file {p} is a folder; pass a TOML file (such as {p / 'config.toml'})")
+        if found != FILE:
             raise ConfigError(f"config file {p} not found; pass an existing file to --config")
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))

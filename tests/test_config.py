@@ -31,7 +31,7 @@ def test_every_setting_is_in_config_toml():
         ("[vad]\nagressiveness = 2\n", "unknown key 'agressiveness' in [vad]"),
         ("[vad]\naggressiveness = 7\n", "aggressiveness must be 0, 1, 2 or 3"),
         ("[vad]\naggressiveness = 'high'\n", "[vad] aggressiveness must be an integer"),
-        ("[vad]\nmargin_db = 5.0\n", "steady_db (6) must be below margin_db (5), or 0 (off)"),
+        ("[vad]\nmargin_db = 5.0\n", "[vad] steady_db 6 (the default) must be below margin_db 5: set [vad] steady_db"),
         ("[sound]\nrate = 1\n", "unknown section [sound]"),
         ("[transcriber]\nengine = 'whisper'\n", "engine must be auto, vosk, pocketsphinx or none"),
         ("[output]\ndashboard = 'yes'\n", "[output] dashboard must be true or false"),
@@ -50,6 +50,8 @@ def test_bad_keys_and_values_are_one_line_errors(tmp_path, text, message):
 def test_missing_file_and_unknown_profile(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="is a folder; pass a TOML file"):
+        load_config(tmp_path)
     with pytest.raises(ConfigError, match="profile 'tiny' is not defined"):
         load_config(REPO / "config.toml", profile="tiny")
 
