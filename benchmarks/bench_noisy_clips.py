@@ -12,12 +12,12 @@ pink or brown noise at 20, 10 and 5 dB SNR, in babble of other speakers at 10 dB
 at a random peak of -30 to -3 dBFS (``training.augment``). Each is scored as ``voice-monitor score`` scores a file
 (``FileScorer``; speaker turns off, which do not decide windows). Cells: files without an emotion, first / low /
 now: the short file's first readings alone (``NOISY_FILE_MARGIN_DB`` out of reach), with the low-margin reading,
-and with the last reading too (margin 0, webrtcvad at its least aggressive: what ``score`` does).
+and with the last reading too (webrtcvad at its least aggressive: what ``score`` does).
 
 Then non-speech of 1-10 s (white, pink, brown noise, steady hum, a low rumble with a slow swell of about 5 dB
 peak to trough, band noise swelling by +-5 dB like traffic, 100 Hz hum with harmonics and hiss swelling the same
-way; three levels, two of each): files given an emotion, first / low / now. What the first reading lets through
-(a swell of band noise or brown noise that webrtcvad takes for speech) shows in every column.
+way; and ``other_sounds``: an engine, rain; three levels, two of each): files given an emotion, first / low / now.
+What the first reading lets through shows in every column.
 """
 
 from __future__ import annotations
@@ -81,23 +81,34 @@ def non_speech(seconds: float, rng: np.random.Generator) -> dict[str, np.ndarray
     }
 
 
+def other_sounds(seconds: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Sounds a review found the readings' voicing check alone lets through: an engine (a harmonic sound whose
+    pitch, 40-140 Hz, glides, with some hiss) and rain (pink noise with sparse clicks)."""
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    f0 = rng.uniform(40, 140) * (1 + 0.3 * np.sin(2 * np.pi * rng.uniform(0.1, 0.5) * t))
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    pink = augment.coloured_noise(n, "pink", rng)
+    clicks = (rng.random(n) < rng.uniform(0.0005, 0.004)) * rng.standard_normal(n) * rng.uniform(5, 30)
+    return {
+        "engine": sum(0.8**k * np.sin((k + 1) * phase) for k in range(12)) + 0.2 * pink / np.std(pink),
+        "rain": pink / np.std(pink) + clicks,
+    }
+
+
 def no_emotion(scorer: FileScorer, path: Path) -> tuple[bool, bool, bool]:
     """(no emotion from the first readings, with the low-margin reading too, with the last reading too: now)."""
     now = not scorer.score(str(path)).emotion
     if now:
         return True, True, True
-    m = score_module
-    kept = m.NOISY_FILE_MARGIN_DB, m.LAST_READING_MARGIN_DB, m.LAST_READING_AGGRESSIVENESS
+    kept = score_module.NOISY_FILE_MARGIN_DB, score_module.LAST_READING_AGGRESSIVENESS
     try:
-        # the last reading made the low-margin one again (the same windows): off
-        score_module.LAST_READING_MARGIN_DB = score_module.NOISY_FILE_MARGIN_DB
-        score_module.LAST_READING_AGGRESSIVENESS = scorer.options.segmenter.vad.aggressiveness
+        score_module.LAST_READING_AGGRESSIVENESS = scorer.options.segmenter.vad.aggressiveness  # no last reading
         low_margin = not scorer.score(str(path)).emotion
         score_module.NOISY_FILE_MARGIN_DB = float("inf")  # the readings before both
         first = low_margin or not scorer.score(str(path)).emotion
     finally:
-        score_module.NOISY_FILE_MARGIN_DB, score_module.LAST_READING_MARGIN_DB = kept[0], kept[1]
-        score_module.LAST_READING_AGGRESSIVENESS = kept[2]
+        score_module.NOISY_FILE_MARGIN_DB, score_module.LAST_READING_AGGRESSIVENESS = kept
     return first, low_margin, now
 
 
@@ -143,7 +154,7 @@ def main() -> None:
         false: dict[str, list[int]] = {}
         for seconds in (1.0, 2.0, 3.0, 5.0, 10.0):
             for _ in range(2):
-                for kind, x in non_speech(seconds, rng).items():
+                for kind, x in (non_speech(seconds, rng) | other_sounds(seconds, rng)).items():
                     for level_dbfs in (-50.0, -30.0, -10.0):
                         y = x / np.abs(x).max() * 10 ** (level_dbfs / 20)
                         sf.write(out, np.round(y * 32767).astype(np.int16), SR, subtype="PCM_16")

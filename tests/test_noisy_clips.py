@@ -49,8 +49,13 @@ def swelling_noise(seconds: float, seed: int) -> dict[str, np.ndarray]:
     hum *= np.exp(0.6 * np.sin(2 * np.pi * 0.25 * t))
     brown = np.cumsum(rng.standard_normal(n))  # wind-like rumble: most of its power under 100 Hz
     brown -= np.convolve(brown, np.ones(801) / 801, mode="same")
+    # an engine: a harmonic sound whose pitch (40-140 Hz) glides, with some hiss (voiced, and its pitch moves)
+    f0 = rng.uniform(40, 140) * (1 + 0.3 * np.sin(2 * np.pi * rng.uniform(0.1, 0.5) * t))
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    engine = sum(0.8**k * np.sin((k + 1) * phase) for k in range(12)) + 0.2 * white
     out = {}
-    for name, x in (("rumble", rumble), ("band", band), ("white", white), ("hum", hum), ("brown", brown)):
+    for name, x in (("rumble", rumble), ("band", band), ("white", white), ("hum", hum), ("brown", brown),
+                    ("engine", engine)):
         out[name] = np.round(x / np.abs(x).max() * 0.3 * 32767).astype(np.int16)
     return out
 
@@ -71,18 +76,19 @@ def test_speech_cut_and_in_noise_gets_an_emotion(tmp_path, clips, model_path) ->
         rows = list(csv.DictReader(f))
     assert len(rows) == len(noisy)
     without = [Path(r["path"]).stem for r in rows if not r["emotion"] or int(r["windows"]) < 1]
-    # Measured on the shared corpora (benchmarks/bench_noisy_clips.py) 99 in 100 of such clips are read at 10 dB,
-    # 87 in 100 at 5 dB; here all eight, the loudest (angry) one by the last reading alone (below).
+    # Measured on the shared corpora (benchmarks/bench_noisy_clips.py) 98 in 100 of such clips are read at 10 dB,
+    # 86 in 100 at 5 dB; here all eight, the loudest (angry) one by the last reading alone (below).
     assert not without, f"no emotion for {without} (the first reading missed {unread})"
 
 
-def test_the_last_reading_hears_every_frame_and_keeps_the_voiced_windows() -> None:
-    """The angry clip at 6 dB SNR: the low-margin reading finds no voiced window; the last one (margin 0,
-    webrtcvad at its least aggressive: nearly the whole clip, voiced windows only) does."""
+def test_the_last_reading_hears_with_webrtcvad_least_aggressive_and_keeps_the_voiced_windows() -> None:
+    """The angry clip at 6 dB SNR: the low-margin reading finds no voiced window; the last one (the same with
+    webrtcvad at its least aggressive, voiced windows only) does."""
     angry = in_noise(cut_to_speech(load_clip(sorted(Path(__file__).parent.glob("data/*.flac"))[4])), 6.0, seed=4)
     scorer = FileScorer(ScoreOptions())
     noisy, last = scorer.readings_again(Analysis([], 0.0, ""))
-    assert noisy.vad.margin_db == 3.0 and (last.vad.margin_db, last.vad.aggressiveness) == (0.0, 0)
+    assert (noisy.vad.margin_db, noisy.vad.aggressiveness) == (3.0, 2)
+    assert (last.vad.margin_db, last.vad.aggressiveness) == (3.0, 0)
     assert not scorer.analyze_blocks(iter([angry]), None, noisy, voiced_only=True).events
     assert scorer.analyze_blocks(iter([angry]), None, last, voiced_only=True).events
 
@@ -111,6 +117,8 @@ def test_voicing_tells_speech_from_noise(clips) -> None:
         audio = cut_to_speech(load_clip(path))
         assert is_voiced(Window(0, 0, len(audio), audio, 0, True)), (path.name, voicing(audio))
     for name, audio in swelling_noise(2.0, seed=3).items():
+        if name == "engine":  # voiced at a pitch that moves, as speech is: the readings' 3 dB margin keeps it out
+            continue
         assert not is_voiced(Window(0, 0, len(audio), audio, 0, True)), (name, voicing(audio))
         if name == "hum":  # voiced throughout, clearly, at one pitch: what tells it from speech
             v = voicing(audio)

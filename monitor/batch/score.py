@@ -51,10 +51,10 @@ SHORT_FILE_MAX_S = 10.0  # only files this short: a long recording of coughs and
 # quietest frame) is speech under the noise, often less than the 9 dB below its syllables. Only windows voiced like
 # speech are kept (``monitor.dsp.voiced``), since noise that passes the lower margin is rarely voiced like speech.
 NOISY_FILE_MARGIN_DB = 3.0
-# ... and, still without a window, a very last time hearing every frame above its floor (margin 0) with webrtcvad at
-# its least aggressive: nearly the whole clip becomes windows, and only those voiced like speech are kept. Speech in
-# noise at 5-10 dB SNR whose syllables stand too little above the noise for webrtcvad is often still voiced.
-LAST_READING_MARGIN_DB = 0.0
+# ... and, still without a window, a very last time with webrtcvad at this, its least aggressive mode (the same 3 dB
+# margin): speech in noise at 5-10 dB SNR or in babble that webrtcvad's mode 2 does not hear is often still voiced.
+# The margin stays: at 0 dB nearly every clip became windows, and the voicing check alone let engine-like gliding
+# hum and rain-like noise through (a review's sounds).
 LAST_READING_AGGRESSIVENESS = 0
 
 
@@ -302,7 +302,7 @@ class FileScorer:
         its words shorter than ``min_speech_s`` (``short_words``), then with the noise-floor margin lowered to
         ``NOISY_FILE_MARGIN_DB`` and the short minimum (speech in noise or a room, from its first sample; the
         VAD's steady-floor rule off, which is for dips of a long stream's floor, not a short file's noise), then
-        with the margin at ``LAST_READING_MARGIN_DB`` and webrtcvad at ``LAST_READING_AGGRESSIVENESS``. All
+        the same with webrtcvad at ``LAST_READING_AGGRESSIVENESS``. All
         keep voiced windows only: a door, a cough or a swell of noise of a word's length is not voiced. Empty for
         a file with windows."""
         if analysis.events:
@@ -316,8 +316,8 @@ class FileScorer:
             noisy = with_min_speech(replace(seg, vad=replace(seg.vad, margin_db=NOISY_FILE_MARGIN_DB, steady_db=0.0)),
                                     min(seg.min_speech_s, SHORT_FILE_MIN_SPEECH_S))
             again.append(noisy)
-            again.append(replace(noisy, vad=replace(noisy.vad, margin_db=LAST_READING_MARGIN_DB,
-                                                    aggressiveness=LAST_READING_AGGRESSIVENESS)))
+            if noisy.vad.aggressiveness > LAST_READING_AGGRESSIVENESS:
+                again.append(replace(noisy, vad=replace(noisy.vad, aggressiveness=LAST_READING_AGGRESSIVENESS)))
         return again
 
     def short_words(self, analysis: Analysis) -> SegmenterOptions | None:
