@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -121,8 +122,13 @@ def main(argv: list[str]) -> int:
     folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"voice-monitor-vmic-{os.getpid()}"
     mic = start(folder)
     print(f"virtual microphone running; in another shell:\n  export PULSE_SERVER={mic.env['PULSE_SERVER']}\n"
-          "  voice-monitor --device pulse\nCtrl-C stops.", flush=True)
+          "  voice-monitor --device pulse\nCtrl-C (or SIGTERM) stops.", flush=True)
     stop = threading.Event()
+
+    def terminated(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # a service manager's or kill's SIGTERM stops the daemon as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, terminated)
     try:
         play(mic, schedule, stop)
     except KeyboardInterrupt:
