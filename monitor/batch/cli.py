@@ -739,7 +739,8 @@ def _format_summary(s: RunSummary) -> str:
     if s.worker_peak_rss:
         peak = max(s.worker_peak_rss.values()) / 2**20
         n = len(s.worker_peak_rss)
-        line += f"; peak worker memory {peak:.0f} MB ({n} worker{'s' if n != 1 else ''})"
+        # processes, not --jobs: the survey's workers are started afresh for the scoring
+        line += f"; peak worker memory {peak:.0f} MB ({n} worker process{'es' if n != 1 else ''} in the run)"
     if s.files == 0:
         line = "no audio files found in the given paths (folders are searched for audio file extensions)"
     if s.other_media:
